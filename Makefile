@@ -1,0 +1,54 @@
+# Trapdoor: `make demo` sets up everything and runs the SMCCC tour; `make test` runs all tests.
+# Works on a fresh Debian machine as root (Node 20): setup installs the Debian packages.
+SHELL := /bin/bash
+APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch
+NODE_BIN := node_modules/.bin
+
+.PHONY: all setup deps build native ts examples demo test bench bench-gdb clean check-apt
+
+all: build
+
+# Install Debian packages only when something is missing (apt-get update once).
+check-apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+setup: check-apt deps
+
+build/libtrapdoor.so: native/trapdoor.c
+	@mkdir -p build
+	gcc -O2 -shared -fPIC -Wall -o $@ $< -lunicorn
+
+native: build/libtrapdoor.so
+
+ts: deps
+	$(NODE_BIN)/tsc -p .
+
+include mk/examples.mk
+
+build: setup native ts examples
+
+demo: build
+	node bin/trapdoor.js run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
+
+test: build
+	$(NODE_BIN)/vitest run
+
+bench: build
+	node dist/bench/core.js
+
+bench-gdb: build
+	node dist/bench/gdb.js
+
+clean:
+	rm -rf build dist examples/*/*.elf

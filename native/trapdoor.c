@@ -1,0 +1,219 @@
+// Native hooks for Trapdoor, loaded with koffi next to libunicorn.so.2.
+//
+// Why C: a pause that can be resumed must stop at a block boundary (a block hook
+// calling uc_emu_stop), and a JS callback per block costs far too much. The trap
+// hook is here too so that one trap costs one JS call: registers are gathered in
+// a batch into a shared control block, JS decides, C writes the answer back.
+//
+// The control block is an array of 64-bit slots shared with JS (a
+// SharedArrayBuffer); the slot numbers are mirrored in server/machine/ctl.ts.
+#include <unicorn/unicorn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+  CTL_PAUSE = 0,       // int32 at byte 0, set from any thread
+  CTL_INSNS = 1,       // instructions counted by the block hook
+  CTL_DEADLINE = 2,    // stop when INSNS >= DEADLINE (0: none)
+  CTL_REASON = 3,      // why the last uc_emu_start returned (STOP_*)
+  CTL_STOP_ADDR = 4,   // breakpoint pc / watchpoint data address / fault address
+  CTL_STOP_AUX = 5,    // watchpoint kind (1 read, 2 write) / fault kind (uc_mem_type)
+  CTL_SKIP_BP = 6,     // breakpoint address to pass once (resuming from it)
+  CTL_ARCH = 7,        // 0 aarch64, 1 arm
+  CTL_INTNO = 8,
+  CTL_PC = 9,
+  CTL_INSN = 10,       // the 4 bytes before PC (the trapping instruction)
+  CTL_PSTATE = 11,     // PSTATE / CPSR at the trap
+  CTL_NTRAPS = 12,
+  CTL_ACTION = 13,     // what JS asked for (ACT_*)
+  CTL_WB_MASK = 14,    // bit n: write back register n from CTL_WB
+  CTL_FAULT_SIZE = 15,
+  CTL_REGS = 16,       // 18 slots: x0..x17 / r0..r14
+  CTL_WB = 34,         // 18 slots
+  CTL_FAULT_VALUE = 52,
+  CTL_HAS_BLOCK_HOOK = 53,
+  CTL_WATCH_PENDING = 54,
+  CTL_SLOTS = 64
+};
+
+enum { STOP_NONE = 0, STOP_PAUSE = 1, STOP_DEADLINE = 2, STOP_BREAK = 3, STOP_WATCH = 4,
+       STOP_TRAP = 5, STOP_FAULT = 6 };
+enum { ACT_CONTINUE = 0, ACT_STOP = 1 };
+
+typedef int (*td_trap_cb)(void);
+
+typedef struct td_state {
+  uc_engine *uc;
+  volatile uint64_t *ctl;
+  td_trap_cb trap_cb;
+  int nregs;
+  int regids[18];
+} td_state;
+
+#define ARM64_X0 199
+#define ARM64_PC 260
+#define ARM64_PSTATE 265
+#define ARM_R0 66
+#define ARM_SP 12
+#define ARM_LR 10
+#define ARM_PC 11
+#define ARM_CPSR 3
+
+static inline int pause_requested(td_state *s) {
+  return __atomic_load_n((volatile int32_t *)&s->ctl[CTL_PAUSE], __ATOMIC_ACQUIRE) != 0;
+}
+
+static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  // AArch64 and ARM instructions are 4 bytes; Thumb blocks are counted as if
+  // they were too (approximate, monotonic, as the trap record allows).
+  c[CTL_INSNS] += size >> 2;
+  if (pause_requested(s)) {
+    c[CTL_REASON] = c[CTL_WATCH_PENDING] ? STOP_WATCH : STOP_PAUSE;
+    c[CTL_WATCH_PENDING] = 0;
+    uc_emu_stop(uc);
+  } else if (c[CTL_DEADLINE] && c[CTL_INSNS] >= c[CTL_DEADLINE]) {
+    c[CTL_REASON] = STOP_DEADLINE;
+    uc_emu_stop(uc);
+  }
+}
+
+static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  uint64_t vals[18];
+  void *ptrs[18];
+  for (int i = 0; i < s->nregs; i++) { vals[i] = 0; ptrs[i] = &vals[i]; }
+  uc_reg_read_batch(uc, s->regids, ptrs, s->nregs);
+  for (int i = 0; i < s->nregs; i++) c[CTL_REGS + i] = vals[i];
+  uint64_t pc = 0, ps = 0;
+  uint32_t insn = 0;
+  if (c[CTL_ARCH] == 0) {
+    uc_reg_read(uc, ARM64_PC, &pc);
+    uc_reg_read(uc, ARM64_PSTATE, &ps);
+  } else {
+    uint32_t pc32 = 0, cpsr = 0;
+    uc_reg_read(uc, ARM_PC, &pc32);
+    uc_reg_read(uc, ARM_CPSR, &cpsr);
+    pc = pc32; ps = cpsr;
+  }
+  if (pc >= 4 && uc_mem_read(uc, pc - 4, &insn, 4) != UC_ERR_OK) insn = 0;
+  c[CTL_INTNO] = intno;
+  c[CTL_PC] = pc;
+  c[CTL_PSTATE] = ps;
+  c[CTL_INSN] = insn;
+  c[CTL_NTRAPS] += 1;
+  c[CTL_WB_MASK] = 0;
+  c[CTL_ACTION] = ACT_CONTINUE;
+  int act = s->trap_cb ? s->trap_cb() : ACT_STOP;
+  uint64_t mask = c[CTL_WB_MASK];
+  if (mask) {
+    int ids[18];
+    void *wp[18];
+    uint64_t wv[18];
+    int n = 0;
+    for (int i = 0; i < s->nregs; i++) {
+      if (mask & (1ull << i)) { ids[n] = s->regids[i]; wv[n] = c[CTL_WB + i]; wp[n] = &wv[n]; n++; }
+    }
+    uc_reg_write_batch(uc, ids, wp, n);
+  }
+  if (act == ACT_STOP) {
+    c[CTL_REASON] = STOP_TRAP;
+    uc_emu_stop(uc);
+  }
+}
+
+static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
+                             int64_t value, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  c[CTL_REASON] = STOP_FAULT;
+  c[CTL_STOP_ADDR] = address;
+  c[CTL_STOP_AUX] = (uint64_t)type;
+  c[CTL_FAULT_SIZE] = (uint64_t)size;
+  c[CTL_FAULT_VALUE] = (uint64_t)value;
+  return false;
+}
+
+// Breakpoint: a code hook bound to one address (an exact stop point: the
+// instruction has not run, PC is the address).
+static void hook_break(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  if (c[CTL_SKIP_BP] == address + 1) { // +1 so that address 0 can be skipped too
+    c[CTL_SKIP_BP] = 0;
+    return;
+  }
+  c[CTL_REASON] = STOP_BREAK;
+  c[CTL_STOP_ADDR] = address;
+  uc_emu_stop(uc);
+}
+
+// Watchpoint: a memory hook cannot stop exactly (Unicorn would rewind to the block
+// start and replay the access), so it records the hit and asks the block hook to
+// stop at the next block boundary.
+static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
+                       int64_t value, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  if (c[CTL_WATCH_PENDING]) return; // the first hit of this run is the one reported
+  c[CTL_WATCH_PENDING] = 1;
+  c[CTL_STOP_ADDR] = address;
+  c[CTL_STOP_AUX] = (type == UC_MEM_WRITE) ? 2 : 1;
+  __atomic_store_n((volatile int32_t *)&c[CTL_PAUSE], 1, __ATOMIC_RELEASE);
+}
+
+td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, int count_blocks) {
+  td_state *s = (td_state *)calloc(1, sizeof(td_state));
+  if (!s) return NULL;
+  s->uc = uc;
+  s->ctl = ctl;
+  s->trap_cb = trap_cb;
+  ctl[CTL_ARCH] = (uint64_t)arch;
+  if (arch == 0) {
+    s->nregs = 18;
+    for (int i = 0; i < 18; i++) s->regids[i] = ARM64_X0 + i;
+  } else {
+    s->nregs = 15; // r0..r12, sp, lr
+    for (int i = 0; i < 13; i++) s->regids[i] = ARM_R0 + i;
+    s->regids[13] = ARM_SP;
+    s->regids[14] = ARM_LR;
+  }
+  uc_hook h;
+  if (uc_hook_add(uc, &h, UC_HOOK_INTR, (void *)hook_intr, s, 1, 0) != UC_ERR_OK) goto fail;
+  if (uc_hook_add(uc, &h, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, s, 1, 0) != UC_ERR_OK) goto fail;
+  if (count_blocks) {
+    if (uc_hook_add(uc, &h, UC_HOOK_BLOCK, (void *)hook_block, s, 1, 0) != UC_ERR_OK) goto fail;
+    ctl[CTL_HAS_BLOCK_HOOK] = 1;
+  }
+  return s;
+fail:
+  free(s);
+  return NULL;
+}
+
+// Returns the hook handle (0 on failure).
+uint64_t td_add_breakpoint(td_state *s, uint64_t address) {
+  uc_hook h = 0;
+  if (uc_hook_add(s->uc, &h, UC_HOOK_CODE, (void *)hook_break, s, address, address) != UC_ERR_OK) return 0;
+  return (uint64_t)h;
+}
+
+// kind: 1 read, 2 write, 3 access
+uint64_t td_add_watchpoint(td_state *s, uint64_t address, uint64_t len, int kind) {
+  uc_hook h = 0;
+  int type = 0;
+  if (kind & 1) type |= UC_HOOK_MEM_READ;
+  if (kind & 2) type |= UC_HOOK_MEM_WRITE;
+  if (uc_hook_add(s->uc, &h, type, (void *)hook_watch, s, address, address + len - 1) != UC_ERR_OK) return 0;
+  return (uint64_t)h;
+}
+
+int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }
+
+// Stop from another thread without the resumable guarantee (headless runs only).
+int td_hard_stop(td_state *s) { return (int)uc_emu_stop(s->uc); }
+
+void td_detach(td_state *s) { free(s); }

@@ -1,0 +1,248 @@
+// `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
+// JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
+// or a fault, each with its own exit code.
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline/promises';
+import { Session, type StopEvent } from '../session/session.js';
+import { parseRamSpec, parseNumber } from '../machine/memory.js';
+import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
+import type { ForwardFallback } from '../session/engine.js';
+import { parseEndpoint } from '../forward/index.js';
+import type { Decision, TrapRecord } from '../session/trap-record.js';
+import { TrapTable, describeTrap } from './table.js';
+import { EXIT, UsageError } from './errors.js';
+
+export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
+
+Runs a guest (AArch64 or AArch32 ELF, or a raw binary with --load) headless and
+stops on every SMC/HVC/Xen hypercall: each is decoded, decided (emulate, forward,
+undef, return values, ask) and printed as one table row.
+
+Memory and image:
+  --ram BASE:SIZE         guest RAM (repeatable; default 0x40000000:128M)
+  --load ADDR             IMAGE is a raw binary loaded at ADDR (needs --arch)
+  --entry ADDR            start here instead of the ELF entry / load address
+  --arch aarch64|arm      architecture of a raw binary
+  --uart ADDR|none        PL011 UART for guest output (default 0x09000000)
+Decisions:
+  --policy FILE           policy file (YAML or JSON): ordered rules and a default
+  --on MATCH=ACTION       add a rule (repeatable; before the file's rules), e.g.
+                            --on 0x84000000-0x8400001f=emulate  --on 0x82000010=undef
+                            --on 0xc4000003=return(x0=-2)  --on xen:17=ask  --on hvc=ask
+  --default ACTION        action when no rule matches (default: emulate)
+  --platform NAME         legacy pre-SMCCC call table (highbank, omap4)
+  --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
+  --forward-timeout MS    give up on the endpoint after MS (default 2000)
+  --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
+  --trng-seed N           seed of the built-in TRNG (default 1)
+Output and limits:
+  --trap-log FILE         append every trap record as one JSON line (flushed per record)
+  --json                  print trap records as JSON lines instead of the table
+  --quiet                 no table rows (summary and guest output only)
+  --max-insns N           stop after N instructions (exit code 3)
+  --timeout SECONDS       stop after SECONDS of wall time (exit code 3)
+
+Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached,
+4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
+
+Examples:
+  trapdoor run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
+  trapdoor run guest.elf --on 0x82000000-0x8200ffff=undef --trap-log traps.jsonl
+  trapdoor run fw.bin --load 0x40000000 --arch aarch64 --json --max-insns 1000000
+  trapdoor run guest.elf --on hvc=ask          # decide each HVC at a prompt
+`;
+
+const OPTIONS = {
+  ram: { type: 'string', multiple: true },
+  load: { type: 'string' },
+  entry: { type: 'string' },
+  arch: { type: 'string' },
+  uart: { type: 'string' },
+  policy: { type: 'string' },
+  on: { type: 'string', multiple: true },
+  default: { type: 'string' },
+  platform: { type: 'string' },
+  forward: { type: 'string' },
+  'forward-timeout': { type: 'string' },
+  'forward-fallback': { type: 'string' },
+  'trng-seed': { type: 'string' },
+  'trap-log': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  'max-insns': { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function num(flag: string, v: string): bigint {
+  const n = parseNumber(v);
+  if (n === undefined) throw new UsageError(`bad ${flag} "${v}": expected a number such as 0x40000000 or 4096`);
+  return n;
+}
+
+export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec> {
+  const rules: Rule[] = [];
+  (on ?? []).forEach((text, i) => {
+    const r = parseOnFlag(text, `on${i + 1}`);
+    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error}`);
+    rules.push(r.value);
+  });
+  let spec: PolicySpec = { default: { action: 'emulate' }, rules: [] };
+  if (file) {
+    const p = parsePolicyFile(file);
+    if (!p.ok) throw new UsageError(formatPolicyError(p.error));
+    spec = p.policy.toSpec();
+  }
+  spec = { default: spec.default, rules: [...rules, ...spec.rules] };
+  if (dflt) {
+    const d = parseDefault(dflt);
+    if (!d.ok) throw new UsageError(`bad --default "${dflt}": ${d.error}`);
+    spec.default = d.value;
+  }
+  return spec;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time (got ${positionals.join(', ')})` : 'no image given: trapdoor run IMAGE (see trapdoor run --help)');
+  const ram = (o.ram ?? []).map((s) => {
+    const r = parseRamSpec(s);
+    if (!r.ok) throw new UsageError(r.error);
+    return r.value;
+  });
+  if (o.arch && o.arch !== 'aarch64' && o.arch !== 'arm') throw new UsageError(`bad --arch "${o.arch}": use aarch64 or arm`);
+  const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
+  if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
+  const policy = await buildPolicy(o.policy, o.on, o.default);
+  if (o.forward) {
+    const ep = parseEndpoint(o.forward);
+    if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
+  }
+  const json = !!o.json;
+  const out = (line: string) => process.stdout.write(line + '\n');
+  const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+  const interactive = !!process.stdin.isTTY && !json;
+  const usesAsk = policy.default.action === 'ask' || policy.rules.some((r) => r.action === 'ask');
+  if (usesAsk && !interactive) {
+    const d = policy.default.action === 'ask' ? 'emulate' : policy.default.action;
+    info(`note: the policy asks on some calls but there is no terminal to ask on: applying the default (${d}) to them`);
+  }
+  const opened = await Session.open({
+    image: {
+      path: positionals[0],
+      load: o.load !== undefined ? num('--load', o.load) : undefined,
+      entry: o.entry !== undefined ? num('--entry', o.entry) : undefined,
+      arch: o.arch as 'aarch64' | 'arm' | undefined,
+    },
+    ram: ram.length ? ram : undefined,
+    uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
+    platform: o.platform,
+    policy,
+    firmware: o['trng-seed'] ? { trngSeed: Number(num('--trng-seed', o['trng-seed'])) } : {},
+    forward: o.forward ? { endpoint: o.forward, timeoutMs: o['forward-timeout'] ? Number(num('--forward-timeout', o['forward-timeout'])) : 2000, fallback } : undefined,
+    trapLog: o['trap-log'],
+    interactive,
+    maxInsns: o['max-insns'] ? Number(num('--max-insns', o['max-insns'])) : undefined,
+  });
+  if (!opened.ok) throw new UsageError(opened.error);
+  const s = opened.value;
+  const table = new TrapTable(out);
+  let guestLine = '';
+  s.on('trap', (r) => {
+    if (json) out(JSON.stringify(r));
+    else if (!o.quiet) table.row(r);
+  });
+  s.on('output', (text) => {
+    guestLine += text;
+    let nl: number;
+    while ((nl = guestLine.indexOf('\n')) >= 0) {
+      info(`guest| ${guestLine.slice(0, nl).replace(/\r$/, '')}`);
+      guestLine = guestLine.slice(nl + 1);
+    }
+  });
+  s.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
+
+  let timedOut = false;
+  const timer = o.timeout ? setTimeout(() => { timedOut = true; s.pause(); }, Number(o.timeout) * 1000) : undefined;
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; s.pause(); };
+  process.on('SIGINT', onSigint);
+  const rl = interactive ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+  const started = Date.now();
+  let code: number = EXIT.OK;
+  let stop: StopEvent | undefined;
+  try {
+    for (;;) {
+      const r = await s.cont();
+      if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
+      stop = r.value;
+      if (stop.reason === 'trap' && stop.trap && rl) {
+        const d = await askUser(rl, stop.trap);
+        const res = await s.decide(d);
+        if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
+        continue;
+      }
+      if (stop.reason === 'pause' && !timedOut && !interrupted) continue;
+      break;
+    }
+  } finally {
+    clearTimeout(timer);
+    process.off('SIGINT', onSigint);
+    rl?.close();
+  }
+  if (guestLine) info(`guest| ${guestLine}`);
+  const secs = (Date.now() - started) / 1000;
+  const n = s.log.length;
+  const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
+  if (stop) {
+    switch (stop.reason) {
+      case 'exit': info(`run ended: ${stop.message} (${tail})`); code = EXIT.OK; break;
+      case 'limit': info(`run stopped: ${stop.message} at pc ${stop.pc} (${tail})`); code = EXIT.LIMIT; break;
+      case 'pause':
+        info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
+        code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
+        break;
+      case 'fault': case 'exception':
+        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}` +
+          (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
+        if (n) {
+          process.stderr.write('  last traps:\n');
+          for (const t of s.log.slice(-3)) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
+        }
+        info(`run ended by a guest fault (${tail})`);
+        code = EXIT.FAULT;
+        break;
+      default:
+        info(`run stopped: ${stop.reason} at pc ${stop.pc} (${tail})`);
+        code = EXIT.ERROR;
+    }
+  }
+  await s.close();
+  return code;
+}
+
+function sym(s: Session, pc: string): string {
+  const name = s.symbolize(BigInt(pc));
+  return name ? ` <${name}>` : '';
+}
+
+async function askUser(rl: ReturnType<typeof createInterface>, t: TrapRecord): Promise<Decision> {
+  for (const l of describeTrap(t)) process.stdout.write(l + '\n');
+  for (;;) {
+    const a = (await rl.question('  decide: [e]mulate [f]orward [u]ndef [r]eturn [s]kip > ')).trim().toLowerCase();
+    if (a === 'e' || a === 'emulate' || a === '') return { action: 'emulate' };
+    if (a === 'f' || a === 'forward') return { action: 'forward' };
+    if (a === 'u' || a === 'undef') return { action: 'undef' };
+    if (a === 's' || a === 'skip') return { action: 'skip' };
+    if (a === 'r' || a === 'return' || a.startsWith('return')) {
+      const text = a.startsWith('return(') ? a : `return(${(await rl.question('  values (e.g. x0=0 x1=5): ')).trim().replace(/\s+/g, ', ')})`;
+      const p = parseActionText(text);
+      if (p.ok && p.value.action === 'return') return { action: 'return', values: p.value.values };
+      process.stdout.write(`  ${p.ok ? 'not a return action' : p.error}\n`);
+      continue;
+    }
+    process.stdout.write('  type e, f, u, r or s\n');
+  }
+}
+

@@ -1,0 +1,106 @@
+// The built-in firmware: PSCI 1.1, SMCCC 1.2 arch calls, TRNG 1.0, the KVM vendor
+// hypervisor calls, a sliver of Xen, and no-op legacy platform calls.
+//
+// The function table is built once per instance from the config. implements(),
+// PSCI_FEATURES, ARCH_FEATURES, TRNG_FEATURES and KVM_FEATURES all read that same
+// table, so a discovery call can never advertise what respond() would refuse.
+import { formatId } from '../decode/format.js';
+import { findSmcccCall, SMCCC_CALLS } from '../decode/smccc-calls.js';
+import { isFastCallShaped, SVE_HINT_BIT } from '../decode/smccc.js';
+import type { CallContext, DecodedCall } from '../decode/types.js';
+import { archFunctions } from './arch.js';
+import { fwCall, notSupported, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { hypFunctions } from './hyp.js';
+import { legacyResponder } from './legacy.js';
+import { psciFunctions } from './psci.js';
+import { SplitMix64, trngFunctions } from './trng.js';
+import type { FirmwareAnswer, FirmwareConfig, Responder } from './types.js';
+import { xenResponder } from './xen.js';
+
+export type { FirmwareAnswer, FirmwareConfig, FirmwareEffect, Responder } from './types.js';
+export { SMCCC_RET, uuidToRegs } from './common.js';
+export { PSCI_VERSION_1_1, mpidrToCpu, psciFeaturesEligible } from './psci.js';
+export { SMCCC_VERSION_1_2, archFeaturesEligible, socVersion } from './arch.js';
+export { TRNG_VERSION_1_0, TRAPDOOR_TRNG_UUID, SplitMix64, placeRandomBits } from './trng.js';
+export { VENDOR_HYP_REVISION, kvmFeatureBitmap } from './hyp.js';
+export { XEN_ENOSYS, XEN_VERSION } from './xen.js';
+
+export const defaultFirmwareConfig: Readonly<FirmwareConfig> = Object.freeze({
+  socId: null,
+  // An emulated CPU is not exposed to these side channels: "not required" (1).
+  workaround1: 1,
+  workaround2: 1,
+  workaround3: 1,
+  trngSeed: 0,
+  cpus: 1,
+});
+
+/** The id to look up: the SMCCC 1.3 SVE hint (bit 16) does not change the function. */
+function functionId(id: number): number {
+  const w = id >>> 0;
+  return isFastCallShaped(w) && (w & SVE_HINT_BIT) !== 0 ? (w & ~SVE_HINT_BIT) >>> 0 : w;
+}
+
+export class Firmware implements Responder, FirmwareHost {
+  readonly config: Readonly<FirmwareConfig>;
+  readonly cpuOn: boolean[];
+  private readonly table = new Map<number, FirmwareFunction>();
+  private readonly rng: SplitMix64;
+
+  constructor(config: Partial<FirmwareConfig> = {}) {
+    this.config = Object.freeze({ ...defaultFirmwareConfig, ...config });
+    this.cpuOn = [];
+    this.rng = new SplitMix64(this.config.trngSeed);
+    this.reset();
+    const services = [psciFunctions, archFunctions, trngFunctions, hypFunctions];
+    for (const make of services) for (const fn of make(this)) this.add(fn);
+  }
+
+  private add(fn: FirmwareFunction): void {
+    const rows = SMCCC_CALLS.filter((r) => r.name === fn.name);
+    if (rows.length === 0) throw new Error(`firmware function ${fn.name} is not in the decode tables`);
+    for (const row of rows) {
+      if (this.table.has(row.id)) throw new Error(`firmware function ${formatId(row.id)} implemented twice`);
+      this.table.set(row.id, fn);
+    }
+  }
+
+  /** Power-on state again (vCPU 0 on, the others off), e.g. after a system reset. The TRNG stream continues. */
+  reset(): void {
+    const n = Math.max(1, this.config.cpus);
+    this.cpuOn.length = 0;
+    for (let i = 0; i < n; i++) this.cpuOn.push(i === 0);
+  }
+
+  /** Whether respond() answers this SMCCC function id. */
+  implements(id: number): boolean {
+    return this.table.has(functionId(id));
+  }
+
+  /** Every implemented function id, ascending. */
+  implementedIds(): number[] {
+    return [...this.table.keys()].sort((a, b) => a - b);
+  }
+
+  nextRandom64(): bigint {
+    return this.rng.next();
+  }
+
+  respond(ctx: CallContext, call: DecodedCall): FirmwareAnswer {
+    switch (call.kind) {
+      case 'xen':
+        return xenResponder.respond(ctx, call);
+      case 'legacy':
+        return legacyResponder.respond(ctx, call);
+      case 'smccc': {
+        if (call.id === undefined || call.fast === false) return notSupported();
+        const id = functionId(Number(call.id));
+        const fn = this.table.get(id);
+        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} not implemented`);
+        return fn.respond(fwCall(ctx, call, id));
+      }
+      default:
+        return notSupported();
+    }
+  }
+}

@@ -1,0 +1,370 @@
+// One vCPU: a Unicorn instance with our native hooks attached. It knows nothing of
+// SMCCC: it reports raw exceptions (interrupt number, PC, instruction word) and
+// offers registers, memory, run/step, breakpoints and watchpoints.
+// Everything here runs on the thread that owns the vCPU (the emulation worker).
+import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES } from './unicorn.js';
+import { CTL, STOP, ACT } from './ctl.js';
+import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
+import { MemoryMap, hex, type MemResult } from './memory.js';
+import koffi from 'koffi';
+
+/** Why a run or step returned. Exact stop points only: the CPU can be resumed. */
+export type CpuStop =
+  | { kind: 'trap' }                      // the trap handler asked to stop (decision pending, or end)
+  | { kind: 'pause' }
+  | { kind: 'deadline' }
+  | { kind: 'step' }
+  | { kind: 'breakpoint'; addr: bigint }
+  | { kind: 'watchpoint'; addr: bigint; access: 'read' | 'write' }
+  | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint }
+  | { kind: 'exit' };                     // ran off the `until` address (not used by guests)
+
+export interface RawTrap {
+  intno: number;
+  /** PC after the exception was taken (past SMC/HVC). */
+  pc: bigint;
+  insn: number;
+  pstate: bigint;
+  regs: bigint[];
+}
+
+export interface DeviceHandlers {
+  read(offset: bigint, size: number): bigint;
+  write(offset: bigint, size: number, value: bigint): void;
+}
+
+export const INTNO = { UDEF: 1, SWI: 2, PREFETCH_ABORT: 3, DATA_ABORT: 4, IRQ: 5, FIQ: 6, BKPT: 7, HVC: 11, HYP_TRAP: 12, SMC: 13 } as const;
+
+export class Cpu {
+  readonly ctl: BigUint64Array;
+  readonly ctl32: Int32Array;
+  private readonly uc: Ptr;
+  private readonly td: Ptr;
+  private readonly lib = unicorn();
+  private readonly breakpoints = new Map<bigint, bigint>();
+  private readonly watchpoints = new Map<string, bigint>();
+  private readonly keep: unknown[] = [];
+  private counting = false;
+  private readonly buf8 = Buffer.alloc(8);
+  private readonly buf16 = Buffer.alloc(16);
+  private readonly cpBuf: Buffer;
+  readonly regs: RegDef[];
+  readonly nArgRegs: number;
+
+  constructor(readonly arch: CpuArch, readonly mem: MemoryMap, ctlBuffer: SharedArrayBuffer, onTrap: () => number, opts: { countBlocks?: boolean; cpuModel?: number } = {}) {
+    this.ctl = new BigUint64Array(ctlBuffer);
+    this.ctl32 = new Int32Array(ctlBuffer);
+    this.regs = registerTable(arch);
+    this.nArgRegs = arch === 'aarch64' ? 18 : 15;
+    this.cpBuf = Buffer.alloc(arch === 'aarch64' ? 32 : 40);
+    const h: Ptr[] = [null];
+    const err = this.lib.uc_open(arch === 'aarch64' ? UC_ARCH_ARM64 : UC_ARCH_ARM, UC_MODE_ARM, h) as number;
+    if (err) throw new Error(`uc_open failed: ${ucError(err)}`);
+    this.uc = h[0];
+    if (opts.cpuModel !== undefined) this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_CPU_MODEL, 1), 'int', opts.cpuModel);
+    for (const r of mem.regions) {
+      if (r.kind !== 'ram') continue;
+      const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
+      if (e) throw new Error(`mapping ${r.name} at ${hex(r.base)} failed: ${ucError(e)}`);
+    }
+    const cb = koffi.register(onTrap, koffi.pointer(this.lib.TrapCb));
+    this.keep.push(cb);
+    this.td = this.lib.td_attach(this.uc, this.ctl, arch === 'aarch64' ? 0 : 1, cb, opts.countBlocks === false ? 0 : 1);
+    if (!this.td) throw new Error('attaching the native hooks failed');
+    // HVC only reaches the interrupt hook as a hypervisor call once SCR says EL2 exists
+    // (FACTS.md): SCR_EL3 = NS|HCE|RW (AArch64), SCR = NS|HCE (AArch32).
+    if (arch === 'aarch64') this.writeCp64({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 0x501n);
+    else this.writeCp32({ cp: 15, crn: 1, crm: 1, opc1: 0, opc2: 0 }, 0x101n);
+  }
+
+  /** Maps a device: callbacks run on this thread, inside the run. */
+  mapDevice(name: string, base: bigint, size: bigint, dev: DeviceHandlers): MemResult<true> {
+    const added = this.mem.add({ kind: 'mmio', name, base, size });
+    if (!added.ok) return added;
+    const rd = koffi.register((_uc: unknown, off: bigint | number, sz: number) => dev.read(BigInt(off), sz), koffi.pointer(this.lib.MmioRead));
+    const wr = koffi.register((_uc: unknown, off: bigint | number, sz: number, v: bigint | number) => dev.write(BigInt(off), sz, BigInt(v)), koffi.pointer(this.lib.MmioWrite));
+    this.keep.push(rd, wr);
+    const e = this.lib.uc_mmio_map(this.uc, base, Number(size), rd, null, wr, null) as number;
+    return e ? { ok: false, error: `mapping device ${name}: ${ucError(e)}` } : { ok: true, value: true };
+  }
+
+  /** Maps RAM added to the memory map after construction (e.g. for an ELF segment). */
+  mapRam(base: bigint): MemResult<true> {
+    const r = this.mem.find(base);
+    if (!r || r.kind !== 'ram') return { ok: false, error: `no RAM at ${hex(base)}` };
+    const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
+    return e ? { ok: false, error: `mapping ${r.name}: ${ucError(e)}` } : { ok: true, value: true };
+  }
+
+  // ---------------------------------------------------------------- registers
+  private readCp64(cp: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint {
+    const b = this.cpBuf;
+    b.fill(0);
+    b.writeUInt32LE(cp.crn, 0); b.writeUInt32LE(cp.crm, 4); b.writeUInt32LE(cp.op0, 8); b.writeUInt32LE(cp.op1, 12); b.writeUInt32LE(cp.op2, 16);
+    this.lib.uc_reg_read(this.uc, 290, b);
+    return b.readBigUInt64LE(24);
+  }
+  private writeCp64(cp: { op0: number; op1: number; crn: number; crm: number; op2: number }, v: bigint): number {
+    const b = this.cpBuf;
+    b.fill(0);
+    b.writeUInt32LE(cp.crn, 0); b.writeUInt32LE(cp.crm, 4); b.writeUInt32LE(cp.op0, 8); b.writeUInt32LE(cp.op1, 12); b.writeUInt32LE(cp.op2, 16);
+    b.writeBigUInt64LE(v, 24);
+    return this.lib.uc_reg_write(this.uc, 290, b) as number;
+  }
+  private cp32Buf(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }, v = 0n) {
+    const b = this.cpBuf;
+    b.fill(0);
+    b.writeUInt32LE(cp.cp, 0); b.writeUInt32LE(cp.is64 ? 1 : 0, 4); b.writeUInt32LE(0, 8);
+    b.writeUInt32LE(cp.crn, 12); b.writeUInt32LE(cp.crm, 16); b.writeUInt32LE(cp.opc1, 20); b.writeUInt32LE(cp.opc2, 24);
+    b.writeBigUInt64LE(v, 32);
+    return b;
+  }
+  private readCp32(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }): bigint {
+    const b = this.cp32Buf(cp);
+    this.lib.uc_reg_read(this.uc, 139, b);
+    return b.readBigUInt64LE(32);
+  }
+  private writeCp32(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }, v: bigint): number {
+    return this.lib.uc_reg_write(this.uc, 139, this.cp32Buf(cp, v)) as number;
+  }
+
+  private readId(id: number, bits: number): bigint {
+    if (bits === 128) {
+      this.buf16.fill(0);
+      this.lib.uc_reg_read(this.uc, id, this.buf16);
+      return this.buf16.readBigUInt64LE(0) | (this.buf16.readBigUInt64LE(8) << 64n);
+    }
+    this.buf8.fill(0);
+    this.lib.uc_reg_read(this.uc, id, this.buf8);
+    const v = this.buf8.readBigUInt64LE(0);
+    return bits === 32 ? v & 0xffff_ffffn : v;
+  }
+  private writeId(id: number, bits: number, v: bigint): number {
+    if (bits === 128) {
+      this.buf16.writeBigUInt64LE(v & 0xffff_ffff_ffff_ffffn, 0);
+      this.buf16.writeBigUInt64LE((v >> 64n) & 0xffff_ffff_ffff_ffffn, 8);
+      return this.lib.uc_reg_write(this.uc, id, this.buf16) as number;
+    }
+    this.buf8.writeBigUInt64LE(v & 0xffff_ffff_ffff_ffffn, 0);
+    return this.lib.uc_reg_write(this.uc, id, this.buf8) as number;
+  }
+
+  readReg(def: RegDef): bigint {
+    if (def.derive) return this.reg(def.derive.from) & def.derive.mask;
+    if (def.uc !== undefined) return this.readId(def.uc, def.bits);
+    if (def.cp64) return this.readCp64(def.cp64);
+    if (def.cp32) return this.readCp32(def.cp32) & 0xffff_ffffn;
+    if (def.bank) return this.withMode(def.bank.mode, () => this.readId(def.bank!.reg === 'sp' ? ARM_IDS.SP : def.bank!.reg === 'lr' ? ARM_IDS.LR : ARM_IDS.SPSR, 32));
+    return 0n;
+  }
+
+  writeReg(def: RegDef, v: bigint): MemResult<true> {
+    if (def.readonly) return { ok: false, error: `${def.name} is read-only` };
+    const mask = def.bits === 128 ? (1n << 128n) - 1n : (1n << BigInt(def.bits)) - 1n;
+    v &= mask;
+    let e = 0;
+    if (def.uc !== undefined) {
+      if (this.arch === 'arm' && def.uc === ARM_IDS.PC) v |= (this.readId(ARM_IDS.CPSR, 32) >> 5n) & 1n;
+      e = this.writeId(def.uc, def.bits, v);
+    } else if (def.cp64) e = this.writeCp64(def.cp64, v);
+    else if (def.cp32) e = this.writeCp32(def.cp32, v);
+    else if (def.bank) {
+      const id = def.bank.reg === 'sp' ? ARM_IDS.SP : def.bank.reg === 'lr' ? ARM_IDS.LR : ARM_IDS.SPSR;
+      this.withMode(def.bank.mode, () => this.writeId(id, 32, v));
+    }
+    return e ? { ok: false, error: `writing ${def.name}: ${ucError(e)}` } : { ok: true, value: true };
+  }
+
+  /** AArch32: run fn with CPSR switched to `mode` (which selects the bank), then restore. */
+  private withMode<T>(mode: number, fn: () => T): T {
+    const cpsr = this.readId(ARM_IDS.CPSR, 32);
+    const cur = Number(cpsr & 0x1fn);
+    const same = cur === mode || (mode === 0x10 && cur === 0x1f);
+    if (!same) this.writeId(ARM_IDS.CPSR, 32, (cpsr & ~0x1fn) | BigInt(mode));
+    try { return fn(); } finally { if (!same) this.writeId(ARM_IDS.CPSR, 32, cpsr); }
+  }
+
+  reg(name: string): bigint {
+    const d = findRegister(this.arch, name);
+    if (!d) throw new Error(`no register ${name}`);
+    return this.readReg(d);
+  }
+  setReg(name: string, v: bigint): void {
+    const d = findRegister(this.arch, name);
+    if (!d) throw new Error(`no register ${name}`);
+    const r = this.writeReg(d, v);
+    if (!r.ok) throw new Error(r.error);
+  }
+
+  get pc(): bigint { return this.arch === 'aarch64' ? this.readId(ARM64_IDS.PC, 64) : this.readId(ARM_IDS.PC, 32); }
+  set pc(v: bigint) { this.setReg('pc', v); }
+  get thumb(): boolean { return this.arch === 'arm' && ((this.readId(ARM_IDS.CPSR, 32) >> 5n) & 1n) === 1n; }
+
+  /** Argument registers x0..x17 / r0..r14 as the trap hook saw them. */
+  trapRegs(): RawTrap {
+    const c = this.ctl;
+    const regs: bigint[] = new Array(this.nArgRegs);
+    for (let i = 0; i < this.nArgRegs; i++) regs[i] = c[CTL.REGS + i];
+    return { intno: Number(c[CTL.INTNO]), pc: c[CTL.PC], insn: Number(c[CTL.INSN]), pstate: c[CTL.PSTATE], regs };
+  }
+
+  /** Inside the trap hook: have register n (x_n / r_n) written back when the hook returns. */
+  writeBack(n: number, v: bigint) {
+    this.ctl[CTL.WB + n] = BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn);
+    this.ctl[CTL.WB_MASK] |= 1n << BigInt(n);
+  }
+
+  // ---------------------------------------------------------------- memory
+  readMem(addr: bigint, len: number): MemResult<Uint8Array> {
+    const direct = this.mem.read(addr, len);
+    if (direct.ok) return direct;
+    const b = Buffer.alloc(len);
+    const e = this.lib.uc_mem_read(this.uc, addr, b, len) as number;
+    return e ? { ok: false, error: `cannot read ${len} bytes at ${hex(addr)}: ${direct.error}` } : { ok: true, value: new Uint8Array(b) };
+  }
+  writeMem(addr: bigint, data: Uint8Array): MemResult<true> {
+    const e = this.lib.uc_mem_write(this.uc, addr, data, data.length) as number;
+    return e ? { ok: false, error: `cannot write ${data.length} bytes at ${hex(addr)}: ${ucError(e)}` } : { ok: true, value: true };
+  }
+
+  // ---------------------------------------------------------------- breakpoints
+  // Unicorn places hook calls when it translates a block: a hook added later is not
+  // seen by blocks already translated, so each change drops the affected blocks.
+  private dropBlocks(addr: bigint) {
+    this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_REMOVE_CACHE, 2), 'uint64_t', addr, 'uint64_t', addr + 4n);
+  }
+  private flushBlocks() {
+    this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_FLUSH, 0));
+  }
+
+  addBreakpoint(addr: bigint): MemResult<true> {
+    if (this.breakpoints.has(addr)) return { ok: true, value: true };
+    const h = this.lib.td_add_breakpoint(this.td, addr) as bigint;
+    if (!h) return { ok: false, error: `cannot set a breakpoint at ${hex(addr)}` };
+    this.breakpoints.set(addr, h);
+    this.dropBlocks(addr);
+    return { ok: true, value: true };
+  }
+  removeBreakpoint(addr: bigint): boolean {
+    const h = this.breakpoints.get(addr);
+    if (h === undefined) return false;
+    this.lib.td_del_hook(this.td, h);
+    this.breakpoints.delete(addr);
+    this.dropBlocks(addr);
+    return true;
+  }
+  listBreakpoints(): bigint[] { return [...this.breakpoints.keys()]; }
+
+  addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): MemResult<true> {
+    const key = `${addr}:${len}:${kind}`;
+    if (this.watchpoints.has(key)) return { ok: true, value: true };
+    const h = this.lib.td_add_watchpoint(this.td, addr, BigInt(len), kind === 'read' ? 1 : kind === 'write' ? 2 : 3) as bigint;
+    if (!h) return { ok: false, error: `cannot set a watchpoint at ${hex(addr)}` };
+    this.watchpoints.set(key, h);
+    this.flushBlocks();
+    return { ok: true, value: true };
+  }
+  removeWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): boolean {
+    const key = `${addr}:${len}:${kind}`;
+    const h = this.watchpoints.get(key);
+    if (h === undefined) return false;
+    this.lib.td_del_hook(this.td, h);
+    this.watchpoints.delete(key);
+    this.flushBlocks();
+    return true;
+  }
+
+  // ---------------------------------------------------------------- run control
+  /**
+   * Runs from the current PC until an exact stop point: a trap the handler stops at,
+   * a breakpoint, a pause request, the instruction deadline, or a fault.
+   * count = 1 single-steps.
+   */
+  run(count = 0): CpuStop {
+    const c = this.ctl;
+    c[CTL.REASON] = BigInt(STOP.NONE);
+    const pc = this.pc;
+    // Resuming from a breakpoint address must execute that instruction once.
+    c[CTL.SKIP_BP] = this.breakpoints.has(pc) ? pc + 1n : 0n;
+    const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
+    const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
+    // Unicorn adds its instruction-count hook on the first counted run without
+    // dropping blocks translated before it, which would then run uncounted.
+    if (count && !this.counting) this.flushBlocks();
+    this.counting = count > 0;
+    const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, count) as number;
+    const reason = Number(c[CTL.REASON]);
+    c[CTL.SKIP_BP] = 0n;
+    if (reason === STOP.PAUSE || reason === STOP.WATCH) Atomics.store(this.ctl32, 0, 0);
+    if (reason === STOP.FAULT || err) {
+      const pcNow = this.pc;
+      if (reason === STOP.FAULT) {
+        const access = UC_MEM_TYPES[Number(c[CTL.STOP_AUX])] ?? 'access';
+        return { kind: 'fault', error: `${access} at ${hex(c[CTL.STOP_ADDR])} (${Number(c[CTL.FAULT_SIZE])} bytes): ${ucError(err || UC_ERR.READ_UNMAPPED)}`, access, addr: c[CTL.STOP_ADDR], size: Number(c[CTL.FAULT_SIZE]), pc: pcNow };
+      }
+      const what = err === UC_ERR.INSN_INVALID ? 'invalid instruction' : err === UC_ERR.EXCEPTION ? 'unhandled CPU exception' : 'emulation error';
+      return { kind: 'fault', error: `${what} at ${hex(pcNow)}: ${ucError(err)}`, pc: pcNow };
+    }
+    switch (reason) {
+      case STOP.TRAP: return { kind: 'trap' };
+      case STOP.PAUSE: return { kind: 'pause' };
+      case STOP.DEADLINE: return { kind: 'deadline' };
+      case STOP.BREAK: return { kind: 'breakpoint', addr: c[CTL.STOP_ADDR] };
+      case STOP.WATCH: return { kind: 'watchpoint', addr: c[CTL.STOP_ADDR], access: c[CTL.STOP_AUX] === 2n ? 'write' : 'read' };
+      default: return count ? { kind: 'step' } : { kind: 'exit' };
+    }
+  }
+
+  get insns(): number { return Number(this.ctl[CTL.INSNS]); }
+  set deadline(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
+
+  requestPause() { Atomics.store(this.ctl32, 0, 1); }
+
+  // ---------------------------------------------------------------- exceptions
+  /**
+   * Injects an Undefined Instruction exception for the instruction that ends at the
+   * current PC (the trapping SMC/HVC), as the architecture takes it.
+   */
+  injectUndef(insnAddr: bigint): { vector: bigint; esr?: bigint; elr?: bigint; lr?: bigint; spsr: bigint } {
+    if (this.arch === 'aarch64') {
+      const pstate = this.reg('cpsr');
+      const el = Number((pstate >> 2n) & 3n);
+      const spsel = Number(pstate & 1n);
+      const vbar = this.readId(ARM64_IDS.VBAR_EL1, 64);
+      const off = el === 0 ? 0x400n : spsel ? 0x200n : 0x000n;
+      const esr = 0x02000000n; // EC 0x00 (unknown reason), IL 1
+      this.writeId(ARM64_IDS.ESR_EL1, 64, esr);
+      this.writeId(ARM64_IDS.ELR_EL1, 64, insnAddr);
+      this.writeCp64({ op0: 3, op1: 0, crn: 4, crm: 0, op2: 0 }, pstate);
+      // Writing PSTATE does not switch the SP bank: save the live SP to SP_EL0 when
+      // leaving SP_EL0, then load SP_EL1 after the switch (FACTS.md).
+      const fromSp0 = el === 0 || spsel === 0;
+      if (fromSp0) this.writeId(ARM64_IDS.SP_EL0, 64, this.readId(ARM64_IDS.SP, 64));
+      this.writeId(ARM64_IDS.PSTATE, 64, 0x3c5n);
+      if (fromSp0) this.writeId(ARM64_IDS.SP, 64, this.readId(ARM64_IDS.SP_EL1, 64));
+      const vector = vbar + off;
+      this.writeId(ARM64_IDS.PC, 64, vector);
+      return { vector, esr, elr: insnAddr, spsr: pstate };
+    }
+    const cpsr = this.readId(ARM_IDS.CPSR, 32);
+    const wasThumb = ((cpsr >> 5n) & 1n) === 1n;
+    const sctlr = this.readCp32({ cp: 15, crn: 1, crm: 0, opc1: 0, opc2: 0 });
+    const te = (sctlr >> 30n) & 1n;
+    const base = (sctlr >> 13n) & 1n ? 0xffff0000n : this.readCp32({ cp: 15, crn: 12, crm: 0, opc1: 0, opc2: 0 }) & ~0x1fn;
+    const lr = insnAddr + (wasThumb ? 2n : 4n);
+    // mode und, IRQs masked, IT/J/T cleared then T from SCTLR.TE
+    const newCpsr = (cpsr & ~(0x1fn | 0x20n | 0x0600fc00n | 0x01000000n)) | 0x1bn | 0x80n | (te << 5n);
+    this.writeId(ARM_IDS.CPSR, 32, newCpsr);
+    this.writeId(ARM_IDS.LR, 32, lr);
+    this.writeId(ARM_IDS.SPSR, 32, cpsr);
+    const vector = base + 4n;
+    this.writeId(ARM_IDS.PC, 32, vector | te);
+    return { vector, lr, spsr: cpsr };
+  }
+
+  close() {
+    this.lib.uc_close(this.uc);
+  }
+}
+
+export { ACT };

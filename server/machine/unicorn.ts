@@ -1,0 +1,96 @@
+// Typed koffi binding of the system libunicorn.so.2 (Debian libunicorn2 2.0.1) and
+// of our native hook library (native/trapdoor.c). Only the calls Trapdoor uses.
+// Enum values are those of the 2.0.1 headers (they differ between versions).
+import koffi from 'koffi';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const UC_ARCH_ARM = 1;
+export const UC_ARCH_ARM64 = 2;
+export const UC_MODE_ARM = 0;
+export const UC_MODE_THUMB = 16;
+export const UC_PROT_ALL = 7;
+export const UC_CTL_CPU_MODEL = 7;
+export const UC_CTL_TB_REMOVE_CACHE = 9;
+export const UC_CTL_TB_FLUSH = 10;
+export const UC_CTL_IO_WRITE = 1 << 30;
+export const UC_CTL_IO_READ = 2 << 30;
+/** uc_ctl's encoding: (nargs << 26) | io | control. */
+export const ucCtlWrite = (ctl: number, nargs: number) => ((UC_CTL_IO_WRITE | (nargs << 26) | ctl) >>> 0) | 0;
+
+export const UC_MEM_TYPES: Record<number, string> = {
+  16: 'read', 17: 'write', 18: 'fetch', 19: 'read (unmapped)', 20: 'write (unmapped)',
+  21: 'fetch (unmapped)', 22: 'write (protected)', 23: 'read (protected)', 24: 'fetch (protected)',
+};
+
+export const UC_ERR = {
+  OK: 0, NOMEM: 1, ARCH: 2, HANDLE: 3, MODE: 4, VERSION: 5, READ_UNMAPPED: 6, WRITE_UNMAPPED: 7,
+  FETCH_UNMAPPED: 8, HOOK: 9, INSN_INVALID: 10, MAP: 11, WRITE_PROT: 12, READ_PROT: 13,
+  FETCH_PROT: 14, ARG: 15, READ_UNALIGNED: 16, WRITE_UNALIGNED: 17, FETCH_UNALIGNED: 18,
+  HOOK_EXIST: 19, RESOURCE: 20, EXCEPTION: 21,
+} as const;
+
+/** Raw pointer as koffi hands it out (opaque to us). */
+export type Ptr = unknown;
+
+function findLibrary(): string {
+  const candidates = ['libunicorn.so.2', '/usr/lib/x86_64-linux-gnu/libunicorn.so.2', '/usr/lib/aarch64-linux-gnu/libunicorn.so.2'];
+  for (const c of candidates) {
+    try { koffi.load(c); return c; } catch { /* next */ }
+  }
+  throw new Error('libunicorn.so.2 not found: install it with `apt-get install -y libunicorn2` (or run `make setup`)');
+}
+
+function findHelper(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // server/machine -> project root, whether running from source or from dist/
+  for (const up of ['../..', '../../..']) {
+    const p = path.resolve(here, up, 'build/libtrapdoor.so');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('build/libtrapdoor.so is missing: run `make build` (needs gcc and libunicorn-dev)');
+}
+
+let bound: ReturnType<typeof bind> | undefined;
+
+function bind() {
+  const uc = koffi.load(findLibrary());
+  const td = koffi.load(findHelper());
+  const TrapCb = koffi.proto('int td_trap_cb(void)');
+  const MmioRead = koffi.proto('uint64_t uc_cb_mmio_read_t(void *uc, uint64_t offset, unsigned int size, void *user)');
+  const MmioWrite = koffi.proto('void uc_cb_mmio_write_t(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *user)');
+  return {
+    TrapCb, MmioRead, MmioWrite,
+    uc_version: uc.func('unsigned int uc_version(_Out_ unsigned int *major, _Out_ unsigned int *minor)'),
+    uc_open: uc.func('int uc_open(int arch, int mode, _Out_ void **uc)'),
+    uc_close: uc.func('int uc_close(void *uc)'),
+    uc_strerror: uc.func('const char *uc_strerror(int code)'),
+    uc_ctl_int: uc.func('int uc_ctl(void *uc, int control, ...)'),
+    uc_reg_read: uc.func('int uc_reg_read(void *uc, int regid, void *value)'),
+    uc_reg_write: uc.func('int uc_reg_write(void *uc, int regid, const void *value)'),
+    uc_mem_read: uc.func('int uc_mem_read(void *uc, uint64_t address, void *bytes, size_t size)'),
+    uc_mem_write: uc.func('int uc_mem_write(void *uc, uint64_t address, const void *bytes, size_t size)'),
+    uc_mem_map_ptr: uc.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
+    uc_mmio_map: uc.func('int uc_mmio_map(void *uc, uint64_t address, size_t size, uc_cb_mmio_read_t *read_cb, void *user_read, uc_cb_mmio_write_t *write_cb, void *user_write)'),
+    uc_emu_start: uc.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
+    uc_emu_stop: uc.func('int uc_emu_stop(void *uc)'),
+    td_attach: td.func('void *td_attach(void *uc, void *ctl, int arch, td_trap_cb *cb, int count_blocks)'),
+    td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
+    td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
+    td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
+    td_detach: td.func('void td_detach(void *s)'),
+  };
+}
+
+/** The bound library (loaded on first use, once per thread). */
+export function unicorn() {
+  bound ??= bind();
+  return bound;
+}
+
+export function ucError(code: number): string {
+  return `${unicorn().uc_strerror(code) as string} (UC_ERR ${code})`;
+}
+
+export { koffi };

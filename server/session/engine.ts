@@ -1,0 +1,423 @@
+// The engine runs inside the emulation worker. It owns the vCPU, turns every raw
+// SMC/HVC exception into a trap record, takes the decisions that need no person
+// right inside the trap hook (no thread hop), and stops exactly at the trap when a
+// person (ask) or the network (forward) must answer.
+import { openSync, writeSync, closeSync } from 'node:fs';
+import { Cpu, INTNO, type CpuStop, type RawTrap } from '../machine/cpu.js';
+import { ACT } from '../machine/ctl.js';
+import { MemoryMap, hex, type RamRegion } from '../machine/memory.js';
+import { pl011 } from '../machine/devices/pl011.js';
+import type { CpuArch } from '../machine/registers.js';
+import { decodeCall } from '../decode/index.js';
+import type { CallContext, Conduit, DecodedCall, GuestArch } from '../decode/types.js';
+import { Firmware } from '../firmware/index.js';
+import type { FirmwareConfig, FirmwareAnswer } from '../firmware/types.js';
+import { Policy, type PolicySpec, type Verdict } from '../policy/index.js';
+import { ForwardClient } from '../forward/client.js';
+import type { Decision, DecidedBy, TrapRecord, TrapResult } from './trap-record.js';
+
+export type ForwardFallback = 'error' | 'undef' | 'stop';
+
+export interface EngineConfig {
+  arch: CpuArch;
+  ram: Pick<RamRegion, 'name' | 'base' | 'size' | 'buf'>[];
+  ctl: SharedArrayBuffer;
+  entry: bigint;
+  /** PL011 UART base for guest output (null: none). */
+  uart: bigint | null;
+  platform?: string;
+  policy: PolicySpec;
+  firmware: Partial<FirmwareConfig>;
+  forward?: { endpoint: string; timeoutMs: number; fallback: ForwardFallback };
+  trapLog?: string;
+  /** false: an `ask` decision takes the policy default at once (no one to ask). */
+  interactive: boolean;
+  countBlocks: boolean;
+  /** Keep this many records for `traps` queries. */
+  keep?: number;
+}
+
+export type StopReason = 'trap' | 'breakpoint' | 'watchpoint' | 'step' | 'pause' | 'limit' | 'exit' | 'fault' | 'exception';
+
+export interface StopEvent {
+  reason: StopReason;
+  pc: string;
+  insns: number;
+  /** The pending trap (reason 'trap'): decision 'pending' until decided. */
+  trap?: TrapRecord;
+  addr?: string;
+  access?: string;
+  /** For fault/exception/exit: what happened, said for people. */
+  message?: string;
+  exit?: { effect: string; detail?: Record<string, string> };
+}
+
+export interface EngineEvents {
+  records(batch: TrapRecord[]): void;
+  output(text: string): void;
+  log(line: string): void;
+}
+
+interface Pending {
+  raw: RawTrap;
+  ctx: CallContext;
+  decoded: DecodedCall;
+  insnAddr: bigint;
+  insns: number;
+  seq: number;
+  verdict: Verdict;
+  /** Why the run stopped here: a person must answer, or an internal async step. */
+  wait: 'user' | 'forward' | 'undef';
+}
+
+const MASK64 = 0xffff_ffff_ffff_ffffn;
+
+export class Engine {
+  readonly cpu: Cpu;
+  readonly mem = new MemoryMap();
+  private readonly firmware: Firmware;
+  private policy: Policy;
+  private readonly forward?: ForwardClient;
+  private seq = 0;
+  private readonly kept: TrapRecord[] = [];
+  private batch: TrapRecord[] = [];
+  private batchStart = 0;
+  private logFd: number | undefined;
+  private pending: Pending | undefined;
+  private exitEffect: StopEvent['exit'] | undefined;
+  private exception: { intno: number; pc: bigint } | undefined;
+  private outBuf = '';
+  private readonly archName: GuestArch;
+
+  constructor(readonly cfg: EngineConfig, private readonly events: EngineEvents) {
+    for (const r of cfg.ram) {
+      const added = this.mem.add({ kind: 'ram', ...r });
+      if (!added.ok) throw new Error(added.error);
+    }
+    this.cpu = new Cpu(cfg.arch, this.mem, cfg.ctl, () => this.onTrap(), { countBlocks: cfg.countBlocks });
+    this.archName = cfg.arch === 'aarch64' ? 'aarch64' : 'aarch32';
+    if (cfg.uart !== null) {
+      const dev = this.cpu.mapDevice('uart0', cfg.uart, 0x1000n, pl011((b) => this.onUart(b)));
+      if (!dev.ok) throw new Error(dev.error);
+    }
+    if (cfg.arch === 'arm' && cfg.entry & 1n) this.cpu.setReg('cpsr', this.cpu.reg('cpsr') | 0x20n);
+    this.cpu.pc = cfg.entry & ~1n;
+    this.firmware = new Firmware(cfg.firmware);
+    const pol = Policy.fromSpec(cfg.policy);
+    if (!pol.ok) throw new Error(pol.error);
+    this.policy = pol.value;
+    if (cfg.forward) this.forward = new ForwardClient(cfg.forward.endpoint, { timeoutMs: cfg.forward.timeoutMs });
+    if (cfg.trapLog) this.logFd = openSync(cfg.trapLog, 'a');
+  }
+
+  // ------------------------------------------------------------------ trap hook
+  /** Called by the native trap hook inside uc_emu_start: must be quick. */
+  private onTrap(): number {
+    const cpu = this.cpu;
+    const raw = cpu.trapRegs();
+    let conduit: Conduit;
+    if (raw.intno === INTNO.SMC) conduit = 'smc';
+    else if (raw.intno === INTNO.HVC) conduit = 'hvc';
+    else {
+      this.exception = { intno: raw.intno, pc: raw.pc };
+      return ACT.STOP;
+    }
+    const thumb = this.cfg.arch === 'arm' && ((raw.pstate >> 5n) & 1n) === 1n;
+    const arch: GuestArch = thumb ? 'thumb' : this.archName;
+    const imm = immediateOf(arch, conduit, raw.insn);
+    const ctx: CallContext = { arch, conduit, imm, args: raw.regs, platform: this.cfg.platform, readMem: this.readGuest };
+    const decoded = decodeCall(ctx);
+    let verdict = this.policy.decide({ conduit, imm, decoded });
+    if (verdict.action === 'ask' && !this.cfg.interactive) verdict = this.noOneToAsk(verdict);
+    const seq = ++this.seq;
+    const insns = cpu.insns;
+    const insnAddr = raw.pc - 4n;
+    switch (verdict.action) {
+      case 'emulate': {
+        const ans = this.firmware.respond(ctx, decoded);
+        for (let i = 0; i < ans.regs.length; i++) cpu.writeBack(i, ans.regs[i]);
+        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'emulate', verdict.by, emulateResult(ans, this.regPrefix, cpu.arch)));
+        return this.afterEffect(ans) ? ACT.STOP : ACT.CONTINUE;
+      }
+      case 'return': {
+        const regs = this.writeValues(verdict.values ?? {}, (i, v) => cpu.writeBack(i, v));
+        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'return', verdict.by, { regs }));
+        return ACT.CONTINUE;
+      }
+      case 'skip':
+        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'skip', verdict.by, { note: 'registers left unchanged' }));
+        return ACT.CONTINUE;
+      default: {
+        // undef and forward finish outside the hook (exact stop at the trap); ask waits for a person.
+        const wait = verdict.action === 'ask' ? 'user' : verdict.action === 'forward' ? 'forward' : 'undef';
+        this.pending = { raw, ctx, decoded, insnAddr, insns, seq, verdict, wait };
+        return ACT.STOP;
+      }
+    }
+  }
+
+  private noOneToAsk(v: Verdict): Verdict {
+    const d = this.policy.getDefault();
+    const action = d.action === 'ask' ? 'emulate' : d.action;
+    return { action, values: d.values, by: 'default', rule: v.rule ? `ask:${v.rule}` : undefined };
+  }
+
+  private get regPrefix() { return this.cfg.arch === 'aarch64' ? 'x' : 'r'; }
+
+  private readonly readGuest = (addr: bigint, len: number): Uint8Array | null => {
+    const r = this.cpu.readMem(addr, len);
+    return r.ok ? r.value : null;
+  };
+
+  /** Applies `return` values ({x0: 5n, w1: ...}); returns them as the record shows them. */
+  private writeValues(values: Record<string, bigint>, write: (i: number, v: bigint) => void): Record<string, string> {
+    const shown: Record<string, string> = {};
+    for (const [name, v] of Object.entries(values)) {
+      const m = /^([xwr])(\d+)$/.exec(name);
+      if (!m) continue;
+      const i = Number(m[2]);
+      const val = m[1] === 'w' || this.cfg.arch === 'arm' ? v & 0xffff_ffffn : v & MASK64;
+      write(i, val);
+      shown[`${this.regPrefix}${i}`] = hex(val);
+    }
+    return shown;
+  }
+
+  private afterEffect(ans: FirmwareAnswer): boolean {
+    if (ans.effect === 'system_off' || ans.effect === 'system_reset' || ans.effect === 'cpu_off' /* one vCPU: the last one went off */) {
+      this.exitEffect = { effect: ans.effect, detail: ans.detail };
+      return true;
+    }
+    return false;
+  }
+
+  private record(seq: number, insns: number, raw: RawTrap, ctx: CallContext, decoded: DecodedCall, verdict: Verdict,
+    decision: TrapRecord['decision'], by: DecidedBy, result: TrapResult): TrapRecord {
+    const args = new Array<string>(raw.regs.length);
+    for (let i = 0; i < raw.regs.length; i++) args[i] = '0x' + raw.regs[i].toString(16);
+    const rec: TrapRecord = {
+      seq, insns, cpu: 0, arch: ctx.arch, conduit: ctx.conduit, imm: ctx.imm, pc: '0x' + (raw.pc - 4n).toString(16),
+      args, decoded, decision, by, result, time: new Date().toISOString(),
+    };
+    if (verdict.rule && by === 'policy') rec.rule = verdict.rule;
+    else if (verdict.rule) rec.rule = verdict.rule;
+    return rec;
+  }
+
+  private emit(rec: TrapRecord) {
+    if (this.logFd !== undefined) writeSync(this.logFd, JSON.stringify(rec) + '\n');
+    const keep = this.cfg.keep ?? 10000;
+    this.kept.push(rec);
+    if (this.kept.length > keep * 2) this.kept.splice(0, this.kept.length - keep);
+    if (this.batch.length === 0) this.batchStart = Date.now();
+    this.batch.push(rec);
+    if (this.batch.length >= 512 || Date.now() - this.batchStart > 50) this.flushRecords();
+  }
+
+  flushRecords() {
+    if (this.batch.length) {
+      const b = this.batch;
+      this.batch = [];
+      this.events.records(b);
+    }
+    if (this.outBuf) { this.events.output(this.outBuf); this.outBuf = ''; }
+  }
+
+  private onUart(b: number) {
+    this.outBuf += String.fromCharCode(b);
+    if (b === 10 || this.outBuf.length > 4096) { this.events.output(this.outBuf); this.outBuf = ''; }
+  }
+
+  // ------------------------------------------------------------------ run loop
+  /**
+   * Runs until a stop a front-end must hear about. Internal stops (undef injection,
+   * forwarding) are finished here and the run goes on.
+   */
+  async run(step = false): Promise<StopEvent> {
+    if (this.exitEffect) return this.stopEvent('exit');
+    if (this.pending) {
+      if (this.pending.wait !== 'user') await this.finishPending();
+      else await this.decide(this.continueDecision(), 'default');
+    }
+    for (;;) {
+      const stop: CpuStop = this.cpu.run(step ? 1 : 0);
+      if (stop.kind === 'trap' || (step && this.pending)) {
+        if (this.exitEffect) return this.stopEvent('exit');
+        if (this.exception) {
+          const e = this.exception;
+          this.exception = undefined;
+          return this.stopEvent('exception', { message: `guest took exception ${e.intno} (${exceptionName(e.intno)}) at ${hex(e.pc)}; Trapdoor does not deliver it to the guest`, addr: hex(e.pc) });
+        }
+        const p = this.pending;
+        if (p && p.wait === 'user') return this.stopEvent('trap', { trap: this.pendingRecord() });
+        if (p) {
+          const stopHere = await this.finishPending();
+          if (stopHere) return stopHere;
+          if (Atomics.load(this.cpu.ctl32, 0)) { Atomics.store(this.cpu.ctl32, 0, 0); return this.stopEvent('pause'); }
+          if (step) return this.stopEvent('step');
+          continue;
+        }
+        if (step) return this.stopEvent('step');
+        continue;
+      }
+      switch (stop.kind) {
+        case 'pause': return this.stopEvent('pause');
+        case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${this.cpu.insns} instructions)` });
+        case 'step': return this.stopEvent('step');
+        case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
+        case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });
+        case 'fault': return this.stopEvent('fault', { message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
+        case 'exit': return this.stopEvent('exit', { message: 'reached the end address' });
+      }
+    }
+  }
+
+  private stopEvent(reason: StopReason, extra: Partial<StopEvent> = {}): StopEvent {
+    this.flushRecords();
+    const ev: StopEvent = { reason, pc: hex(this.cpu.pc), insns: this.cpu.insns, ...extra };
+    if (reason === 'exit' && this.exitEffect) {
+      ev.exit = this.exitEffect;
+      ev.message ??= `guest called PSCI ${this.exitEffect.effect.toUpperCase()}`;
+    }
+    return ev;
+  }
+
+  /** What `continue` without a decision does at an `ask` trap: the policy's default. */
+  private continueDecision(): Decision {
+    const d = this.policy.getDefault();
+    return d.action === 'ask' ? { action: 'emulate' } : { action: d.action, values: d.values };
+  }
+
+  private pendingRecord(): TrapRecord {
+    const p = this.pending!;
+    return this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, 'pending', p.verdict.by, {});
+  }
+
+  pendingTrap(): TrapRecord | undefined {
+    return this.pending?.wait === 'user' ? this.pendingRecord() : undefined;
+  }
+
+  /** Finishes an undef/forward the hook left for outside; returns a stop if one is due. */
+  private async finishPending(): Promise<StopEvent | undefined> {
+    const p = this.pending!;
+    const by = p.verdict.by;
+    await this.decide({ action: p.verdict.action as Decision['action'], values: p.verdict.values }, by);
+    if (this.exitEffect) return this.stopEvent('exit');
+    return undefined;
+  }
+
+  /** Applies a decision to the pending trap and records it. */
+  async decide(d: Decision, by: DecidedBy = 'user'): Promise<TrapRecord> {
+    const p = this.pending;
+    if (!p) throw new Error('no trap is waiting for a decision');
+    const cpu = this.cpu;
+    const setReg = (i: number, v: bigint) => cpu.setReg(`${this.regPrefix}${i}`, this.cfg.arch === 'arm' ? v & 0xffff_ffffn : BigInt.asUintN(64, v));
+    let result: TrapResult;
+    let decision = d.action;
+    const rule = by === 'policy' ? p.verdict.rule : undefined;
+    switch (d.action) {
+      case 'emulate': {
+        const ans = this.firmware.respond(p.ctx, p.decoded);
+        ans.regs.forEach((v, i) => setReg(i, v));
+        result = emulateResult(ans, this.regPrefix, cpu.arch);
+        this.afterEffect(ans);
+        break;
+      }
+      case 'return':
+        result = { regs: this.writeValues(d.values ?? {}, setReg) };
+        break;
+      case 'skip':
+        result = { note: 'registers left unchanged' };
+        break;
+      case 'undef':
+        result = { exception: this.undef(p.insnAddr) };
+        break;
+      case 'forward': {
+        const fwd = await this.forwardCall(p);
+        if (fwd.ok) {
+          result = { regs: this.writeValues(fwd.regs, setReg) };
+        } else {
+          const fb = this.cfg.forward?.fallback ?? 'error';
+          this.events.log(`trap #${p.seq}: ${fwd.error}; fallback: ${fb === 'error' ? 'x0 = -1 (NOT_SUPPORTED)' : fb}`);
+          result = { error: fwd.error };
+          if (fb === 'undef') result.exception = this.undef(p.insnAddr);
+          else if (fb === 'error') result.regs = this.writeValues({ x0: -1n }, setReg);
+          else result.note = 'run stopped (forward fallback: stop)';
+          decision = 'forward';
+          if (fb === 'stop') {
+            this.pending = { ...p, wait: 'user' };
+            const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by === 'policy' ? 'fallback' : by, result);
+            this.emit(rec);
+            return rec;
+          }
+        }
+        break;
+      }
+    }
+    this.pending = undefined;
+    const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by, result);
+    if (rule) rec.rule = rule;
+    this.emit(rec);
+    this.flushRecords();
+    return rec;
+  }
+
+  private undef(insnAddr: bigint): NonNullable<TrapResult['exception']> {
+    const u = this.cpu.injectUndef(insnAddr);
+    const e: NonNullable<TrapResult['exception']> = { kind: 'undef', vector: hex(u.vector), spsr: hex(u.spsr) };
+    if (u.esr !== undefined) e.esr = hex(u.esr);
+    if (u.elr !== undefined) e.elr = hex(u.elr);
+    if (u.lr !== undefined) e.lr = hex(u.lr);
+    return e;
+  }
+
+  private async forwardCall(p: Pending): Promise<{ ok: true; regs: Record<string, bigint> } | { ok: false; error: string }> {
+    if (!this.forward) return { ok: false, error: 'forward asked but no endpoint is configured (use --forward tcp://127.0.0.1:PORT)' };
+    return this.forward.call({
+      seq: p.seq, cpu: 0, arch: p.ctx.arch, conduit: p.ctx.conduit, imm: p.ctx.imm, pc: hex(p.insnAddr),
+      args: p.raw.regs.map((v) => hex(v)),
+      decoded: { kind: p.decoded.kind, owner: p.decoded.owner, name: p.decoded.name, id: p.decoded.id, summary: p.decoded.summary },
+    });
+  }
+
+  // ------------------------------------------------------------------ queries
+  traps(n: number): TrapRecord[] { return this.kept.slice(-n); }
+  setPolicy(spec: PolicySpec) {
+    const p = Policy.fromSpec(spec);
+    if (!p.ok) throw new Error(p.error);
+    this.policy = p.value;
+  }
+  policySpec(): PolicySpec { return this.policy.toSpec(); }
+
+  close() {
+    this.flushRecords();
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.logFd = undefined;
+    this.forward?.close();
+    this.cpu.close();
+  }
+}
+
+/** The SMC/HVC immediate from the trapping instruction word. */
+export function immediateOf(arch: GuestArch, conduit: Conduit, insn: number): number {
+  if (arch === 'aarch64') return (insn >>> 5) & 0xffff;
+  if (arch === 'aarch32') return conduit === 'smc' ? insn & 0xf : (((insn >>> 8) & 0xfff) << 4) | (insn & 0xf);
+  const hw1 = insn & 0xffff;
+  const hw2 = insn >>> 16;
+  return conduit === 'smc' ? hw1 & 0xf : ((hw1 & 0xf) << 12) | (hw2 & 0xfff);
+}
+
+function emulateResult(ans: FirmwareAnswer, prefix: string, arch: CpuArch): TrapResult {
+  const regs: Record<string, string> = {};
+  const mask = arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
+  ans.regs.forEach((v, i) => { regs[`${prefix}${i}`] = '0x' + (v & mask).toString(16); });
+  const r: TrapResult = { regs };
+  if (ans.effect) r.effect = ans.effect;
+  if (!ans.handled) r.note = 'not implemented by the built-in firmware: NOT_SUPPORTED';
+  else if (ans.note) r.note = ans.note;
+  return r;
+}
+
+function exceptionName(intno: number): string {
+  return ({ 1: 'undefined instruction', 2: 'SVC', 3: 'prefetch abort', 4: 'data abort', 5: 'IRQ', 6: 'FIQ', 7: 'BKPT', 12: 'hypervisor trap' } as Record<number, string>)[intno] ?? 'unknown';
+}

@@ -1,0 +1,236 @@
+// The core as a front-end sees it: a Session running real assembled guests.
+import { describe, it, expect, afterEach } from 'vitest';
+import { Session, type SessionOptions } from '../server/session/session.js';
+import type { PolicySpec } from '../server/policy/index.js';
+import { parseOnFlag } from '../server/policy/index.js';
+import { assemble } from './helpers/asm.js';
+
+const open: Session[] = [];
+afterEach(async () => { while (open.length) await open.pop()!.close(); });
+
+async function session(arch: 'aarch64' | 'arm', src: string, opts: Partial<SessionOptions> = {}) {
+  const r = await Session.open({ image: { path: assemble(arch, src) }, ...opts });
+  if (!r.ok) throw new Error(r.error);
+  open.push(r.value);
+  return r.value;
+}
+
+function policy(...on: string[]): PolicySpec {
+  return {
+    default: { action: 'emulate' },
+    rules: on.map((t, i) => { const r = parseOnFlag(t, `t${i}`); if (!r.ok) throw new Error(r.error); return r.value; }),
+  };
+}
+
+const A64_OFF = `ldr x0, =0x84000008\n  smc #0\n`;
+
+async function runToEnd(s: Session) {
+  const r = await s.cont();
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+
+async function reg(s: Session, name: string) {
+  const r = await s.readRegister(name);
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+
+describe('AArch64 traps', () => {
+  it('answers an unknown call with -1 (NOT_SUPPORTED) and ends on SYSTEM_OFF', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x82000001\n  mov x1, #7\n  smc #0\n  mov x19, x0\n  ${A64_OFF}`);
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('exit');
+    expect(stop.exit?.effect).toBe('system_off');
+    expect(await reg(s, 'x19')).toBe(0xffff_ffff_ffff_ffffn);
+    expect(s.log[0].decoded.owner).toBe('sip');
+    expect(s.log[0].result.regs?.x0).toBe('0xffffffffffffffff');
+    expect(s.log[1].decoded.name).toMatch(/SYSTEM_OFF/);
+  });
+
+  it('PSCI_FEATURES answers match what the built-in firmware implements', async () => {
+    // CPU_ON (implemented), MEM_PROTECT (not), SMCCC_VERSION (implemented)
+    const s = await session('aarch64', `.global _start\n_start:
+  ldr x0, =0x8400000a\n  ldr x1, =0xc4000003\n  smc #0\n  mov x19, x0
+  ldr x0, =0x8400000a\n  ldr x1, =0x84000013\n  smc #0\n  mov x20, x0
+  ldr x0, =0x8400000a\n  ldr x1, =0x80000000\n  smc #0\n  mov x21, x0
+  ldr x0, =0xc4000003\n  mov x1, #1\n  ldr x2, =0x40000000\n  mov x3, #0\n  smc #0\n  mov x22, x0
+  ldr x0, =0x84000013\n  smc #0\n  mov x23, x0
+  ${A64_OFF}`);
+    await runToEnd(s);
+    expect(await reg(s, 'x19')).toBe(0n);
+    expect(BigInt.asIntN(64, await reg(s, 'x20'))).toBe(-1n);
+    expect(await reg(s, 'x21')).toBe(0n);
+    // CPU_ON is implemented: it answers a PSCI error code for a missing CPU, not NOT_SUPPORTED
+    expect(BigInt.asIntN(64, await reg(s, 'x22'))).not.toBe(-1n);
+    expect(BigInt.asIntN(64, await reg(s, 'x23'))).toBe(-1n);
+    expect(s.log[0].decoded.summary).toMatch(/FEATURES/);
+  });
+
+  it('a return rule writes its values to the guest', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0xc4000003\n  smc #0\n  mov x19, x0\n  mov x20, x1\n  ${A64_OFF}`,
+      { policy: policy('0xc4000003=return(x0=5, x1=0x1234)') });
+    await runToEnd(s);
+    expect(await reg(s, 'x19')).toBe(5n);
+    expect(await reg(s, 'x20')).toBe(0x1234n);
+    expect(s.log[0].decision).toBe('return');
+    expect(s.log[0].by).toBe('policy');
+    expect(s.log[0].rule).toBe('t0');
+  });
+
+  it('an undef decision lands in the guest handler with ESR_EL1 = 0x02000000 and ELR_EL1 at the SMC', async () => {
+    const s = await session('aarch64', `.global _start
+_start:
+  ldr x0, =vectors
+  msr vbar_el1, x0
+  ldr x0, =0x82000010
+trap_site:
+  smc #0
+  b .
+.balign 2048
+vectors:
+  .space 0x200
+  mrs x20, esr_el1
+  mrs x21, elr_el1
+  mrs x22, spsr_el1
+  mrs x23, CurrentEL
+  ${A64_OFF}`, { policy: policy('0x82000010=undef') });
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('exit');
+    const site = s.symbol('trap_site')!.value;
+    expect(await reg(s, 'x20')).toBe(0x02000000n);
+    expect(await reg(s, 'x21')).toBe(site);
+    expect((await reg(s, 'x22')) & 0x3ffn).toBe(0x3c5n); // the PSTATE at the call: EL1h, DAIF masked
+    expect(await reg(s, 'x23')).toBe(4n);
+    expect(s.log[0].decision).toBe('undef');
+    expect(s.log[0].result.exception?.esr).toBe('0x2000000');
+    expect(s.log[0].result.exception?.vector).toBe('0x' + (s.symbol('vectors')!.value + 0x200n).toString(16));
+  });
+
+  it('traps HVC and decodes a Xen hypercall (HVC #0xEA1, number in x16)', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x80000000\n  hvc #0\n  mov x16, #17\n  mov x0, #0\n  hvc #0xea1\n  mov x19, x0\n  ${A64_OFF}`);
+    await runToEnd(s);
+    expect(s.log[0].conduit).toBe('hvc');
+    expect(s.log[0].decoded.name).toMatch(/SMCCC_VERSION|VERSION/);
+    expect(s.log[0].result.regs?.x0).toBe('0x10002');
+    expect(s.log[1].imm).toBe(0xea1);
+    expect(s.log[1].decoded.kind).toBe('xen');
+    expect(s.log[1].decoded.summary).toMatch(/xen_version/);
+  });
+
+  it('stops at an ask rule, shows the pending call and applies the decision made', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x84000000\n  smc #0\n  mov x19, x0\n  ${A64_OFF}`,
+      { policy: policy('0x84000000=ask') });
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('trap');
+    expect(stop.trap?.decision).toBe('pending');
+    expect(stop.trap?.decoded.name).toMatch(/PSCI_VERSION|VERSION/);
+    const d = await s.decide({ action: 'return', values: { x0: 0x20000n } });
+    expect(d.ok && d.value.by).toBe('user');
+    expect((await runToEnd(s)).reason).toBe('exit');
+    expect(await reg(s, 'x19')).toBe(0x20000n);
+  });
+
+  it('breakpoints, single steps and pauses a running guest at an exact point', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  mov x1, #0\nloop:\n  add x1, x1, #1\nback:\n  b loop\n`);
+    const back = s.symbol('back')!.value;
+    expect((await s.addBreakpoint(back)).ok).toBe(true);
+    let stop = await runToEnd(s);
+    expect(stop).toMatchObject({ reason: 'breakpoint', pc: '0x' + back.toString(16) });
+    expect(await reg(s, 'x1')).toBe(1n);
+    stop = await runToEnd(s);
+    expect(await reg(s, 'x1')).toBe(2n);
+    const st = await s.step();
+    expect(st.ok && st.value.reason).toBe('step');
+    expect(await reg(s, 'pc')).toBe(s.symbol('loop')!.value);
+    await s.removeBreakpoint(back);
+    setTimeout(() => s.pause(), 100);
+    stop = await runToEnd(s);
+    expect(stop.reason).toBe('pause');
+    const x1 = await reg(s, 'x1');
+    expect(x1).toBeGreaterThan(1000n);
+    expect(await reg(s, 'pc')).toBe(s.symbol('loop')!.value); // a block boundary
+    // resuming after a pause must not run anything twice: exactly one more add
+    await s.addBreakpoint(back);
+    await runToEnd(s);
+    expect(await reg(s, 'x1')).toBe(x1 + 1n);
+  });
+
+  it('reports a guest fault with the address and access kind', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x1, =0x10\n  ldr x0, [x1]\n`);
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('fault');
+    expect(stop.addr).toBe('0x10');
+    expect(stop.access).toMatch(/read/);
+  });
+
+  it('stops at the instruction limit', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  b _start\n`, { maxInsns: 10000 });
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('limit');
+    expect(s.insns).toBeGreaterThanOrEqual(10000);
+  });
+});
+
+describe('AArch32 and Thumb traps', () => {
+  const OFF = `ldr r0, =0x84000008\n  smc #0\n`;
+
+  it('an undef decision enters the undef vector with LR_und after the SMC', async () => {
+    const s = await session('arm', `.syntax unified\n.arm\n.global _start
+_start:
+  ldr r0, =vectors
+  mcr p15, 0, r0, c12, c0, 0
+  ldr r0, =0x82000010
+trap_site:
+  smc #0
+  b .
+.balign 32
+vectors:
+  b .
+  b und_handler
+  b .
+  b .
+  b .
+  b .
+  b .
+  b .
+und_handler:
+  mov r9, lr
+  mrs r10, cpsr
+  mrs r11, spsr
+  ${OFF}`, { policy: policy('0x82000010=undef') });
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('exit');
+    const site = s.symbol('trap_site')!.value;
+    expect(await reg(s, 'r9')).toBe(site + 4n);
+    expect((await reg(s, 'r10')) & 0x1fn).toBe(0x1bn);
+    expect((await reg(s, 'r11')) & 0x1fn).toBe(0x13n);
+    expect(s.log[0].result.exception?.lr).toBe('0x' + (site + 4n).toString(16));
+  });
+
+  it('decodes SMC from Thumb state and a Highbank legacy call', async () => {
+    const s = await session('arm', `.syntax unified\n.arm\n.global _start
+_start:
+  mov r12, #0x102
+  mov r0, #1
+  smc #0
+  ldr r1, =thumb_code + 1
+  blx r1
+  ${OFF}
+.thumb
+.thumb_func
+thumb_code:
+  ldr r0, =0x84000000
+  smc #0
+  mov r8, r0
+  bx lr
+`, { platform: 'highbank' });
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('exit');
+    expect(s.log[0].decoded.kind).toBe('legacy');
+    expect(s.log[0].decoded.rule).toMatch(/highbank/);
+    expect(s.log[1].arch).toBe('thumb');
+    expect(s.log[1].decoded.kind).toBe('smccc');
+    expect(await reg(s, 'r8')).toBe(0x10001n);
+  });
+});
