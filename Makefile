@@ -42,7 +42,7 @@ demo: build
 	node bin/trapdoor.js run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
 
 test: build
-	$(NODE_BIN)/vitest run
+	$(NODE_BIN)/vitest run $(if $(TRAPDOOR_TEST_JSON),--reporter=default --reporter=json --outputFile.json=$(TRAPDOOR_TEST_JSON))
 
 bench: build
 	node dist/bench/core.js

@@ -292,6 +292,7 @@ describe('policy files', () => {
     ['unknown rule key', 'rules:\n  - match: { id: 1 }\n    acton: undef\n', 3, 5, /unknown key 'acton' in a rule \(did you mean 'action'\?\): use id, match, action, values/],
     ['unknown match key', 'rules:\n  - match: { idd: 1 }\n    action: undef\n', 2, 14, /unknown key 'idd' in `match:`/],
     ['range with first > last', 'rules:\n  - match: { range: [0x8400001f, 0x84000000] }\n    action: emulate\n', 2, 21, /first > last: swap them/],
+    ['id outside range', 'rules:\n  - match: { id: 1, range: [2, 3] }\n    action: emulate\n', 2, 12, /outside range .* could never match/],
     ['range with one bound', 'rules:\n  - match: { range: [1] }\n    action: emulate\n', 2, 21, /range must be \[first, last\]/],
     ['id too large', 'rules:\n  - match: { id: 0x100000000 }\n    action: emulate\n', 2, 18, /out of range: it must be 0 \.\. 0xffffffff/],
     ['float id', 'rules:\n  - match: { id: 1.5 }\n    action: emulate\n', 2, 18, /not an integer/],

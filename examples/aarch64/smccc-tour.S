@@ -3,7 +3,7 @@
 //   make -f mk/examples.mk examples
 //   trapdoor run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
 //
-// Machine contract (see docs): RAM at 0x40000000, entry at EL1h with SP = 0 and
+// Machine contract: RAM at 0x40000000, entry at EL1h with SP = 0 and
 // the MMU off, PL011 data register at 0x09000000. Every call prints its x0, e.g.
 // `PSCI_VERSION -> 0x10001`. The SiP call 0x82000010 is answered with an
 // Undefined Instruction exception by the example policy; the guest's own vector

@@ -15,7 +15,7 @@ export function resultText(r: TrapRecord): string {
   const res = r.result;
   const parts: string[] = [];
   if (res.exception) parts.push(`undef -> ${res.exception.vector}` + (res.exception.esr ? ` ESR=${res.exception.esr}` : '') + (res.exception.lr ? ` LR=${res.exception.lr}` : ''));
-  if (res.regs) {
+  if (res.regs && Object.keys(res.regs).length) {
     const regs = Object.entries(res.regs);
     // Show the registers that carry the answer: x0 always, more when they were set.
     const shown = regs.length > 1 && regs.slice(1).every(([, v]) => v === '0x0') ? regs.slice(0, 1) : regs;

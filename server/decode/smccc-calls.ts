@@ -80,7 +80,8 @@ export function decodeSmccc(ctx: CallContext, rule = 'smccc'): DecodedCall {
   if (sveHint) fields.sve_hint = true;
   if (f.callconv === 64 && ctx.arch !== 'aarch64') fields.warning = 'SMC64/HVC64 id from an AArch32 guest';
   if (ctx.imm !== 0) fields.imm = ctx.imm;
-  const range = serviceRangeOf(f);
+  // Service sub-ranges are allocations of fast-call function numbers.
+  const range = f.fast ? serviceRangeOf(f) : undefined;
   if (range) fields.range = range.service;
   if (!f.fast && w0 <= 0x0100ffff) fields.range = 'pre-SMCCC Trusted OS (0x00000000-0x0100ffff)';
 

@@ -48,7 +48,9 @@ export class Firmware implements Responder, FirmwareHost {
   private readonly rng: SplitMix64;
 
   constructor(config: Partial<FirmwareConfig> = {}) {
-    this.config = Object.freeze({ ...defaultFirmwareConfig, ...config });
+    // A key present but undefined (`{ cpus: opts.cpus }`) keeps its default.
+    const set = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as Partial<FirmwareConfig>;
+    this.config = Object.freeze({ ...defaultFirmwareConfig, ...set });
     this.cpuOn = [];
     this.rng = new SplitMix64(this.config.trngSeed);
     this.reset();

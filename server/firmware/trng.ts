@@ -17,6 +17,7 @@ export const TRAPDOOR_TRNG_UUID = '9de2c387-d8b3-4780-bd01-081d28811047';
 export class SplitMix64 {
   private state: bigint;
   constructor(seed: number | bigint) {
+    if (typeof seed === 'number' && !Number.isFinite(seed)) throw new RangeError(`TRNG seed must be a finite number, not ${seed}`);
     this.state = BigInt(typeof seed === 'number' ? Math.trunc(seed) : seed) & MASK64;
   }
   next(): bigint {

@@ -299,8 +299,9 @@ export class Cpu {
     if (reason === STOP.FAULT || err) {
       const pcNow = this.pc;
       if (reason === STOP.FAULT) {
+        const faultPc = c[CTL.FAULT_PC];
         const access = UC_MEM_TYPES[Number(c[CTL.STOP_AUX])] ?? 'access';
-        return { kind: 'fault', error: `${access} at ${hex(c[CTL.STOP_ADDR])} (${Number(c[CTL.FAULT_SIZE])} bytes): ${ucError(err || UC_ERR.READ_UNMAPPED)}`, access, addr: c[CTL.STOP_ADDR], size: Number(c[CTL.FAULT_SIZE]), pc: pcNow };
+        return { kind: 'fault', error: `${access} at ${hex(c[CTL.STOP_ADDR])} (${Number(c[CTL.FAULT_SIZE])} bytes): ${ucError(err || UC_ERR.READ_UNMAPPED)}`, access, addr: c[CTL.STOP_ADDR], size: Number(c[CTL.FAULT_SIZE]), pc: faultPc || pcNow };
       }
       const what = err === UC_ERR.INSN_INVALID ? 'invalid instruction' : err === UC_ERR.EXCEPTION ? 'unhandled CPU exception' : 'emulation error';
       return { kind: 'fault', error: `${what} at ${hex(pcNow)}: ${ucError(err)}`, pc: pcNow };

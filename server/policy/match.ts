@@ -22,18 +22,13 @@ export interface RuleMatch {
 }
 
 /**
- * Keys of DecodedCall.fields that may hold a Xen hypercall or legacy service
- * number, in the order consulted. Names are compared first; this is the fallback.
+ * The call number a decoder puts in DecodedCall.fields: `nr` for Xen hypercalls
+ * (x16/r12), `service` for legacy platform calls (r12). Names are compared first.
  */
-const CALL_NUMBER_FIELDS = ['nr', 'hypercall', 'number', 'service', 'r12'] as const;
-
-function callNumber(d: DecodedCall): number {
-  const f = d.fields;
-  for (const key of CALL_NUMBER_FIELDS) {
-    const v = f[key];
-    if (typeof v === 'number') return v;
-    if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v)) return Number(v);
-  }
+function callNumber(d: DecodedCall, key: 'nr' | 'service'): number {
+  const v = d.fields[key];
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v)) return Number(v);
   return -1;
 }
 
@@ -96,12 +91,12 @@ export class CompiledMatch {
       if (s === undefined || (s !== this.serviceUpper && !sameName(s, this.owner))) return false;
     }
     if (this.xenName !== '' || this.xenNr >= 0) {
-      if (!(this.xenName !== '' && sameName(d.name, this.xenName)) && !(this.xenNr >= 0 && callNumber(d) === this.xenNr)) {
+      if (!(this.xenName !== '' && sameName(d.name, this.xenName)) && !(this.xenNr >= 0 && callNumber(d, 'nr') === this.xenNr)) {
         return false;
       }
     }
     if (this.legacyName !== '' && !sameName(d.name, this.legacyName)) return false;
-    if (this.legacyNr >= 0 && callNumber(d) !== this.legacyNr) return false;
+    if (this.legacyNr >= 0 && callNumber(d, 'service') !== this.legacyNr) return false;
     return true;
   }
 }

@@ -2,14 +2,17 @@
 // typo in a policy is an error at load time instead of a rule that never matches.
 import type { DecodedKind } from '../decode/types.js';
 
-/** DecodedCall.owner values of SMCCC calls, plus Xen and the legacy platforms. */
+/**
+ * DecodedCall.owner values: SMCCC owners, Xen, the legacy platforms of
+ * decode/legacy.ts, and 'unknown' (calls no rule could decode).
+ */
 export const OWNERS: readonly string[] = [
   'arch', 'cpu', 'sip', 'oem', 'std-secure', 'std-hyp', 'vendor-hyp',
-  'trusted-app', 'trusted-os', 'reserved', 'xen', 'highbank', 'omap4',
+  'trusted-app', 'trusted-os', 'reserved', 'xen', 'highbank', 'omap4', 'omap5', 'unknown',
 ];
 
 /** Service families matched against DecodedCall.service (case-insensitive). */
-export const SERVICES: readonly string[] = ['psci', 'trng', 'sdei', 'pv_time', 'smccc', 'arch', 'xen'];
+export const SERVICES: readonly string[] = ['psci', 'sdei', 'mm', 'trng', 'ffa', 'pci', 'pv_time', 'arch', 'kvm', 'xen'];
 
 export const KINDS: readonly DecodedKind[] = ['smccc', 'xen', 'legacy', 'unknown'];
 

@@ -215,6 +215,9 @@ export function checkMatch(m: RuleMatch): string | undefined {
       return 'range must be [first, last] with ids 0 .. 0xffffffff';
     }
     if (r[0] > r[1]) return `range [${formatHex32(r[0])}, ${formatHex32(r[1])}] has first > last: swap them`;
+    if (typeof m.id === 'number' && (m.id < r[0] || m.id > r[1])) {
+      return `id ${formatHex32(m.id)} is outside range [${formatHex32(r[0])}, ${formatHex32(r[1])}]: the rule could never match; keep one of them`;
+    }
   }
   if (m.owner !== undefined) {
     const owner = String(m.owner).toLowerCase();

@@ -225,7 +225,8 @@ export class Engine {
 
   private onUart(b: number) {
     this.outBuf += String.fromCharCode(b);
-    if (b === 10 || this.outBuf.length > 4096) { this.events.output(this.outBuf); this.outBuf = ''; }
+    // records first, so that guest output and traps keep their order
+    if (b === 10 || this.outBuf.length > 4096) this.flushRecords();
   }
 
   // ------------------------------------------------------------------ run loop
@@ -266,7 +267,7 @@ export class Engine {
         case 'step': return this.stopEvent('step');
         case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
         case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });
-        case 'fault': return this.stopEvent('fault', { message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
+        case 'fault': return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
         case 'exit': return this.stopEvent('exit', { message: 'reached the end address' });
       }
     }
