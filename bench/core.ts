@@ -40,22 +40,21 @@ function runC(mode: string, img: ReturnType<typeof rawImage>): number {
 }
 
 async function runTrapdoor(elf: string, countBlocks = true): Promise<{ seconds: number; traps: number; insns: number }> {
-  const r = await Session.open({ image: { path: elf }, countBlocks, interactive: false });
+  const r = await Session.open({ image: { path: elf }, countBlocks, interactive: false, subscribe: false });
   if (!r.ok) throw new Error(r.error);
   const s = r.value;
-  let traps = 0;
-  s.on('trap', () => { traps++; });
   const t0 = process.hrtime.bigint();
   const stop = await s.cont();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (!stop.ok || stop.value.reason !== 'exit') throw new Error(`bench guest did not exit: ${JSON.stringify(stop)}`);
   const insns = s.insns;
+  const traps = s.trapCount;
   await s.close();
   return { seconds: secs, traps, insns };
 }
 
 /** A bare koffi JS callback on UC_HOOK_INTR doing nothing: the cost floor of a JS trap. */
-let IntrCb: koffi.IKoffiCType | undefined;
+let IntrCb: ReturnType<typeof koffi.proto> | undefined;
 function runKoffiBare(img: ReturnType<typeof rawImage>): number {
   const uc = koffi.load('libunicorn.so.2');
   const open = uc.func('int uc_open(int, int, _Out_ void **)');

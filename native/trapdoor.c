@@ -35,6 +35,8 @@ enum {
   CTL_HAS_BLOCK_HOOK = 53,
   CTL_WATCH_PENDING = 54,
   CTL_FAULT_PC = 55,     // PC of the faulting access, read inside the memory hook
+  CTL_SLOT = 56,         // index of this vCPU in the process-wide table (for td_hard_stop)
+  CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
   CTL_SLOTS = 64
 };
 
@@ -170,9 +172,20 @@ static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int si
   __atomic_store_n((volatile int32_t *)&c[CTL_PAUSE], 1, __ATOMIC_RELEASE);
 }
 
+// vCPUs of this process, so that any thread can stop one by index (td_hard_stop).
+#define TD_MAX_SLOTS 256
+static td_state *slots[TD_MAX_SLOTS];
+
 td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, int count_blocks) {
   td_state *s = (td_state *)calloc(1, sizeof(td_state));
   if (!s) return NULL;
+  int slot = -1;
+  for (int i = 0; i < TD_MAX_SLOTS; i++) {
+    if (__atomic_load_n(&slots[i], __ATOMIC_ACQUIRE) == NULL) { slot = i; break; }
+  }
+  if (slot < 0) { free(s); return NULL; }
+  __atomic_store_n(&slots[slot], s, __ATOMIC_RELEASE);
+  ctl[CTL_SLOT] = (uint64_t)slot;
   s->uc = uc;
   s->ctl = ctl;
   s->trap_cb = trap_cb;
@@ -218,7 +231,20 @@ uint64_t td_add_watchpoint(td_state *s, uint64_t address, uint64_t len, int kind
 
 int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }
 
-// Stop from another thread without the resumable guarantee (headless runs only).
-int td_hard_stop(td_state *s) { return (int)uc_emu_stop(s->uc); }
+// Stop a run from another thread when no block hook is installed. Unicorn may
+// leave the block mid-way (FACTS.md, "Stopping and resuming"), so the run must not
+// be resumed: CTL_HARD_STOPPED tells the owner so.
+int td_hard_stop(int slot) {
+  if (slot < 0 || slot >= TD_MAX_SLOTS) return -1;
+  td_state *s = __atomic_load_n(&slots[slot], __ATOMIC_ACQUIRE);
+  if (!s) return -1;
+  s->ctl[CTL_HARD_STOPPED] = 1;
+  s->ctl[CTL_REASON] = STOP_PAUSE;
+  return (int)uc_emu_stop(s->uc);
+}
 
-void td_detach(td_state *s) { free(s); }
+void td_detach(td_state *s) {
+  uint64_t slot = s->ctl[CTL_SLOT];
+  if (slot < TD_MAX_SLOTS) __atomic_store_n(&slots[slot], NULL, __ATOMIC_RELEASE);
+  free(s);
+}

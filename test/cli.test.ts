@@ -79,6 +79,11 @@ describe('trapdoor run', () => {
     const t = trapdoor(['run', spin, '--timeout', '0.3']);
     expect(t.code).toBe(3);
     expect(t.out).toMatch(/timeout after 0.3 s/);
+    // without the block hook a timeout still ends the run (a hard stop)
+    const f = trapdoor(['run', spin, '--timeout', '0.3', '--no-count']);
+    expect(f.code).toBe(3);
+    expect(f.out).toMatch(/timeout after 0.3 s/);
+    expect(trapdoor(['run', spin, '--no-count', '--max-insns', '5']).err).toMatch(/--max-insns needs the instruction counter/);
   });
 
   it('a guest fault exits 4 with pc, address, access and the last traps', () => {

@@ -4,15 +4,19 @@ import { Session, type SessionOptions } from '../server/session/session.js';
 import type { PolicySpec } from '../server/policy/index.js';
 import { parseOnFlag } from '../server/policy/index.js';
 import { assemble } from './helpers/asm.js';
+import type { TrapRecord } from '../server/session/trap-record.js';
 
 const open: Session[] = [];
 afterEach(async () => { while (open.length) await open.pop()!.close(); });
 
+/** A session whose 'trap' events are collected in `log`, as a front-end would. */
 async function session(arch: 'aarch64' | 'arm', src: string, opts: Partial<SessionOptions> = {}) {
   const r = await Session.open({ image: { path: assemble(arch, src) }, ...opts });
   if (!r.ok) throw new Error(r.error);
   open.push(r.value);
-  return r.value;
+  const log: TrapRecord[] = [];
+  r.value.on('trap', (t) => log.push(t));
+  return Object.assign(r.value, { log });
 }
 
 function policy(...on: string[]): PolicySpec {
@@ -46,6 +50,23 @@ describe('AArch64 traps', () => {
     expect(s.log[0].decoded.owner).toBe('sip');
     expect(s.log[0].result.regs?.x0).toBe('0xffffffffffffffff');
     expect(s.log[1].decoded.name).toMatch(/SYSTEM_OFF/);
+  });
+
+  it('without a subscription, records are made on demand and match the subscribed ones', async () => {
+    const src = `.global _start\n_start:\n  mov x5, #3\nagain:\n  ldr x0, =0xc4000003\n  mov x1, x5\n  smc #0\n  subs x5, x5, #1\n  b.ne again\n  ${A64_OFF}`;
+    const quiet = await Session.open({ image: { path: assemble('aarch64', src) }, subscribe: false });
+    if (!quiet.ok) throw new Error(quiet.error);
+    open.push(quiet.value);
+    let events = 0;
+    quiet.value.on('trap', () => events++);
+    await runToEnd(quiet.value);
+    const loud = await session('aarch64', src);
+    await runToEnd(loud);
+    const asked = await quiet.value.traps(10);
+    expect(events).toBe(0);
+    expect(quiet.value.trapCount).toBe(4);
+    expect(asked.ok && asked.value.map((t) => t.decoded.summary)).toEqual(loud.log.map((t) => t.decoded.summary));
+    expect(asked.ok && asked.value[1].decoded.summary).toMatch(/CPU_ON\(target_cpu=0x2,/);
   });
 
   it('PSCI_FEATURES answers match what the built-in firmware implements', async () => {

@@ -41,6 +41,9 @@ Output and limits:
   --quiet                 no table rows (summary and guest output only)
   --max-insns N           stop after N instructions (exit code 3)
   --timeout SECONDS       stop after SECONDS of wall time (exit code 3)
+  --no-count              no native block hook: full guest speed (tight loops ~2x),
+                          but no instruction counts, no --max-insns, and a stop
+                          (--timeout, Ctrl-C) ends the run
 
 Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached,
 4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
@@ -71,6 +74,7 @@ const OPTIONS = {
   quiet: { type: 'boolean' },
   'max-insns': { type: 'string' },
   timeout: { type: 'string' },
+  'no-count': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -114,6 +118,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (o.arch && o.arch !== 'aarch64' && o.arch !== 'arm') throw new UsageError(`bad --arch "${o.arch}": use aarch64 or arm`);
   const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
   if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
+  if (o['no-count'] && o['max-insns']) throw new UsageError('--max-insns needs the instruction counter: drop --no-count');
   const policy = await buildPolicy(o.policy, o.on, o.default);
   if (o.forward) {
     const ep = parseEndpoint(o.forward);
@@ -144,6 +149,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     trapLog: o['trap-log'],
     interactive,
     maxInsns: o['max-insns'] ? Number(num('--max-insns', o['max-insns'])) : undefined,
+    subscribe: json || !o.quiet,
+    countBlocks: !o['no-count'],
   });
   if (!opened.ok) throw new UsageError(opened.error);
   const s = opened.value;
@@ -193,7 +200,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   if (guestLine) info(`guest| ${guestLine}`);
   const secs = (Date.now() - started) / 1000;
-  const n = s.log.length;
+  const n = s.trapCount;
   const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
   if (stop) {
     switch (stop.reason) {
@@ -206,9 +213,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       case 'fault': case 'exception':
         process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access ? ' (start of the block that faulted)' : ''}` +
           (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
-        if (n) {
+        const last = await s.traps(3);
+        if (last.ok && last.value.length) {
           process.stderr.write('  last traps:\n');
-          for (const t of s.log.slice(-3)) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
+          for (const t of last.value) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
         }
         info(`run ended by a guest fault (${tail})`);
         code = EXIT.FAULT;

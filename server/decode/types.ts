@@ -10,8 +10,11 @@ export interface CallContext {
   conduit: Conduit;
   /** SMC #imm / HVC #imm */
   imm: number;
-  /** x0..x17 (aarch64) or r0..r14 (aarch32/thumb), as unsigned 64-bit values. */
-  args: bigint[];
+  /**
+   * x0..x17 (aarch64) or r0..r14 (aarch32/thumb), as unsigned 64-bit values. A
+   * typed array on the trap hot path (no BigInt allocation per register).
+   */
+  args: ArrayLike<bigint>;
   /** Index of the vCPU that made the call (0 when absent). PSCI CPU_ON/OFF need it for SMP. */
   cpu?: number;
   /** Legacy platform table to consult (`--platform highbank`), if any. */

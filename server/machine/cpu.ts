@@ -16,7 +16,7 @@ export type CpuStop =
   | { kind: 'step' }
   | { kind: 'breakpoint'; addr: bigint }
   | { kind: 'watchpoint'; addr: bigint; access: 'read' | 'write' }
-  | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint }
+  | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint; hard?: boolean }
   | { kind: 'exit' };                     // ran off the `until` address (not used by guests)
 
 export interface RawTrap {
@@ -25,7 +25,8 @@ export interface RawTrap {
   pc: bigint;
   insn: number;
   pstate: bigint;
-  regs: bigint[];
+  /** x0..x17 / r0..r14, copied out of the control block. */
+  regs: BigUint64Array;
 }
 
 export interface DeviceHandlers {
@@ -50,12 +51,15 @@ export class Cpu {
   private readonly cpBuf: Buffer;
   readonly regs: RegDef[];
   readonly nArgRegs: number;
+  /** x0..x17 / r0..r14 as the trap hook sees them (valid inside the hook only). */
+  readonly liveArgs: BigUint64Array;
 
   constructor(readonly arch: CpuArch, readonly mem: MemoryMap, ctlBuffer: SharedArrayBuffer, onTrap: () => number, opts: { countBlocks?: boolean; cpuModel?: number } = {}) {
     this.ctl = new BigUint64Array(ctlBuffer);
     this.ctl32 = new Int32Array(ctlBuffer);
     this.regs = registerTable(arch);
     this.nArgRegs = arch === 'aarch64' ? 18 : 15;
+    this.liveArgs = this.ctl.subarray(CTL.REGS, CTL.REGS + this.nArgRegs);
     this.cpBuf = Buffer.alloc(arch === 'aarch64' ? 32 : 40);
     const h: Ptr[] = [null];
     const err = this.lib.uc_open(arch === 'aarch64' ? UC_ARCH_ARM64 : UC_ARCH_ARM, UC_MODE_ARM, h) as number;
@@ -203,8 +207,7 @@ export class Cpu {
   /** Argument registers x0..x17 / r0..r14 as the trap hook saw them. */
   trapRegs(): RawTrap {
     const c = this.ctl;
-    const regs: bigint[] = new Array(this.nArgRegs);
-    for (let i = 0; i < this.nArgRegs; i++) regs[i] = c[CTL.REGS + i];
+    const regs = c.slice(CTL.REGS, CTL.REGS + this.nArgRegs);
     return { intno: Number(c[CTL.INTNO]), pc: c[CTL.PC], insn: Number(c[CTL.INSN]), pstate: c[CTL.PSTATE], regs };
   }
 
@@ -296,6 +299,9 @@ export class Cpu {
     const reason = Number(c[CTL.REASON]);
     c[CTL.SKIP_BP] = 0n;
     if (reason === STOP.PAUSE || reason === STOP.WATCH) Atomics.store(this.ctl32, 0, 0);
+    if (c[CTL.HARD_STOPPED]) {
+      return { kind: 'fault', error: 'stopped from outside with no block hook (--no-count): the run cannot be resumed', pc: this.pc, hard: true };
+    }
     if (reason === STOP.FAULT || err) {
       const pcNow = this.pc;
       if (reason === STOP.FAULT) {
@@ -364,6 +370,7 @@ export class Cpu {
   }
 
   close() {
+    this.lib.td_detach(this.td);
     this.lib.uc_close(this.uc);
   }
 }

@@ -4,7 +4,7 @@
 // person (ask) or the network (forward) must answer.
 import { openSync, writeSync, closeSync } from 'node:fs';
 import { Cpu, INTNO, type CpuStop, type RawTrap } from '../machine/cpu.js';
-import { ACT } from '../machine/ctl.js';
+import { ACT, CTL } from '../machine/ctl.js';
 import { MemoryMap, hex, type RamRegion } from '../machine/memory.js';
 import { pl011 } from '../machine/devices/pl011.js';
 import type { CpuArch } from '../machine/registers.js';
@@ -35,6 +35,8 @@ export interface EngineConfig {
   countBlocks: boolean;
   /** Keep this many records for `traps` queries. */
   keep?: number;
+  /** Send every record to the Session as it happens (default true). */
+  subscribed?: boolean;
 }
 
 export type StopReason = 'trap' | 'breakpoint' | 'watchpoint' | 'step' | 'pause' | 'limit' | 'exit' | 'fault' | 'exception';
@@ -50,6 +52,8 @@ export interface StopEvent {
   /** For fault/exception/exit: what happened, said for people. */
   message?: string;
   exit?: { effect: string; detail?: Record<string, string> };
+  /** The run cannot go on from here (a hard stop without the block hook). */
+  final?: boolean;
 }
 
 export interface EngineEvents {
@@ -57,6 +61,36 @@ export interface EngineEvents {
   output(text: string): void;
   log(line: string): void;
 }
+
+/**
+ * A trap as the hot path keeps it: raw registers and references, no strings. It
+ * becomes a TrapRecord (decoded summary, hex strings) only when someone looks: the
+ * trap log, a subscribed front-end, or a query of the recent traps.
+ */
+interface Lazy {
+  seq: number;
+  insns: number;
+  time: number;
+  /** Slot of its registers in the register ring (valid while the record is kept). */
+  slot: number;
+  arch: GuestArch;
+  conduit: Conduit;
+  imm: number;
+  /** PC after the trap (past the SMC/HVC). */
+  pc: bigint;
+  /** Full decode, or the cached decode of an earlier call with the same id (static fields only). */
+  decoded: DecodedCall;
+  exact: boolean;
+  verdict: Verdict;
+  decision: TrapRecord['decision'];
+  by: DecidedBy;
+  ans?: FirmwareAnswer;
+  result?: TrapResult;
+  rec?: TrapRecord;
+}
+
+/** Decode and policy verdict of an SMCCC function id, reused while the policy stands. */
+interface CachedCall { conduit: Conduit; imm: number; arch: GuestArch; decoded: DecodedCall; verdict: Verdict }
 
 interface Pending {
   raw: RawTrap;
@@ -79,7 +113,17 @@ export class Engine {
   private policy: Policy;
   private readonly forward?: ForwardClient;
   private seq = 0;
-  private readonly kept: TrapRecord[] = [];
+  /** Recent traps, oldest first (a ring of `keep` entries). */
+  private readonly kept: Lazy[] = [];
+  private keptStart = 0;
+  private readonly callCache = new Map<number, CachedCall>();
+  /** Registers of the kept traps: 18 x 64-bit per slot, one slot per kept record. */
+  private readonly ringSize: number;
+  private readonly ring64: BigUint64Array;
+  private readonly ring32: Int32Array;
+  private ringNext = 0;
+  /** Materialize every record at once (a front-end listens, or a trap log is kept). */
+  private eager: boolean;
   private batch: TrapRecord[] = [];
   private batchStart = 0;
   private logFd: number | undefined;
@@ -95,6 +139,9 @@ export class Engine {
       if (!added.ok) throw new Error(added.error);
     }
     this.cpu = new Cpu(cfg.arch, this.mem, cfg.ctl, () => this.onTrap(), { countBlocks: cfg.countBlocks });
+    this.ringSize = cfg.keep ?? 2048;
+    this.ring64 = new BigUint64Array(this.ringSize * 18);
+    this.ring32 = new Int32Array(this.ring64.buffer);
     this.archName = cfg.arch === 'aarch64' ? 'aarch64' : 'aarch32';
     if (cfg.uart !== null) {
       const dev = this.cpu.mapDevice('uart0', cfg.uart, 0x1000n, pl011((b) => this.onUart(b)));
@@ -108,52 +155,119 @@ export class Engine {
     this.policy = pol.value;
     if (cfg.forward) this.forward = new ForwardClient(cfg.forward.endpoint, { timeoutMs: cfg.forward.timeoutMs });
     if (cfg.trapLog) this.logFd = openSync(cfg.trapLog, 'a');
+    this.eager = cfg.subscribed !== false || this.logFd !== undefined;
   }
+
+  /** Front-ends that show every trap subscribe; headless counting runs need not. */
+  subscribe(on: boolean) { this.eager = on || this.logFd !== undefined; }
 
   // ------------------------------------------------------------------ trap hook
   /** Called by the native trap hook inside uc_emu_start: must be quick. */
   private onTrap(): number {
     const cpu = this.cpu;
-    const raw = cpu.trapRegs();
+    const c32 = cpu.ctl32;
+    const intno = c32[CTL.INTNO * 2];
     let conduit: Conduit;
-    if (raw.intno === INTNO.SMC) conduit = 'smc';
-    else if (raw.intno === INTNO.HVC) conduit = 'hvc';
+    if (intno === INTNO.SMC) conduit = 'smc';
+    else if (intno === INTNO.HVC) conduit = 'hvc';
     else {
-      this.exception = { intno: raw.intno, pc: raw.pc };
+      this.exception = { intno, pc: cpu.ctl[CTL.PC] };
       return ACT.STOP;
     }
-    const thumb = this.cfg.arch === 'arm' && ((raw.pstate >> 5n) & 1n) === 1n;
+    const thumb = this.cfg.arch === 'arm' && (c32[CTL.PSTATE * 2] & 0x20) !== 0;
     const arch: GuestArch = thumb ? 'thumb' : this.archName;
-    const imm = immediateOf(arch, conduit, raw.insn);
-    const ctx: CallContext = { arch, conduit, imm, args: raw.regs, platform: this.cfg.platform, readMem: this.readGuest };
-    const decoded = decodeCall(ctx);
-    let verdict = this.policy.decide({ conduit, imm, decoded });
+    const imm = immediateOf(arch, conduit, c32[CTL.INSN * 2] >>> 0);
+    // The registers go to the ring as 32-bit halves: no BigInt is made on this path.
+    const slot = this.ringNext;
+    this.ringNext = slot + 1 === this.ringSize ? 0 : slot + 1;
+    const w = cpu.nArgRegs * 2;
+    this.ring32.set(c32.subarray(CTL.REGS * 2, CTL.REGS * 2 + w), slot * 36);
+    const ctx: CallContext = { arch, conduit, imm, args: cpu.liveArgs, platform: this.cfg.platform, readMem: this.readGuest };
+    // SMCCC calls decode the same way whenever their function id is the same: decode
+    // and decide once per id, then reuse (the policy clears the cache when it changes).
+    const key = c32[CTL.REGS * 2] >>> 0;
+    const hit = this.callCache.get(key);
+    let decoded: DecodedCall;
+    let verdict: Verdict;
+    let exact: boolean;
+    if (hit !== undefined && hit.conduit === conduit && hit.imm === imm && hit.arch === arch) {
+      decoded = hit.decoded;
+      verdict = hit.verdict;
+      exact = false;
+    } else {
+      decoded = decodeCall(ctx);
+      verdict = this.policy.decide({ conduit, imm, decoded });
+      exact = true;
+      if (decoded.kind === 'smccc' && this.callCache.size < 4096) this.callCache.set(key, { conduit, imm, arch, decoded, verdict });
+    }
     if (verdict.action === 'ask' && !this.cfg.interactive) verdict = this.noOneToAsk(verdict);
     const seq = ++this.seq;
     const insns = cpu.insns;
-    const insnAddr = raw.pc - 4n;
+    const pc = cpu.ctl[CTL.PC];
+    const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, exact, verdict, decision: 'pending', by: verdict.by };
     switch (verdict.action) {
       case 'emulate': {
         const ans = this.firmware.respond(ctx, decoded);
         for (let i = 0; i < ans.regs.length; i++) cpu.writeBack(i, ans.regs[i]);
-        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'emulate', verdict.by, emulateResult(ans, this.regPrefix, cpu.arch)));
+        if (ans.memWrites) for (const mw of ans.memWrites) cpu.writeMem(mw.addr, mw.bytes);
+        lazy.decision = 'emulate';
+        lazy.ans = ans;
+        this.keep(lazy);
         return this.afterEffect(ans) ? ACT.STOP : ACT.CONTINUE;
       }
       case 'return': {
-        const regs = this.writeValues(verdict.values ?? {}, (i, v) => cpu.writeBack(i, v));
-        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'return', verdict.by, { regs }));
+        lazy.decision = 'return';
+        lazy.result = { regs: this.writeValues(verdict.values ?? {}, (i, v) => cpu.writeBack(i, v)) };
+        this.keep(lazy);
         return ACT.CONTINUE;
       }
       case 'skip':
-        this.emit(this.record(seq, insns, raw, ctx, decoded, verdict, 'skip', verdict.by, { note: 'registers left unchanged' }));
+        lazy.decision = 'skip';
+        lazy.result = { note: 'registers left unchanged' };
+        this.keep(lazy);
         return ACT.CONTINUE;
       default: {
         // undef and forward finish outside the hook (exact stop at the trap); ask waits for a person.
         const wait = verdict.action === 'ask' ? 'user' : verdict.action === 'forward' ? 'forward' : 'undef';
-        this.pending = { raw, ctx, decoded, insnAddr, insns, seq, verdict, wait };
+        const raw = this.rawAt(lazy);
+        const pctx = { ...ctx, args: raw.regs };
+        this.pending = { raw, ctx: pctx, decoded: exact ? decoded : decodeCall(pctx), insnAddr: pc - 4n, insns, seq, verdict, wait };
         return ACT.STOP;
       }
     }
+  }
+
+  /** The registers of a kept trap, copied out of the ring. */
+  private rawAt(l: Pick<Lazy, 'slot' | 'pc'>): RawTrap {
+    const n = this.cpu.nArgRegs;
+    return { intno: 0, pc: l.pc, insn: 0, pstate: 0n, regs: this.ring64.slice(l.slot * 18, l.slot * 18 + n) };
+  }
+
+  /** Keeps a trap in the ring; hands it on at once when someone is listening. */
+  private keep(l: Lazy) {
+    const max = this.ringSize;
+    if (this.kept.length - this.keptStart >= max) {
+      this.keptStart++;
+      if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }
+    }
+    this.kept.push(l);
+    if (this.eager) this.emit(this.materialize(l));
+  }
+
+  private keepRecord(p: Pending, rec: TrapRecord) {
+    this.keep({ seq: p.seq, insns: p.insns, time: Date.parse(rec.time), slot: -1, arch: p.ctx.arch, conduit: p.ctx.conduit, imm: p.ctx.imm,
+      pc: p.raw.pc, decoded: p.decoded, exact: true, verdict: p.verdict, decision: rec.decision, by: rec.by, rec });
+  }
+
+  private materialize(l: Lazy): TrapRecord {
+    if (l.rec) return l.rec;
+    const raw = this.rawAt(l);
+    const ctx: CallContext = { arch: l.arch, conduit: l.conduit, imm: l.imm, args: raw.regs, platform: this.cfg.platform };
+    const decoded = l.exact ? l.decoded : decodeCall(ctx);
+    const result = l.result ?? (l.ans ? emulateResult(l.ans, this.regPrefix, this.cpu.arch) : {});
+    const rec = this.record(l.seq, l.insns, raw, ctx, decoded, l.verdict, l.decision, l.by, result, l.time);
+    l.rec = rec;
+    return rec;
   }
 
   private noOneToAsk(v: Verdict): Verdict {
@@ -192,12 +306,12 @@ export class Engine {
   }
 
   private record(seq: number, insns: number, raw: RawTrap, ctx: CallContext, decoded: DecodedCall, verdict: Verdict,
-    decision: TrapRecord['decision'], by: DecidedBy, result: TrapResult): TrapRecord {
+    decision: TrapRecord['decision'], by: DecidedBy, result: TrapResult, time = Date.now()): TrapRecord {
     const args = new Array<string>(raw.regs.length);
     for (let i = 0; i < raw.regs.length; i++) args[i] = '0x' + raw.regs[i].toString(16);
     const rec: TrapRecord = {
       seq, insns, cpu: 0, arch: ctx.arch, conduit: ctx.conduit, imm: ctx.imm, pc: '0x' + (raw.pc - 4n).toString(16),
-      args, decoded, decision, by, result, time: new Date().toISOString(),
+      args, decoded, decision, by, result, time: new Date(time).toISOString(),
     };
     if (verdict.rule && by === 'policy') rec.rule = verdict.rule;
     else if (verdict.rule) rec.rule = verdict.rule;
@@ -206,9 +320,6 @@ export class Engine {
 
   private emit(rec: TrapRecord) {
     if (this.logFd !== undefined) writeSync(this.logFd, JSON.stringify(rec) + '\n');
-    const keep = this.cfg.keep ?? 10000;
-    this.kept.push(rec);
-    if (this.kept.length > keep * 2) this.kept.splice(0, this.kept.length - keep);
     if (this.batch.length === 0) this.batchStart = Date.now();
     this.batch.push(rec);
     if (this.batch.length >= 512 || Date.now() - this.batchStart > 50) this.flushRecords();
@@ -267,7 +378,9 @@ export class Engine {
         case 'step': return this.stopEvent('step');
         case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
         case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });
-        case 'fault': return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
+        case 'fault':
+          if (stop.hard) return this.stopEvent('pause', { final: true, message: stop.error });
+          return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
         case 'exit': return this.stopEvent('exit', { message: 'reached the end address' });
       }
     }
@@ -348,7 +461,7 @@ export class Engine {
           if (fb === 'stop') {
             this.pending = { ...p, wait: 'user' };
             const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by === 'policy' ? 'fallback' : by, result);
-            this.emit(rec);
+            this.keepRecord(p, rec);
             return rec;
           }
         }
@@ -358,7 +471,7 @@ export class Engine {
     this.pending = undefined;
     const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by, result);
     if (rule) rec.rule = rule;
-    this.emit(rec);
+    this.keepRecord(p, rec);
     this.flushRecords();
     return rec;
   }
@@ -376,17 +489,23 @@ export class Engine {
     if (!this.forward) return { ok: false, error: 'forward asked but no endpoint is configured (use --forward tcp://127.0.0.1:PORT)' };
     return this.forward.call({
       seq: p.seq, cpu: 0, arch: p.ctx.arch, conduit: p.ctx.conduit, imm: p.ctx.imm, pc: hex(p.insnAddr),
-      args: p.raw.regs.map((v) => hex(v)),
+      args: Array.from(p.raw.regs, (v) => hex(v)),
       decoded: { kind: p.decoded.kind, owner: p.decoded.owner, name: p.decoded.name, id: p.decoded.id, summary: p.decoded.summary },
     });
   }
 
   // ------------------------------------------------------------------ queries
-  traps(n: number): TrapRecord[] { return this.kept.slice(-n); }
+  /** The last n traps (materialized on demand). */
+  traps(n: number): TrapRecord[] {
+    const from = Math.max(this.keptStart, this.kept.length - n);
+    return this.kept.slice(from).map((l) => this.materialize(l));
+  }
+  get trapCount(): number { return this.seq; }
   setPolicy(spec: PolicySpec) {
     const p = Policy.fromSpec(spec);
     if (!p.ok) throw new Error(p.error);
     this.policy = p.value;
+    this.callCache.clear();
   }
   policySpec(): PolicySpec { return this.policy.toSpec(); }
 

@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CTL } from '../machine/ctl.js';
+import { unicorn } from '../machine/unicorn.js';
 import { hex, type MemoryMap, type MemResult } from '../machine/memory.js';
 import { registerTable, findRegister, type CpuArch, type RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
@@ -37,6 +38,12 @@ export interface SessionOptions {
   countBlocks?: boolean;
   /** Stop when this many instructions have run. */
   maxInsns?: number;
+  /**
+   * Deliver every trap record as a 'trap' event (default true). Off, records are
+   * made only when asked for (traps(n)), which is what lets a headless run take
+   * over a million traps a second.
+   */
+  subscribe?: boolean;
 }
 
 export type SessionState = 'stopped' | 'running' | 'exited';
@@ -65,8 +72,6 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly ctl32: Int32Array;
   private readonly ctl: BigUint64Array;
   private closed = false;
-  /** Every trap record seen, in order (the front-ends' shared log). */
-  readonly log: TrapRecord[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -112,6 +117,7 @@ export class Session extends EventEmitter<SessionEvents> {
       trapLog: opts.trapLog,
       interactive: opts.interactive ?? true,
       countBlocks: opts.countBlocks ?? true,
+      subscribed: opts.subscribe ?? true,
     };
     const init = await s.call('init', cfg);
     if (!init.ok) { await s.close(); return init; }
@@ -134,7 +140,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private onMessage(m: WorkerMessage) {
     if ('event' in m) {
-      if (m.event === 'records') for (const r of m.batch) { this.log.push(r); this.emit('trap', r); }
+      if (m.event === 'records') for (const r of m.batch) this.emit('trap', r);
       else if (m.event === 'output') this.emit('output', m.text);
       else this.emit('log', m.line);
       return;
@@ -160,7 +166,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!r.ok) { this.state = 'stopped'; return r; }
     const ev = r.value;
     this.lastStop = ev;
-    this.state = ev.reason === 'exit' ? 'exited' : 'stopped';
+    this.state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
     this.emit('stop', ev);
     return r;
   }
@@ -171,9 +177,13 @@ export class Session extends EventEmitter<SessionEvents> {
   step(): Promise<Result<StopEvent>> { return this.runOnce(true); }
   /** Asks a running guest to stop at the next block boundary (resumable). */
   pause(): void {
-    if (this.state === 'running') Atomics.store(this.ctl32, 0, 1);
+    if (this.state !== 'running') return;
+    if (this.options.countBlocks === false) unicorn().td_hard_stop(Number(this.ctl[CTL.SLOT]));
+    else Atomics.store(this.ctl32, 0, 1);
   }
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
+  /** SMC/HVC exceptions taken so far (every trap, recorded or not). */
+  get trapCount(): number { return Number(this.ctl[CTL.NTRAPS]); }
   set maxInsns(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 
   // ------------------------------------------------------------------ traps

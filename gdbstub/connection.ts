@@ -1,0 +1,239 @@
+// One gdb client: framing and acks in, one packet at a time through the packet
+// table, replies out (errors become `Exx` here and nowhere else), and the run
+// state: while the guest runs, only the Ctrl-C byte matters and the stop reply
+// is sent when the session stops.
+import type { Socket } from 'node:net';
+import type { Session, StopEvent } from '../server/session/session.js';
+import type { RegDef } from '../server/machine/registers.js';
+import { FrameParser, frame, textToHex } from './framing.js';
+import { errorPacket, fail, isError, type GdbError } from './errors.js';
+import { advertise, lookup } from './dispatch.js';
+import { Points } from './points.js';
+import { consoleLines, stopReply } from './stop-reply.js';
+import { registerLayout } from './target-xml.js';
+import type { Reply, Stub } from './stub.js';
+
+export interface ConnectionOptions {
+  packetSize: number;
+  log: (line: string) => void;
+  /** Log every packet in and out. */
+  trace?: boolean;
+  /** Send the guest's UART output to gdb (O packets) while it runs. */
+  guestOutput?: boolean;
+}
+
+export class GdbConnection implements Stub {
+  readonly layout: readonly RegDef[];
+  readonly byRegnum: ReadonlyMap<number, RegDef>;
+  readonly packetSize: number;
+  readonly points: Points;
+  gdbFeatures = new Set<string>();
+  extended = false;
+  readonly peer: string;
+  /** Resolves once the client is gone and what it left behind is cleaned up. */
+  readonly closed: Promise<void>;
+
+  private readonly parser: FrameParser;
+  private queue: Promise<void> = Promise.resolve();
+  private noAck = false;
+  private noAckAfterReply = false;
+  private lastFrame: Buffer | undefined;
+  private running = false;
+  private interrupted = false;
+  private gone = false;
+  private resolveClosed!: () => void;
+
+  constructor(readonly session: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
+    this.layout = registerLayout(session.registers);
+    this.byRegnum = new Map(this.layout.map((r) => [r.regnum, r]));
+    this.packetSize = opts.packetSize;
+    this.points = new Points(session);
+    this.parser = new FrameParser(opts.packetSize);
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.closed = new Promise((r) => { this.resolveClosed = r; });
+    socket.setNoDelay(true);
+    socket.on('data', (b) => this.onData(b));
+    socket.on('error', (e) => this.log(`socket error: ${e.message}`));
+    socket.on('close', () => void this.onClose());
+    session.on('output', this.onOutput);
+    // gdb expects a stopped target when it attaches.
+    if (session.state === 'running') this.enqueue(() => this.haltRunningGuest());
+  }
+
+  log(line: string) { this.opts.log(`gdb ${this.peer}: ${line}`); }
+  advertise(): string { return advertise(this); }
+  startNoAck() { this.noAckAfterReply = true; }
+
+  /** Drops the client (server shutdown). */
+  close(): Promise<void> {
+    this.socket.destroy();
+    return this.closed;
+  }
+
+  // ------------------------------------------------------------------ input
+  private onData(buf: Buffer) {
+    for (const ev of this.parser.push(buf)) {
+      switch (ev.kind) {
+        case 'packet':
+          if (!this.noAck) this.write('+');
+          this.enqueue(() => this.handle(ev.data));
+          break;
+        case 'bad-checksum':
+          if (this.noAck) {
+            // TCP already checked the bytes; a wrong sum here is the client's bug.
+            this.log(`bad checksum ignored (no-ack mode): ${ev.data.slice(0, 40)}`);
+            this.enqueue(() => this.handle(ev.data));
+          } else {
+            this.log(`bad checksum: asking for a resend of ${JSON.stringify(ev.data.slice(0, 40))}`);
+            this.write('-');
+          }
+          break;
+        case 'oversized':
+          if (!this.noAck) this.write('+');
+          this.enqueue(() => this.answer(fail('too-big', `a ${ev.size}-byte packet is over PacketSize ${this.packetSize}`), 'oversized'));
+          break;
+        case 'nack':
+          if (this.lastFrame) this.socket.write(this.lastFrame);
+          break;
+        case 'ack':
+          break;
+        case 'interrupt':
+          this.interrupt();
+          break;
+      }
+    }
+  }
+
+  private enqueue(job: () => Promise<void>) {
+    this.queue = this.queue.then(job).catch((e: unknown) => {
+      this.log(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      this.send([errorPacket(fail('session', 'internal error'))]);
+    });
+  }
+
+  private interrupt() {
+    if (!this.running) { this.log('Ctrl-C while the guest is stopped: nothing to do'); return; }
+    this.interrupted = true;
+    this.session.pause();
+  }
+
+  private async handle(data: string) {
+    if (this.gone) return;
+    if (this.opts.trace) this.log(`<- ${data.length > 200 ? data.slice(0, 200) + '...' : data}`);
+    const { handler, name, args } = lookup(data);
+    if (!handler) { this.send(['']); return; }
+    await this.answer(await handler(this, args), name);
+  }
+
+  // ------------------------------------------------------------------ output
+  private write(text: string) {
+    if (!this.gone && !this.socket.destroyed) this.socket.write(text);
+  }
+
+  private send(packets: string[]) {
+    if (this.gone || this.socket.destroyed || !packets.length) return;
+    const frames = packets.map(frame);
+    if (this.opts.trace) for (const p of packets) this.log(`-> ${p.length > 200 ? p.slice(0, 200) + '...' : p}`);
+    this.lastFrame = frames[frames.length - 1];
+    this.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
+    if (this.noAckAfterReply) { this.noAck = true; this.noAckAfterReply = false; }
+  }
+
+  /** Console text for gdb to print: one `O` packet per line, split to fit. */
+  private consolePackets(lines: string[]): string[] {
+    const max = (this.packetSize - 4) >> 1;
+    const out: string[] = [];
+    for (const line of lines) {
+      const text = line.endsWith('\n') ? line : line + '\n';
+      for (let i = 0; i < text.length; i += max) out.push('O' + textToHex(text.slice(i, i + max)));
+    }
+    return out;
+  }
+
+  private readonly onOutput = (text: string) => {
+    if (this.running && this.opts.guestOutput) this.send(this.consolePackets([text.replace(/\n$/, '')]));
+  };
+
+  private errorReply(e: GdbError, name: string): string {
+    this.log(`${name}: ${e.why}`);
+    return errorPacket(e);
+  }
+
+  private async answer(reply: Reply, name: string) {
+    if (typeof reply === 'string') return this.send([reply]);
+    if (isError(reply)) return this.send([this.errorReply(reply, name)]);
+    if ('output' in reply) {
+      const last = typeof reply.reply === 'string' ? reply.reply : this.errorReply(reply.reply, name);
+      return this.send([...this.consolePackets(reply.output), last]);
+    }
+    if ('report' in reply) return this.send([await stopReply(this, this.session.lastStop, true)]);
+    if ('resume' in reply) return this.run(reply.resume);
+    return this.leave(reply.leave);
+  }
+
+  // ------------------------------------------------------------------ run control
+  private nextStop(): Promise<StopEvent> {
+    return new Promise((resolve) => this.session.once('stop', resolve));
+  }
+
+  private async haltRunningGuest() {
+    this.log('the guest is running: pausing it for gdb');
+    const stopped = this.nextStop();
+    this.session.pause();
+    await stopped;
+  }
+
+  private async run(how: 'continue' | 'step') {
+    if (this.session.state === 'exited') {
+      this.send([...this.consolePackets(consoleLines(this.session.lastStop ?? { reason: 'exit', pc: '0x0', insns: 0 })), 'W00']);
+      return;
+    }
+    this.running = true;
+    this.interrupted = false;
+    let ev: StopEvent | undefined;
+    const notes: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const r = how === 'step' ? await this.session.step() : await this.session.cont();
+      if (r.ok) ev = r.value;
+      else if (this.session.state === 'running') ev = await this.nextStop(); // another front-end is running it
+      else { notes.push(`Trapdoor: ${r.error}`); ev = this.session.lastStop; }
+      // A pause nobody asked for in this run is a Ctrl-C that raced the previous
+      // stop and stayed set in the core: resume once more.
+      if (ev?.reason === 'pause' && !this.interrupted && attempt === 0 && !this.gone) continue;
+      break;
+    }
+    this.running = false;
+    if (this.gone) return;
+    const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
+    this.send([...this.consolePackets(lines), await stopReply(this, ev)]);
+  }
+
+  private async leave(how: 'detach' | 'kill') {
+    if (how === 'detach') {
+      this.send(['OK']);
+      this.log(`detached; the session stays ${this.session.state}`);
+    } else if (!this.extended) {
+      // gdb reads no reply to `k` and closes: the line is for logs and protocol traces.
+      this.send(this.consolePackets([`Trapdoor: kill is treated as detach; the session stays ${this.session.state} (attach again with target remote)`]));
+      this.log(`kill treated as detach; the session stays ${this.session.state}`);
+    } else {
+      this.log('kill (extended mode) treated as detach');
+      await this.points.clear();
+      return;
+    }
+    this.socket.end();
+  }
+
+  // ------------------------------------------------------------------ the end
+  private async onClose() {
+    if (this.gone) return;
+    this.gone = true;
+    this.session.off('output', this.onOutput);
+    // A client that vanishes while the guest runs leaves it paused, re-attachable.
+    if (this.running) this.session.pause();
+    await this.queue.catch(() => undefined);
+    await this.points.clear();
+    this.log(`disconnected; the session stays ${this.session.state}`);
+    this.resolveClosed();
+  }
+}

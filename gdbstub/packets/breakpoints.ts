@@ -1,0 +1,44 @@
+// Z/z: breakpoints (Z0 software, Z1 hardware: both are exact code hooks in the
+// core) and watchpoints (Z2 write, Z3 read, Z4 access). The core stops at the
+// block boundary after a watched access and reports its address and kind; the
+// stop reply names the watchpoint with watch:/rwatch:/awatch:.
+import { fail } from '../errors.js';
+import { parseHexNumber } from '../framing.js';
+import type { BreakKind, WatchKind } from '../points.js';
+import type { PacketFamily, Stub } from '../stub.js';
+
+const TYPES: Record<string, { break: BreakKind } | { watch: WatchKind }> = {
+  '0': { break: 'sw' },
+  '1': { break: 'hw' },
+  '2': { watch: 'write' },
+  '3': { watch: 'read' },
+  '4': { watch: 'access' },
+};
+
+async function point(stub: Stub, args: string, insert: boolean) {
+  // type,addr,kind[;cond_list][;cmds:...]: conditions are evaluated by gdb, not here
+  const [head] = args.split(';');
+  const [type, addrText, kindText, extra] = head.split(',');
+  const addr = parseHexNumber(addrText ?? '');
+  const kind = parseHexNumber(kindText ?? '');
+  const t = TYPES[type];
+  if (!t) return ''; // an unknown type is unsupported, not an error
+  if (addr === undefined || kind === undefined || extra !== undefined) return fail('malformed', `Z${args}: expected TYPE,ADDR,KIND`);
+  if ('break' in t) {
+    const r = insert ? await stub.points.addBreak(addr, t.break) : await stub.points.removeBreak(addr, t.break);
+    return r.ok ? 'OK' : fail('session', r.error);
+  }
+  if (kind === 0n || kind > 0x1000_0000n) return fail('invalid', `watchpoint length ${kind} is out of range`);
+  const w = { addr, len: Number(kind), kind: t.watch };
+  const r = insert ? await stub.points.addWatch(w) : await stub.points.removeWatch(w);
+  return r.ok ? 'OK' : fail('session', r.error);
+}
+
+export const breakpointPackets: PacketFamily = {
+  // We report why a breakpoint stop happened (swbreak:/hwbreak: in the T packet).
+  features: () => ['swbreak+', 'hwbreak+'],
+  packets: {
+    Z: (stub, args) => point(stub, args, true),
+    z: (stub, args) => point(stub, args, false),
+  },
+};

@@ -1,0 +1,79 @@
+// StopEvent -> stop reply. A `T` packet names the signal, why the guest stopped
+// (watch/rwatch/awatch with the data address, swbreak/hwbreak) and carries every
+// core register, so gdb needs no `g` round trip after a step or a breakpoint.
+// Traps, faults and the end of the guest also get a console line before it.
+import type { StopEvent } from '../server/session/session.js';
+import { FEATURE } from '../server/machine/registers.js';
+import { regToHex } from './framing.js';
+import type { Stub } from './stub.js';
+
+/** gdb's own signal numbers (include/gdb/signals.def), not the host's. */
+export const SIG = { NONE: 0, INT: 2, ILL: 4, TRAP: 5, SEGV: 11 } as const;
+
+/** The one vCPU is thread 1 (thread ids start at 1; 0 and -1 mean "any"/"all"). */
+export const THREAD = 1;
+
+const CORE_FEATURES: ReadonlySet<string> = new Set([FEATURE.a64core, FEATURE.armcore]);
+
+function signalOf(ev: StopEvent): number {
+  switch (ev.reason) {
+    case 'pause': return SIG.INT;
+    case 'fault': return SIG.SEGV;
+    case 'exception': return /undefined/.test(ev.message ?? '') ? SIG.ILL : /abort/.test(ev.message ?? '') ? SIG.SEGV : SIG.TRAP;
+    default: return SIG.TRAP;
+  }
+}
+
+/** The line gdb prints for a trap, e.g. `Trap #3: HVC #0x0 PSCI_FEATURES(func=0x80000000)`. */
+export function trapLine(ev: StopEvent): string | undefined {
+  const t = ev.trap;
+  if (!t) return undefined;
+  return `Trap #${t.seq}: ${t.conduit.toUpperCase()} #0x${t.imm.toString(16)} ${t.decoded.summary}`;
+}
+
+/** What the user should hear besides the signal (gdb prints `O` packets as they come). */
+export function consoleLines(ev: StopEvent): string[] {
+  switch (ev.reason) {
+    case 'trap': return [trapLine(ev)!];
+    case 'fault': return [`Trapdoor: guest fault: ${ev.message ?? 'unmapped access'}`];
+    case 'exception': return [`Trapdoor: ${ev.message ?? 'unexpected exception'}`];
+    case 'limit': return [`Trapdoor: ${ev.message ?? 'instruction limit reached'}`];
+    case 'exit': return [`Trapdoor: the guest ended: ${ev.message ?? 'exited'}`];
+    default: return [];
+  }
+}
+
+/** Expedited registers: the core feature, `regnum:value;` each. */
+async function expedite(stub: Stub): Promise<string> {
+  const core = stub.layout.filter((r) => CORE_FEATURES.has(r.feature));
+  const regs = await stub.session.readRegisters(core.map((r) => r.name));
+  if (!regs.ok) return '';
+  let out = '';
+  for (const r of core) {
+    const v = regs.value.get(r.name);
+    if (v !== undefined) out += `${r.regnum.toString(16)}:${regToHex(v, r.bits / 8)};`;
+  }
+  return out;
+}
+
+/**
+ * The stop reply for a stop event (or the initial state when the guest never ran).
+ * `asked` is true for `?`: it reports where the guest is, not a fresh event, so it
+ * names no watchpoint (gdb would take it as a new hit).
+ */
+export async function stopReply(stub: Stub, ev: StopEvent | undefined, asked = false): Promise<string> {
+  if (ev?.reason === 'exit' || stub.session.state === 'exited') return 'W00';
+  const sig = ev ? signalOf(ev) : SIG.TRAP;
+  let reason = '';
+  if (ev && !asked) {
+    if (ev.reason === 'watchpoint' && ev.addr !== undefined) {
+      const hit = stub.points.watchHit(BigInt(ev.addr), ev.access);
+      if (hit) reason = `${hit.reason}:${hit.addr.toString(16)};`;
+    } else if (ev.reason === 'breakpoint' && ev.addr !== undefined) {
+      const kind = stub.points.breakKindAt(BigInt(ev.addr));
+      if (kind === 'sw' && stub.gdbFeatures.has('swbreak+')) reason = 'swbreak:;';
+      else if (kind === 'hw' && stub.gdbFeatures.has('hwbreak+')) reason = 'hwbreak:;';
+    }
+  }
+  return `T${sig.toString(16).padStart(2, '0')}${reason}thread:${THREAD};${await expedite(stub)}`;
+}

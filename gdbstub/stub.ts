@@ -1,0 +1,48 @@
+// What a packet handler sees and what it may answer. Handlers translate one
+// packet family to Session calls; they never touch the socket: the connection
+// (connection.ts) frames replies, maps errors to `Exx` and runs the guest.
+import type { Session } from '../server/session/session.js';
+import type { RegDef } from '../server/machine/registers.js';
+import type { GdbError } from './errors.js';
+import type { Points } from './points.js';
+
+/** The guest runs; the stop reply is sent when it stops. */
+export interface Resume { resume: 'continue' | 'step' }
+/** `vCont;t` and `?`: answer with the current stop, running nothing. */
+export interface ReportStop { report: 'stop' }
+/** The client leaves: `D` (OK, then gdb closes) or `k` (no reply is read). */
+export interface Leave { leave: 'detach' | 'kill' }
+/** Console lines (sent as `O` packets) before the reply: `qRcmd`. */
+export interface WithOutput { output: string[]; reply: string | GdbError }
+
+/** A packet's answer: '' means "not supported", as the protocol says. */
+export type Reply = string | GdbError | Resume | ReportStop | Leave | WithOutput;
+
+export type Handler = (stub: Stub, args: string) => Reply | Promise<Reply>;
+
+/** One packet family: its packets and the qSupported features it implements. */
+export interface PacketFamily {
+  packets: Record<string, Handler>;
+  /** Advertised in the qSupported reply: only what this family really does. */
+  features?: (stub: Stub) => string[];
+}
+
+export interface Stub {
+  readonly session: Session;
+  /** Registers in g/G order (sorted by regnum). */
+  readonly layout: readonly RegDef[];
+  readonly byRegnum: ReadonlyMap<number, RegDef>;
+  /** The largest packet we accept and send (advertised as PacketSize). */
+  readonly packetSize: number;
+  /** Features gdb announced in its qSupported (e.g. swbreak+). */
+  gdbFeatures: Set<string>;
+  /** Breakpoints and watchpoints this client set. */
+  readonly points: Points;
+  /** `!` received: gdb reads replies after `k`. */
+  extended: boolean;
+  /** The qSupported reply: every family's features. */
+  advertise(): string;
+  /** Turn acks off after the reply to QStartNoAckMode has gone out. */
+  startNoAck(): void;
+  log(line: string): void;
+}
