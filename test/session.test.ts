@@ -193,6 +193,30 @@ vectors:
   });
 });
 
+describe('images and memory', () => {
+  it('runs a raw binary from --load with extra RAM regions, and reads banked and system registers', async () => {
+    const elf = assemble('aarch64', `.global _start\n_start:\n  ldr x1, =0x80001000\n  mov x2, #42\n  str x2, [x1]\n  ${A64_OFF}`);
+    const { parseElf } = await import('../server/machine/elf.js');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const img = parseElf(readFileSync(elf));
+    if (!img.ok) throw new Error(img.error);
+    const seg = img.value.segments.find((g) => g.paddr <= 0x40000000n && 0x40000000n < g.paddr + g.memsz)!;
+    const bin = elf.replace(/\.elf$/, '.bin');
+    writeFileSync(bin, seg.data.subarray(Number(0x40000000n - seg.paddr)));
+    const r = await Session.open({ image: { path: bin, load: 0x40000000n, arch: 'aarch64' },
+      ram: [{ base: 0x40000000n, size: 1n << 20n }, { base: 0x80000000n, size: 1n << 20n }] });
+    if (!r.ok) throw new Error(r.error);
+    open.push(r.value);
+    expect((await runToEnd(r.value)).reason).toBe('exit');
+    const mem = await r.value.readMemory(0x80001000n, 8);
+    expect(mem.ok && Buffer.from(mem.value).readBigUInt64LE()).toBe(42n);
+    expect(await reg(r.value, 'CurrentEL')).toBe(4n);
+    expect(await reg(r.value, 'SCTLR_EL1')).toBeGreaterThan(0n);
+    const bad = await r.value.readMemory(0x10n, 4);
+    expect(bad.ok).toBe(false);
+  });
+});
+
 describe('AArch32 and Thumb traps', () => {
   const OFF = `ldr r0, =0x84000008\n  smc #0\n`;
 
@@ -227,6 +251,24 @@ und_handler:
     expect((await reg(s, 'r10')) & 0x1fn).toBe(0x1bn);
     expect((await reg(s, 'r11')) & 0x1fn).toBe(0x13n);
     expect(s.log[0].result.exception?.lr).toBe('0x' + (site + 4n).toString(16));
+  });
+
+  it('traps HVC and Xen hypercalls from AArch32 (number in r12, 32-bit arguments)', async () => {
+    const s = await session('arm', `.syntax unified\n.arm\n.global _start
+_start:
+  ldr r0, =0x80000000
+  hvc #0
+  mov r7, r0
+  mov r12, #17
+  mov r0, #0
+  hvc #0xea1
+  ${OFF}`);
+    expect((await runToEnd(s)).reason).toBe('exit');
+    expect(s.log[0]).toMatchObject({ conduit: 'hvc', imm: 0, arch: 'aarch32' });
+    expect(await reg(s, 'r7')).toBe(0x10002n);
+    expect(s.log[1]).toMatchObject({ conduit: 'hvc', imm: 0xea1 });
+    expect(s.log[1].decoded.kind).toBe('xen');
+    expect(s.log[1].decoded.summary).toMatch(/xen_version/);
   });
 
   it('decodes SMC from Thumb state and a Highbank legacy call', async () => {

@@ -21,6 +21,8 @@ interface MonitorCommand {
 }
 
 const BREAK_ON_PREFIX = 'break-on-';
+/** How far back `monitor trap N` looks (the core keeps a ring of recent traps). */
+const KEPT_TRAPS = 2048;
 
 async function policyOf(stub: Stub): Promise<PolicySpec | Out> {
   const p = await stub.session.getPolicy();
@@ -45,8 +47,10 @@ const isOut = (v: unknown): v is Out => typeof v === 'object' && v !== null && '
 async function trap(stub: Stub, args: string[]): Promise<Out> {
   if (args.length) {
     const seq = Number(args[0].replace(/^#/, ''));
-    const rec = stub.session.log.find((r) => r.seq === seq);
-    return rec ? ok(...describeTrap(rec)) : bad(`no trap #${args[0]} in the log (see monitor traps)`);
+    const kept = await stub.session.traps(KEPT_TRAPS);
+    if (!kept.ok) return bad(kept.error);
+    const rec = kept.value.find((r) => r.seq === seq);
+    return rec ? ok(...describeTrap(rec)) : bad(`no trap #${args[0]} among the recent traps (see monitor traps)`);
   }
   const p = await stub.session.pendingTrap();
   if (!p.ok) return bad(p.error);

@@ -82,7 +82,8 @@ export function parseElf(buf: Uint8Array, name = 'image'): Result<ElfImage> {
         const shndx = is64 ? u16(s + 6) : u16(s + 14);
         const value = is64 ? dv.getBigUint64(s + 8, true) : BigInt(u32(s + 4));
         const size = is64 ? dv.getBigUint64(s + 16, true) : BigInt(u32(s + 8));
-        if (shndx === 0 || nameOff === 0 || nameOff >= strSize) continue;
+        // undefined (0) and special sections (ABS constants such as .equ values, COMMON)
+        if (shndx === 0 || shndx >= 0xff00 || nameOff === 0 || nameOff >= strSize) continue;
         let end = strOff + nameOff;
         while (end < strOff + strSize && buf[end] !== 0) end++;
         const nm = dec.decode(buf.subarray(strOff + nameOff, end));
