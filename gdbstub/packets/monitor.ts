@@ -208,9 +208,8 @@ const COMMANDS: Record<string, MonitorCommand> = {
 };
 
 function help(): Out {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
   return ok('Trapdoor monitor commands:',
-    ...Object.values(COMMANDS).map((c) => `  monitor ${c.usage.padEnd(width)}  ${c.help}`),
+    ...Object.values(COMMANDS).flatMap((c) => [`  monitor ${c.usage}`, `      ${c.help}`]),
     'At a trap stop, continue without a decision applies the policy default.');
 }
 

@@ -175,8 +175,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   let interrupted = false;
   const onSigint = () => { interrupted = true; s.pause(); };
   process.on('SIGINT', onSigint);
-  const rl = interactive ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+
   const started = Date.now();
+  // Long runs show progress on a terminal: one status line, rewritten each second.
+  let progressShown = false;
+  const progress = process.stderr.isTTY ? setInterval(() => {
+    if (s.state !== 'running') return;
+    const secs = ((Date.now() - started) / 1000).toFixed(0);
+    process.stderr.write(`\r\x1b[2K[trapdoor] ${secs} s, ${fmtCount(s.insns)} instructions, ${fmtCount(s.trapCount)} traps (Ctrl-C stops)`);
+    progressShown = true;
+  }, 1000) : undefined;
+  const clearProgress = () => { if (progressShown) { process.stderr.write('\r\x1b[2K'); progressShown = false; } };
+  s.on('trap', clearProgress);
+  s.on('output', clearProgress);
   let code: number = EXIT.OK;
   let stop: StopEvent | undefined;
   try {
@@ -184,8 +195,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       const r = await s.cont();
       if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
       stop = r.value;
-      if (stop.reason === 'trap' && stop.trap && rl) {
-        const d = await askUser(rl, stop.trap);
+      if (stop.reason === 'trap' && stop.trap && interactive) {
+        const d = await askUser(stop.trap);
         const res = await s.decide(d);
         if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
         continue;
@@ -195,8 +206,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   } finally {
     clearTimeout(timer);
+    clearInterval(progress);
+    clearProgress();
     process.off('SIGINT', onSigint);
-    rl?.close();
   }
   if (guestLine) info(`guest| ${guestLine}`);
   const secs = (Date.now() - started) / 1000;
@@ -230,27 +242,54 @@ export async function runCommand(argv: string[]): Promise<number> {
   return code;
 }
 
+function fmtCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : String(n);
+}
+
 function sym(s: Session, pc: string): string {
   const name = s.symbolize(BigInt(pc));
   return name ? ` <${name}>` : '';
 }
 
-async function askUser(rl: ReturnType<typeof createInterface>, t: TrapRecord): Promise<Decision> {
+/** One key per action at the ask prompt; `r` then reads the values as a line. */
+async function askUser(t: TrapRecord): Promise<Decision> {
   for (const l of describeTrap(t)) process.stdout.write(l + '\n');
   for (;;) {
-    const a = (await rl.question('  decide: [e]mulate [f]orward [u]ndef [r]eturn [s]kip > ')).trim().toLowerCase();
-    if (a === 'e' || a === 'emulate' || a === '') return { action: 'emulate' };
-    if (a === 'f' || a === 'forward') return { action: 'forward' };
-    if (a === 'u' || a === 'undef') return { action: 'undef' };
-    if (a === 's' || a === 'skip') return { action: 'skip' };
-    if (a === 'r' || a === 'return' || a.startsWith('return')) {
-      const text = a.startsWith('return(') ? a : `return(${(await rl.question('  values (e.g. x0=0 x1=5): ')).trim().replace(/\s+/g, ', ')})`;
-      const p = parseActionText(text);
+    process.stdout.write('  decide: [e]mulate [f]orward [u]ndef [r]eturn values [s]kip > ');
+    const key = await readKey();
+    process.stdout.write(key + '\n');
+    if (key === 'e' || key === '\r' || key === '\n') return { action: 'emulate' };
+    if (key === 'f') return { action: 'forward' };
+    if (key === 'u') return { action: 'undef' };
+    if (key === 's') return { action: 'skip' };
+    if (key === 'r') {
+      const line = (await question('  values (e.g. x0=0 x1=5): ')).trim().replace(/[\s,]+/g, ', ');
+      const p = parseActionText(`return(${line})`);
       if (p.ok && p.value.action === 'return') return { action: 'return', values: p.value.values };
       process.stdout.write(`  ${p.ok ? 'not a return action' : p.error}\n`);
       continue;
     }
-    process.stdout.write('  type e, f, u, r or s\n');
+    if (key === '\u0003') { process.kill(process.pid, 'SIGINT'); return { action: 'emulate' }; }
+    process.stdout.write('  press e, f, u, r or s\n');
   }
 }
 
+/** Reads one key from a terminal (raw mode), or one line when stdin is not raw-capable. */
+function readKey(): Promise<string> {
+  const stdin = process.stdin;
+  if (typeof stdin.setRawMode !== 'function') return question('').then((l) => l.trim().toLowerCase().slice(0, 1) || '\n');
+  return new Promise((resolve) => {
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.once('data', (d: Buffer) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      resolve(d.toString('utf8').slice(0, 1).toLowerCase());
+    });
+  });
+}
+
+async function question(prompt: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try { return await rl.question(prompt); } finally { rl.close(); }
+}
