@@ -2,20 +2,13 @@
 // reference stub so both compile against one definition: JSON-RPC 2.0 over TCP
 // with LSP-style Content-Length framing, one request method.
 import { RequestType } from 'vscode-jsonrpc/node';
-import type { Conduit, DecodedCall, DecodedKind, GuestArch } from '../decode/types.js';
+import type { DecodedCall } from '../decode/types.js';
+import type { TrapRecord } from '../session/trap-record.js';
 
-export interface ForwardCallParams {
-  seq: number;
-  cpu: number;
-  arch: GuestArch;
-  conduit: Conduit;
-  imm: number;
-  /** Address of the trapping instruction, hex. */
-  pc: string;
-  /** x0..x17 or r0..r14, hex strings. */
-  args: string[];
-  decoded: { kind: DecodedKind; owner: string; name: string; id?: string; summary: string };
-}
+/** What the endpoint is told of a trap: the trap record's call site and a trimmed decode. */
+export type ForwardCallParams = Pick<TrapRecord, 'seq' | 'cpu' | 'arch' | 'conduit' | 'imm' | 'pc' | 'args'> & {
+  decoded: Pick<DecodedCall, 'kind' | 'owner' | 'name' | 'id' | 'summary'>;
+};
 
 export interface ForwardCallResult {
   /** Register values to write back, e.g. { x0: "0x10001" } or { r0: -1 }. */
@@ -28,16 +21,7 @@ export const CallRequest = new RequestType<ForwardCallParams, ForwardCallResult,
 export const NO_ANSWER = -32001;
 
 /** The fields of a trap that the protocol sends; `decoded` is trimmed to its summary. */
-export function toForwardParams(trap: {
-  seq: number;
-  cpu: number;
-  arch: GuestArch;
-  conduit: Conduit;
-  imm: number;
-  pc: string;
-  args: string[];
-  decoded: DecodedCall;
-}): ForwardCallParams {
+export function toForwardParams(trap: Pick<TrapRecord, 'seq' | 'cpu' | 'arch' | 'conduit' | 'imm' | 'pc' | 'args' | 'decoded'>): ForwardCallParams {
   const d = trap.decoded;
   const decoded: ForwardCallParams['decoded'] = { kind: d.kind, owner: d.owner, name: d.name, summary: d.summary };
   if (d.id !== undefined) decoded.id = d.id;

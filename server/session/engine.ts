@@ -14,6 +14,7 @@ import { Firmware } from '../firmware/index.js';
 import type { FirmwareConfig, FirmwareAnswer } from '../firmware/types.js';
 import { Policy, type PolicySpec, type Verdict } from '../policy/index.js';
 import { ForwardClient } from '../forward/client.js';
+import { toForwardParams } from '../forward/protocol.js';
 import type { Decision, DecidedBy, TrapRecord, TrapResult } from './trap-record.js';
 
 export type ForwardFallback = 'error' | 'undef' | 'stop';
@@ -447,7 +448,7 @@ export class Engine {
         result = { exception: this.undef(p.insnAddr) };
         break;
       case 'forward': {
-        const fwd = await this.forwardCall(p);
+        const fwd = await this.forwardCall();
         if (fwd.ok) {
           result = { regs: this.writeValues(fwd.regs, setReg) };
         } else {
@@ -485,13 +486,9 @@ export class Engine {
     return e;
   }
 
-  private async forwardCall(p: Pending): Promise<{ ok: true; regs: Record<string, bigint> } | { ok: false; error: string }> {
+  private async forwardCall(): Promise<{ ok: true; regs: Record<string, bigint> } | { ok: false; error: string }> {
     if (!this.forward) return { ok: false, error: 'forward asked but no endpoint is configured (use --forward tcp://127.0.0.1:PORT)' };
-    return this.forward.call({
-      seq: p.seq, cpu: 0, arch: p.ctx.arch, conduit: p.ctx.conduit, imm: p.ctx.imm, pc: hex(p.insnAddr),
-      args: Array.from(p.raw.regs, (v) => hex(v)),
-      decoded: { kind: p.decoded.kind, owner: p.decoded.owner, name: p.decoded.name, id: p.decoded.id, summary: p.decoded.summary },
-    });
+    return this.forward.call(toForwardParams(this.pendingRecord()));
   }
 
   // ------------------------------------------------------------------ queries
