@@ -11,6 +11,7 @@ import { parseEndpoint } from '../forward/index.js';
 import type { Decision, TrapRecord } from '../session/trap-record.js';
 import { TrapTable, describeTrap } from './table.js';
 import { EXIT, UsageError } from './errors.js';
+import { startGdbServer, type GdbServer } from '../../gdbstub/index.js';
 
 export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
 
@@ -35,6 +36,10 @@ Decisions:
   --forward-timeout MS    give up on the endpoint after MS (default 2000)
   --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
   --trng-seed N           seed of the built-in TRNG (default 1)
+Debugging:
+  --gdb HOST:PORT         serve gdb-multiarch (loopback only; port 0 picks one); gdb
+                          takes over the run when it attaches
+  --wait                  with --gdb: do not start the guest until gdb says so
 Output and limits:
   --trap-log FILE         append every trap record as one JSON line (flushed per record)
   --json                  print trap records as JSON lines instead of the table
@@ -75,6 +80,8 @@ const OPTIONS = {
   'max-insns': { type: 'string' },
   timeout: { type: 'string' },
   'no-count': { type: 'boolean' },
+  gdb: { type: 'string' },
+  wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -118,6 +125,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (o.arch && o.arch !== 'aarch64' && o.arch !== 'arm') throw new UsageError(`bad --arch "${o.arch}": use aarch64 or arm`);
   const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
   if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
+  if (o.wait && !o.gdb) throw new UsageError('--wait goes with --gdb HOST:PORT (it waits for gdb to start the guest)');
+  const gdbAt = o.gdb !== undefined ? parseGdbAddress(o.gdb) : undefined;
   if (o['no-count'] && o['max-insns']) throw new UsageError('--max-insns needs the instruction counter: drop --no-count');
   const policy = await buildPolicy(o.policy, o.on, o.default);
   if (o.forward) {
@@ -127,7 +136,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const json = !!o.json;
   const out = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
-  const interactive = !!process.stdin.isTTY && !json;
+  // Someone can answer `ask`: a terminal, or gdb (monitor decide) when --gdb is given.
+  const terminal = !!process.stdin.isTTY && !json;
+  const interactive = terminal || o.gdb !== undefined;
   const usesAsk = policy.default.action === 'ask' || policy.rules.some((r) => r.action === 'ask');
   if (usesAsk && !interactive) {
     const d = policy.default.action === 'ask' ? 'emulate' : policy.default.action;
@@ -176,6 +187,16 @@ export async function runCommand(argv: string[]): Promise<number> {
   const onSigint = () => { interrupted = true; s.pause(); };
   process.on('SIGINT', onSigint);
 
+  let gdb: GdbServer | undefined;
+  if (gdbAt) {
+    try {
+      gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: (l) => process.stderr.write(`trapdoor: ${l}\n`) });
+    } catch (e) {
+      await s.close();
+      throw new UsageError((e as Error).message);
+    }
+    info(`gdb stub on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
+  }
   const started = Date.now();
   // Long runs show progress on a terminal: one status line, rewritten each second.
   let progressShown = false;
@@ -190,12 +211,24 @@ export async function runCommand(argv: string[]): Promise<number> {
   s.on('output', clearProgress);
   let code: number = EXIT.OK;
   let stop: StopEvent | undefined;
+  let waitForGdb = false;
   try {
     for (;;) {
+      if (gdb && (o.wait || waitForGdb || gdb.clients() > 0)) {
+        // gdb drives the guest now: wait for its end (or Ctrl-C / --timeout here).
+        info(o.wait && !gdb.clients() ? 'waiting for gdb to attach and continue (Ctrl-C ends)' : 'gdb attached: it drives the guest now');
+        stop = await untilEnd(s, () => interrupted || timedOut);
+        break;
+      }
       const r = await s.cont();
       if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
       stop = r.value;
-      if (stop.reason === 'trap' && stop.trap && interactive) {
+      if (stop.reason === 'trap' && stop.trap && gdb && !terminal) {
+        info(`trap #${stop.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
+        waitForGdb = true;
+        continue;
+      }
+      if (stop.reason === 'trap' && stop.trap && terminal) {
         const d = await askUser(stop.trap);
         const res = await s.decide(d);
         if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
@@ -205,6 +238,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       break;
     }
   } finally {
+    await gdb?.close();
     clearTimeout(timer);
     clearInterval(progress);
     clearProgress();
@@ -240,6 +274,35 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   await s.close();
   return code;
+}
+
+/** Resolves with the stop that ends the run (exit, fault), or a pause asked here. */
+function untilEnd(s: Session, askedToStop: () => boolean): Promise<StopEvent> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const ev = s.lastStop;
+      if (s.state === 'exited' && ev) return finish(ev);
+      if (askedToStop()) return finish(ev ?? { reason: 'pause', pc: '0x0', insns: s.insns });
+    };
+    const onStop = (ev: StopEvent) => {
+      if (ev.reason === 'exit' || ev.reason === 'fault' || ev.reason === 'exception' || ev.final) finish(ev);
+    };
+    const timer = setInterval(check, 100);
+    const finish = (ev: StopEvent) => { clearInterval(timer); s.off('stop', onStop); resolve(ev); };
+    s.on('stop', onStop);
+    check();
+  });
+}
+
+function parseGdbAddress(text: string): { host: string; port: number } {
+  const m = /^(?:([A-Za-z0-9.:-]+|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port > 65535) throw new UsageError(`bad --gdb "${text}": expected HOST:PORT, e.g. 127.0.0.1:1234 (port 0 picks a free one)`);
+  const host = (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.')) {
+    throw new UsageError(`--gdb ${host}: the gdb protocol has no authentication, so the stub listens on loopback only (reach it from elsewhere through an SSH tunnel)`);
+  }
+  return { host, port };
 }
 
 function fmtCount(n: number): string {
