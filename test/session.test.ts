@@ -253,6 +253,42 @@ und_handler:
     expect(s.log[0].result.exception?.lr).toBe('0x' + (site + 4n).toString(16));
   });
 
+  it('an undef decision from Thumb state sets LR_und = SMC + 2 and SPSR.T, and enters the vector in ARM state', async () => {
+    const s = await session('arm', `.syntax unified\n.arm\n.global _start
+_start:
+  ldr r0, =vectors
+  mcr p15, 0, r0, c12, c0, 0
+  ldr r1, =thumb_code + 1
+  bx r1
+.balign 32
+vectors:
+  b .
+  b und_handler
+  b .
+  b .
+  b .
+  b .
+  b .
+  b .
+und_handler:
+  mov r9, lr
+  mrs r11, spsr
+  ${OFF}
+.thumb
+.thumb_func
+thumb_code:
+  ldr r0, =0x82000010
+trap_site:
+  smc #0
+  b .
+`, { policy: policy('0x82000010=undef') });
+    expect((await runToEnd(s)).reason).toBe('exit');
+    const site = s.symbol('trap_site')!.value & ~1n;
+    expect(s.log[0].arch).toBe('thumb');
+    expect(await reg(s, 'r9')).toBe(site + 2n);
+    expect((await reg(s, 'r11')) & 0x20n).toBe(0x20n);
+  });
+
   it('traps HVC and Xen hypercalls from AArch32 (number in r12, 32-bit arguments)', async () => {
     const s = await session('arm', `.syntax unified\n.arm\n.global _start
 _start:

@@ -1,0 +1,490 @@
+// The gdb stub at the packet level: a raw socket client checks framing, acks,
+// every packet family, error replies and robustness (a bounded fuzz run).
+import { describe, it, expect, afterEach, beforeAll } from 'vitest';
+import net from 'node:net';
+import { Session, type SessionOptions } from '../server/session/session.js';
+import { registerTable, type CpuArch } from '../server/machine/registers.js';
+import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
+import { assemble } from './helpers/asm.js';
+
+// ---------------------------------------------------------------- a raw RSP client
+
+const sum = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) n += s.charCodeAt(i); return (n & 0xff).toString(16).padStart(2, '0'); };
+const pkt = (data: string) => `$${data}#${sum(data)}`;
+const hex = (text: string) => Buffer.from(text).toString('hex');
+const unhex = (h: string) => Buffer.from(h, 'hex').toString();
+
+/** Everything the stub sent, split into acks and checked packets. */
+class Client {
+  private buf = '';
+  readonly packets: string[] = [];
+  acks = 0;
+  nacks = 0;
+  closed = false;
+  private waiters: (() => void)[] = [];
+  ackMode = true;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (b) => { this.buf += b.toString('latin1'); this.parse(); });
+    socket.on('close', () => { this.closed = true; this.wake(); });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private wake() { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+
+  private parse() {
+    for (;;) {
+      while (this.buf.length && this.buf[0] !== '$') {
+        if (this.buf[0] === '+') this.acks++;
+        else if (this.buf[0] === '-') this.nacks++;
+        this.buf = this.buf.slice(1);
+      }
+      const end = this.buf.indexOf('#');
+      if (end < 0 || this.buf.length < end + 3) break;
+      const data = this.buf.slice(1, end);
+      const cs = this.buf.slice(end + 1, end + 3);
+      this.buf = this.buf.slice(end + 3);
+      if (cs !== sum(data)) throw new Error(`stub sent a bad checksum for ${data}`);
+      if (this.ackMode) this.socket.write('+');
+      this.packets.push(data);
+    }
+    this.wake();
+  }
+
+  write(raw: string | Buffer) { this.socket.write(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw); }
+  send(data: string) { this.write(pkt(data)); }
+
+  /** The next packet from the stub. */
+  async next(ms = 5000): Promise<string> {
+    const end = Date.now() + ms;
+    while (!this.packets.length) {
+      if (this.closed) throw new Error('the stub closed the connection');
+      const left = end - Date.now();
+      if (left <= 0) throw new Error('no reply from the stub');
+      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+    return this.packets.shift()!;
+  }
+
+  /** Sends a packet; returns the console text (O packets) and the reply. */
+  async ask(data: string, ms?: number): Promise<{ reply: string; console: string }> {
+    this.send(data);
+    let console = '';
+    for (;;) {
+      const p = await this.next(ms);
+      if (p.startsWith('O') && p !== 'OK' && /^O([0-9a-f]{2})+$/.test(p)) { console += unhex(p.slice(1)); continue; }
+      return { reply: p, console };
+    }
+  }
+
+  async req(data: string, ms?: number): Promise<string> { return (await this.ask(data, ms)).reply; }
+
+  async noAck() {
+    expect(await this.req('QStartNoAckMode')).toBe('OK');
+    this.ackMode = false;
+  }
+
+  close() { this.socket.destroy(); }
+}
+
+// ---------------------------------------------------------------- fixtures
+
+interface Setup { session: Session; server: GdbServer; logs: string[] }
+const open: Setup[] = [];
+const clients: Client[] = [];
+afterEach(async () => {
+  while (clients.length) clients.pop()!.close();
+  while (open.length) {
+    const s = open.pop()!;
+    await s.server.close();
+    await s.session.close();
+  }
+});
+
+async function serve(elf: string, opts: Partial<SessionOptions> = {}): Promise<Setup> {
+  const r = await Session.open({ image: { path: elf }, ...opts });
+  if (!r.ok) throw new Error(r.error);
+  const logs: string[] = [];
+  const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l) });
+  const s = { session: r.value, server, logs };
+  open.push(s);
+  return s;
+}
+
+async function connect(s: Setup, features = 'swbreak+;hwbreak+;vContSupported+'): Promise<Client> {
+  const c = await Client.connect(s.server.port);
+  clients.push(c);
+  c.write('+');
+  await c.req(`qSupported:${features}`);
+  return c;
+}
+
+const A64 = `.global _start
+_start:
+  mov x1, #0
+  ldr x2, =var
+loop:
+  add x1, x1, #1
+  str x1, [x2]
+  ldr x3, [x2, #8]
+  cmp x1, #3
+  b.ne loop
+  ldr x0, =0x8400000a
+  ldr x1, =0x80000000
+  hvc #0
+  ldr x0, =0x84000008
+  smc #0
+spin:
+  b spin
+.data
+.balign 16
+var: .quad 0
+     .quad 0x77
+`;
+const SPIN = `.global _start\n_start:\n  mov x1, #0\n1:\n  add x1, x1, #1\n  b 1b\n`;
+const A32 = `.syntax unified\n.arm\n.global _start\n_start:\n  mov r0, #1\n  b _start\n`;
+
+let a64: string;
+let spin: string;
+let a32: string;
+beforeAll(() => {
+  a64 = assemble('aarch64', A64, 'proto');
+  spin = assemble('aarch64', SPIN, 'spin');
+  a32 = assemble('arm', A32, 'proto32');
+});
+
+async function readDocument(c: Client, object: string, annex: string): Promise<string> {
+  let doc = '';
+  for (;;) {
+    const r = await c.req(`qXfer:${object}:read:${annex}:${doc.length.toString(16)},200`);
+    expect(r[0]).toMatch(/[ml]/);
+    doc += r.slice(1);
+    if (r[0] === 'l') return doc;
+  }
+}
+
+/** Registers as target.xml lists them: name, bitsize, regnum, feature. */
+function xmlRegisters(xml: string) {
+  const out: { name: string; bits: number; regnum: number; feature: string }[] = [];
+  for (const f of xml.matchAll(/<feature name="([^"]+)">([\s\S]*?)<\/feature>/g)) {
+    for (const r of f[2].matchAll(/<reg name="([^"]+)" bitsize="(\d+)" regnum="(\d+)"/g)) {
+      out.push({ name: r[1], bits: Number(r[2]), regnum: Number(r[3]), feature: f[1] });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('gdb stub: framing and set-up', () => {
+  it('advertises exactly what it implements, with PacketSize >= 0x4000', async () => {
+    const s = await serve(a64);
+    const c = await Client.connect(s.server.port);
+    clients.push(c);
+    const reply = await c.req('qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;vContSupported+');
+    const features = reply.split(';');
+    const size = features.find((f) => f.startsWith('PacketSize='));
+    expect(parseInt(size!.slice(11), 16)).toBeGreaterThanOrEqual(0x4000);
+    expect(features.filter((f) => f !== size).sort()).toEqual(
+      ['QStartNoAckMode+', 'hwbreak+', 'qXfer:features:read+', 'qXfer:memory-map:read+', 'swbreak+', 'vContSupported+'].sort());
+    // and each of them works
+    expect(await c.req('vCont?')).toBe('vCont;c;C;s;S;t');
+    expect((await c.req('qXfer:features:read:target.xml:0,10'))[0]).toBe('m');
+    expect((await c.req('qXfer:memory-map:read::0,1000'))[0]).toBe('l');
+    await c.noAck();
+    expect(await c.req('qC')).toBe('QC1');
+  });
+
+  it('acks packets, asks again after a bad checksum and resends on -', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    const acks = c.acks;
+    c.write('$qC#00');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(c.nacks).toBe(1);
+    expect(c.packets).toHaveLength(0);
+    expect(await c.req('qC')).toBe('QC1');
+    expect(c.acks).toBe(acks + 1);
+    c.write('-');
+    expect(await c.next()).toBe('QC1');
+    // after QStartNoAckMode the stub sends no more acks
+    await c.noAck();
+    const before = c.acks;
+    expect(await c.req('qAttached')).toBe('1');
+    expect(c.acks).toBe(before);
+  });
+
+  it('answers unknown, malformed, truncated and oversized packets and goes on', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    expect(await c.req('qTStatus')).toBe('');
+    expect(await c.req('vMustReplyEmpty')).toBe('');
+    expect(await c.req('j')).toBe('');
+    expect(await c.req('mzz,4')).toBe('E16');
+    expect(await c.req('m40000000')).toBe('E16');
+    expect(await c.req('M40000000,4:zz')).toBe('E16');
+    expect(await c.req('Pff=00')).toBe('E16');
+    expect(await c.req('Z0,zz,4')).toBe('E16');
+    expect(await c.req('Hg7')).toBe('E03');
+    expect(await c.req('vCont;x')).toBe('E16');
+    expect(await c.req('qXfer:features:read:nothing.xml:0,100')).toBe('E16');
+    expect(await c.req('qRcmd,zz')).toBe('E16');
+    c.write('$m40000000,4'); // cut short: the next $ starts over
+    expect(await c.req('qC')).toBe('QC1');
+    c.write('garbage between packets\x01\x02');
+    expect(await c.req('qC')).toBe('QC1');
+    c.write(pkt('X40000000,4:' + 'A'.repeat(0x30000)));
+    expect(await c.next()).toBe('E07');
+    expect(await c.req('?')).toMatch(/^T05thread:1;/);
+  });
+
+  it('serves target.xml from the register table (AArch64 and AArch32), g/p in the same order', async () => {
+    for (const [arch, elf] of [['aarch64', a64], ['arm', a32]] as [CpuArch, string][]) {
+      const s = await serve(elf);
+      const c = await connect(s);
+      await c.noAck();
+      const xml = await readDocument(c, 'features', 'target.xml');
+      expect(xml).toContain(`<architecture>${arch === 'aarch64' ? 'aarch64' : 'arm'}</architecture>`);
+      const regs = xmlRegisters(xml);
+      const table = registerTable(arch);
+      expect(regs.map((r) => r.name).sort()).toEqual(table.map((r) => r.name).sort());
+      for (const t of table) expect(regs.find((r) => r.name === t.name)).toEqual({ name: t.name, bits: t.bits, regnum: t.regnum, feature: t.feature });
+      const cpsr = regs.find((r) => r.name === 'cpsr')!;
+      expect(cpsr.bits).toBe(32);
+      expect(cpsr.regnum).toBe(arch === 'aarch64' ? 33 : 25);
+      expect(cpsr.feature).toBe(arch === 'aarch64' ? 'org.gnu.gdb.aarch64.core' : 'org.gnu.gdb.arm.core');
+      const g = await c.req('g');
+      const sorted = [...regs].sort((a, b) => a.regnum - b.regnum);
+      expect(g.length).toBe(sorted.reduce((n, r) => n + r.bits / 4, 0));
+      let at = 0;
+      for (const r of sorted) {
+        const p = await c.req(`p${r.regnum.toString(16)}`);
+        expect([r.name, p]).toEqual([r.name, g.slice(at, at + r.bits / 4)]);
+        at += r.bits / 4;
+      }
+      const pc = sorted.find((r) => r.name === 'pc')!;
+      expect(await c.req(`p${pc.regnum.toString(16)}`)).toBe(arch === 'aarch64' ? '0000004000000000' : '00000040');
+    }
+  });
+
+  it('writes registers with P and G', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    expect(await c.req('P5=efcdab8967452301')).toBe('OK');
+    expect(await c.req('p5')).toBe('efcdab8967452301');
+    const g = await c.req('g');
+    const g2 = g.slice(0, 16 * 6) + '1100000000000000' + g.slice(16 * 7);
+    expect(await c.req('G' + g2)).toBe('OK');
+    expect(await c.req('p6')).toBe('1100000000000000');
+    expect((await s.session.readRegister('x6'))).toEqual({ ok: true, value: 0x11n });
+    const midr = registerTable('aarch64').find((r) => r.name === 'MIDR_EL1')!;
+    expect(await c.req(`P${midr.regnum.toString(16)}=0000000000000000`)).toBe('E05');
+    expect(await c.req('G00')).toBe('E16');
+  });
+});
+
+describe('gdb stub: memory', () => {
+  it('reads and writes RAM (m, M, binary X) and answers E14 for unmapped memory', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    const first = await c.req('m40000000,8');
+    expect(first).toBe(Buffer.from((await s.session.readMemory(0x4000_0000n, 8) as { value: Uint8Array }).value).toString('hex'));
+    expect(await c.req('m10,4')).toBe('E0e');
+    expect(await c.req('m0,0')).toBe('E0e');
+    // a read across the end of RAM answers the readable part
+    const end = 0x4000_0000n + (128n << 20n);
+    expect(await c.req(`m${(end - 4n).toString(16)},8`)).toBe('00000000');
+    expect(await c.req('M40100000,4:deadbeef')).toBe('OK');
+    expect(await c.req('m40100000,4')).toBe('deadbeef');
+    // X: $ # } * escaped as } then byte ^ 0x20
+    const bytes = [0x24, 0x23, 0x7d, 0x2a, 0x00, 0xff];
+    const esc = bytes.map((b) => ([0x24, 0x23, 0x7d, 0x2a].includes(b) ? '}' + String.fromCharCode(b ^ 0x20) : String.fromCharCode(b))).join('');
+    expect(await c.req(`X40100010,${bytes.length.toString(16)}:${esc}`)).toBe('OK');
+    expect(await c.req(`m40100010,${bytes.length.toString(16)}`)).toBe(Buffer.from(bytes).toString('hex'));
+    expect(await c.req('X40100010,0:')).toBe('OK');
+    expect(await c.req('X10,1:a')).toBe('E0e');
+    expect(await c.req('X40100010,2:a')).toBe('E16');
+    const map = await readDocument(c, 'memory-map', '');
+    expect(map).toContain('<memory type="ram" start="0x40000000" length="0x8000000"/>');
+    expect(map).not.toContain('0x9000000'); // the UART is not RAM
+  });
+});
+
+describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
+  it('steps with vCont and expedites the core registers in the stop reply', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    const stop = await c.req('vCont;s:1;c');
+    expect(stop).toMatch(/^T05thread:1;/);
+    expect(stop).toContain('20:0400004000000000;'); // pc (regnum 32) after one step
+    expect(stop).toContain('21:'); // cpsr
+    expect(stop).toContain('1f:'); // sp
+    expect(await c.req('s')).toContain('20:0800004000000000;');
+    expect(await c.req('Hc-1')).toBe('OK');
+    expect(await c.req('qfThreadInfo')).toBe('m1');
+    expect(await c.req('qsThreadInfo')).toBe('l');
+    expect(unhex(await c.req('qThreadExtraInfo,1'))).toMatch(/vCPU 0/);
+    expect(await c.req('T1')).toBe('OK');
+    expect(await c.req('T2')).toBe('E03');
+  });
+
+  it('reports swbreak at a breakpoint and watch/rwatch/awatch with the exact data address', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    const loop = s.session.symbol('loop')!.value;
+    const v = s.session.symbol('var')!.value;
+    expect(await c.req(`Z0,${loop.toString(16)},4`)).toBe('OK');
+    expect(await c.req('c')).toMatch(/^T05swbreak:;thread:1;/);
+    expect(await c.req(`z0,${loop.toString(16)},4`)).toBe('OK');
+    expect(await c.req(`Z2,${v.toString(16)},8`)).toBe('OK');
+    expect(await c.req('c')).toMatch(new RegExp(`^T05watch:${v.toString(16)};thread:1;`));
+    expect(await c.req(`z2,${v.toString(16)},8`)).toBe('OK');
+    expect(await c.req(`Z3,${(v + 8n).toString(16)},8`)).toBe('OK');
+    expect(await c.req('c')).toMatch(new RegExp(`^T05rwatch:${(v + 8n).toString(16)};`));
+    expect(await c.req(`z3,${(v + 8n).toString(16)},8`)).toBe('OK');
+    // an access watchpoint over both words: the store hits its first byte
+    expect(await c.req(`Z4,${v.toString(16)},10`)).toBe('OK');
+    expect(await c.req('c')).toMatch(new RegExp(`^T05awatch:${v.toString(16)};`));
+    expect(await c.req(`z4,${v.toString(16)},10`)).toBe('OK');
+    expect(await c.req('Z9,0,4')).toBe(''); // an unknown type is unsupported
+  });
+
+  it('sends the trap summary as an O packet before the stop reply; monitor commands answer', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    const bo = await c.ask(`qRcmd,${hex('break-on hvc')}`);
+    expect(bo.reply).toBe('OK');
+    expect(bo.console).toContain('break-on-1: hvc -> ask');
+    const stop = await c.ask('c');
+    expect(stop.console).toBe('Trap #1: HVC #0x0 PSCI FEATURES(func=0x80000000 SMCCC_VERSION)\n');
+    expect(stop.reply).toMatch(/^T05thread:1;/);
+    expect((await c.ask('?')).console).toBe(''); // ? reports where it is, quietly
+    const trap = await c.ask(`qRcmd,${hex('trap')}`);
+    expect(trap.console).toMatch(/^Trap #1: HVC #0x0 at 0x[0-9a-f]+ \(aarch64/);
+    const bad = await c.ask(`qRcmd,${hex('decide maybe')}`);
+    expect(bad.reply).toBe('E16');
+    expect(bad.console).toContain("unknown action 'maybe'");
+    expect((await c.ask(`qRcmd,${hex('policy add 0x84000008=return(x0=0)')}`)).console).toContain('Added gdb1: id 0x84000008 -> return(x0=0x0)');
+    expect((await c.ask(`qRcmd,${hex('policy')}`)).console).toMatch(/break-on-1: hvc -> ask\ngdb1: id 0x84000008 -> return\(x0=0x0\)\ndefault -> emulate/);
+    expect((await c.ask(`qRcmd,${hex('nonsense')}`)).console).toContain("unknown monitor command 'nonsense'");
+    // continue with no decision applies the default (emulate: SMCCC_VERSION is implemented, x0 = 0)
+    expect((await c.ask('c')).reply).toMatch(/^T02thread:1;/.source === '' ? /x/ : /^T0[25]thread:1;/);
+    expect((await c.req('p0'))).toBe('0000000000000000');
+  });
+
+  it('Ctrl-C (0x03) pauses a running guest; disconnecting while it runs leaves it paused and re-attachable', async () => {
+    const s = await serve(spin);
+    const c = await connect(s);
+    await c.noAck();
+    c.send('c');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.session.state).toBe('running');
+    const t0 = Date.now();
+    c.write('\x03');
+    expect(await c.next()).toMatch(/^T02thread:1;/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    c.send('c');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.session.state).toBe('running');
+    c.close();
+    for (let i = 0; i < 100 && s.session.state === 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.session.state).toBe('stopped');
+    const c2 = await connect(s);
+    expect(await c2.req('?')).toMatch(/^T02thread:1;/);
+    expect(await c2.req('s')).toMatch(/^T05thread:1;/);
+  });
+
+  it('refuses a second client with a message, then serves the next one after the first leaves', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    const second = await Client.connect(s.server.port);
+    clients.push(second);
+    second.send('qSupported');
+    expect(await second.next()).toMatch(/^E\.Trapdoor: another gdb \(127\.0\.0\.1:\d+\) is attached to this session; one client at a time$/);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(second.closed).toBe(true);
+    expect(s.server.clients()).toBe(1);
+    expect(await c.req('D')).toBe('OK');
+    for (let i = 0; i < 100 && s.server.clients(); i++) await new Promise((r) => setTimeout(r, 10));
+    const third = await connect(s);
+    expect(await third.req('?')).toMatch(/^T05thread:1;/);
+  });
+
+  it('k is a detach: the session stays alive', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    c.send('k');
+    for (let i = 0; i < 100 && !c.closed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(c.closed).toBe(true);
+    expect(unhex(c.packets.find((p) => p.startsWith('O'))!.slice(1))).toMatch(/kill is treated as detach/);
+    expect(s.session.state).toBe('stopped');
+    const c2 = await connect(s);
+    expect(await c2.req('?')).toMatch(/^T05/);
+  });
+});
+
+// ---------------------------------------------------------------- fuzz
+
+/** xorshift32: the same packets on every run. */
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x1_0000_0000; };
+}
+
+const VALID = ['?', 'g', 'p20', 'P1=0100000000000000', 'm40000000,40', 'M40100000,2:abcd', 'X40100000,1:\x7d\x03', 'Z0,40000008,4', 'z0,40000008,4',
+  'Z2,40100000,8', 'z2,40100000,8', 'Z3,40100000,4', 'Z4,40100000,4', 'qSupported:swbreak+', 'qXfer:features:read:target.xml:0,ffb', 'qXfer:memory-map:read::0,ffb',
+  'qC', 'qfThreadInfo', 'qsThreadInfo', 'qAttached', 'Hg1', 'Hc-1', 'T1', 'vCont?', 'vCont;s:1', 's', `qRcmd,${hex('help')}`, `qRcmd,${hex('traps 3')}`,
+  `qRcmd,${hex('policy')}`, `qRcmd,${hex('trap')}`, 'qThreadExtraInfo,1', 'QStartNoAckMode', 'qSymbol::'];
+
+describe('gdb stub: fuzz', () => {
+  it('survives random and mutated packets and still answers ? correctly', async () => {
+    const s = await serve(a64);
+    const rand = rng(0x7ad00r ?? 1);
+    let c = await connect(s);
+    const pick = <T>(a: readonly T[]) => a[Math.floor(rand() * a.length)];
+    const randomText = (n: number) => Array.from({ length: n }, () => String.fromCharCode(Math.floor(rand() * 256))).join('');
+    for (let i = 0; i < 1500; i++) {
+      if (c.closed) c = await connect(s);
+      const base = pick(VALID);
+      let data: string;
+      switch (Math.floor(rand() * 6)) {
+        case 0: data = randomText(Math.floor(rand() * 40)); break;
+        case 1: data = base.slice(0, Math.floor(rand() * base.length)); break; // truncated
+        case 2: { const at = Math.floor(rand() * base.length); data = base.slice(0, at) + randomText(1) + base.slice(at + 1); break; }
+        case 3: data = base + randomText(Math.floor(rand() * 8)); break;
+        case 4: data = pick(['c', 'C05', 'vCont;c', 'S05', 'D', 'k', 'vCont;t', '!']) ; break;
+        default: data = base;
+      }
+      const framing = rand();
+      if (framing < 0.05) c.write(`$${data}#zz`);               // bad checksum
+      else if (framing < 0.08) c.write(`$${data}`);            // never ends
+      else if (framing < 0.11) c.write('\x03');                // Ctrl-C
+      else if (framing < 0.13) c.write('-');                   // resend request
+      else c.write(pkt(data));
+      if (s.session.state === 'running' && rand() < 0.5) c.write('\x03');
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    // whatever state it is in now, a client gets a proper stop reply
+    if (!c.closed) { c.write('\x03'); c.close(); }
+    for (let i = 0; i < 200 && s.server.clients(); i++) await new Promise((r) => setTimeout(r, 10));
+    const fresh = await connect(s);
+    await fresh.noAck();
+    expect(await fresh.req('?')).toMatch(/^(T[0-9a-f]{2}thread:1;([0-9a-f]+:[0-9a-f]+;)+|W00)$/);
+    expect(await fresh.req('qC')).toBe('QC1');
+    expect(s.logs.join('\n')).not.toMatch(/internal error/);
+  }, 30_000);
+});
