@@ -60,7 +60,7 @@ export class FrameParser {
   /** Feeds bytes; returns the complete events they finish. */
   push(buf: Buffer): FrameEvent[] {
     const events: FrameEvent[] = [];
-    let start = -1; // start of the data run inside buf
+    let start = this.state === 'data' ? 0 : -1; // start of the data run inside buf
     for (let i = 0; i < buf.length; i++) {
       const c = buf[i];
       switch (this.state) {

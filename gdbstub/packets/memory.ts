@@ -48,6 +48,7 @@ export const memoryPackets: PacketFamily = {
     m: async (stub, args) => {
       const al = addrLen(args);
       if ('error' in al) return al;
+      if (al.len === 0) return fail('invalid', 'm: a zero-length read'); // an empty reply would mean "unsupported"
       const data = await read(stub, al.addr, Math.min(al.len, (stub.packetSize - 4) >> 1));
       return data instanceof Uint8Array ? toHex(data) : data;
     },

@@ -314,8 +314,7 @@ export class Engine {
       seq, insns, cpu: 0, arch: ctx.arch, conduit: ctx.conduit, imm: ctx.imm, pc: '0x' + (raw.pc - 4n).toString(16),
       args, decoded, decision, by, result, time: new Date(time).toISOString(),
     };
-    if (verdict.rule && by === 'policy') rec.rule = verdict.rule;
-    else if (verdict.rule) rec.rule = verdict.rule;
+    if (verdict.rule) rec.rule = verdict.rule;
     return rec;
   }
 
