@@ -2,12 +2,11 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, copyFileSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { assemble, ROOT } from './helpers/asm.js';
+import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
-const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-cli-'));
+const tmp = mkdtempSync(path.join(scratchDir(), 'cli-'));
 
 function trapdoor(args: string[], input?: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, timeout: 60_000 });

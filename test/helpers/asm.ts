@@ -9,9 +9,15 @@ const TOOLS = {
   arm: { as: 'arm-linux-gnueabihf-as', ld: 'arm-linux-gnueabihf-ld' },
 } as const;
 
+/** The run's scratch folder (test/helpers/global-setup.ts removes it), or the system one. */
+export function scratchDir(): string {
+  return process.env.TRAPDOOR_TEST_TMP ?? tmpdir();
+}
+
+let counter = 0;
 /** Returns the path of an ELF linked at 0x40000000 with entry `_start`. */
 export function assemble(arch: 'aarch64' | 'arm', source: string, name = 'guest'): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'trapdoor-asm-'));
+  const dir = mkdtempSync(path.join(scratchDir(), `${name}-${counter++}-`));
   const src = path.join(dir, `${name}.S`);
   const obj = path.join(dir, `${name}.o`);
   const elf = path.join(dir, `${name}.elf`);
