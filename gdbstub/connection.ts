@@ -3,13 +3,15 @@
 // state: while the guest runs, only the Ctrl-C byte matters and the stop reply
 // is sent when the session stops.
 import type { Socket } from 'node:net';
-import type { Session, StopEvent } from '../server/session/session.js';
+import type { Result, Session, StopEvent } from '../server/session/session.js';
 import type { RegDef } from '../server/machine/registers.js';
 import { FrameParser, frame, textToHex } from './framing.js';
 import { errorPacket, fail, isError, type GdbError } from './errors.js';
 import { advertise, lookup } from './dispatch.js';
+import { memoryPackets } from './packets/memory.js';
 import { Points } from './points.js';
-import { consoleLines, stopReply } from './stop-reply.js';
+import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
+import { a32Successors, a64Successors, A32_STEP_REGS, A64_STEP_REGS, type StepPlan } from './soft-step.js';
 import { registerLayout } from './target-xml.js';
 import type { Reply, Stub } from './stub.js';
 
@@ -21,6 +23,12 @@ export interface ConnectionOptions {
   /** Send the guest's UART output to gdb (O packets) while it runs. */
   guestOutput?: boolean;
 }
+
+/** Packets that change no register: the registers read at the last stop stay valid. */
+const KEEP_REGISTERS = new Set(['m', 'g', 'p', 'qXfer', 'qC', 'qfThreadInfo', 'qsThreadInfo', 'qThreadExtraInfo', 'qAttached',
+  'qSupported', 'QStartNoAckMode', 'H', 'T', 'Z', 'z', 'vCont?', '?', 'qSymbol', 'vCont']);
+/** Resuming at a new address (`c ADDR`, `S sig;ADDR`) writes pc first. */
+const movesPc = (name: string, args: string) => ((name === 'c' || name === 's') && args !== '') || ((name === 'C' || name === 'S') && args.includes(';'));
 
 export class GdbConnection implements Stub {
   readonly layout: readonly RegDef[];
@@ -42,6 +50,10 @@ export class GdbConnection implements Stub {
   private interrupted = false;
   private gone = false;
   private resolveClosed!: () => void;
+  /** The m reply gdb will probably ask for next (see readOn). */
+  private readAhead: { packet: string; frame: Promise<Buffer | undefined> } | undefined;
+  /** Registers read at the last stop, until a packet may have changed them. */
+  private stopRegs: ReadonlyMap<string, bigint> | undefined;
 
   constructor(readonly session: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
     this.layout = registerLayout(session.registers);
@@ -121,8 +133,38 @@ export class GdbConnection implements Stub {
     if (this.gone) return;
     if (this.opts.trace) this.log(`<- ${data.length > 200 ? data.slice(0, 200) + '...' : data}`);
     const { handler, name, args } = lookup(data);
+    if (!KEEP_REGISTERS.has(name) && !(/^[csCS]$/.test(name) && !movesPc(name, args))) this.stopRegs = undefined;
+    const ahead = this.readAhead;
+    this.readAhead = undefined;
+    if (ahead?.packet === data) {
+      const f = await ahead.frame;
+      if (f) { this.sendFrames([f], [data]); this.readOn(args, f); return; }
+    }
     if (!handler) { this.send(['']); return; }
-    await this.answer(await handler(this, args), name);
+    const reply = await handler(this, args);
+    await this.answer(reply, name);
+    if (name === 'm' && typeof reply === 'string') this.readOn(args, reply);
+  }
+
+  /**
+   * A dump reads memory in order, one m packet at a time, and gdb parses each
+   * reply before it asks for the next: build the next reply meanwhile. It is
+   * used only if the very next packet asks for exactly it (nothing in between
+   * could have changed memory or let the guest run).
+   */
+  private readOn(args: string, reply: string | Buffer) {
+    const m = /^([0-9a-f]+),([0-9a-f]+)$/.exec(args);
+    const len = m ? parseInt(m[2], 16) : 0;
+    const full = typeof reply === 'string' ? reply.length === len * 2 : true;
+    if (!m || len < 0x400 || !full) return;
+    const next = (BigInt('0x' + m[1]) + BigInt(len)).toString(16);
+    const packet = `m${next},${m[2]}`;
+    const read = memoryPackets.packets.m;
+    const frameOf = async () => {
+      const r = await read(this, `${next},${m[2]}`);
+      return typeof r === 'string' && r.length === len * 2 ? frame(r) : undefined;
+    };
+    this.readAhead = { packet, frame: frameOf() };
   }
 
   // ------------------------------------------------------------------ output
@@ -131,9 +173,12 @@ export class GdbConnection implements Stub {
   }
 
   private send(packets: string[]) {
-    if (this.gone || this.socket.destroyed || !packets.length) return;
-    const frames = packets.map(frame);
-    if (this.opts.trace) for (const p of packets) this.log(`-> ${p.length > 200 ? p.slice(0, 200) + '...' : p}`);
+    this.sendFrames(packets.map(frame), packets);
+  }
+
+  private sendFrames(frames: Buffer[], shown: string[]) {
+    if (this.gone || this.socket.destroyed || !frames.length) return;
+    if (this.opts.trace) for (const p of shown) this.log(`-> ${p.length > 200 ? p.slice(0, 200) + '...' : p}`);
     this.lastFrame = frames[frames.length - 1];
     this.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
     if (this.noAckAfterReply) { this.noAck = true; this.noAckAfterReply = false; }
@@ -166,7 +211,7 @@ export class GdbConnection implements Stub {
       const last = typeof reply.reply === 'string' ? reply.reply : this.errorReply(reply.reply, name);
       return this.send([...this.consolePackets(reply.output), last]);
     }
-    if ('report' in reply) return this.send([await stopReply(this, this.session.lastStop, true)]);
+    if ('report' in reply) return this.send([await this.stopPacket(this.session.lastStop, true)]);
     if ('resume' in reply) return this.run(reply.resume);
     return this.leave(reply.leave);
   }
@@ -183,6 +228,62 @@ export class GdbConnection implements Stub {
     await stopped;
   }
 
+  /** The stop reply, reading (and keeping) the registers it expedites. */
+  private async stopPacket(ev: StopEvent | undefined, asked = false): Promise<string> {
+    if (ev?.reason === 'exit' || this.session.state === 'exited') return stopReply(this, ev, undefined, asked);
+    const r = await this.session.readRegisters(stopRegisterNames(this));
+    this.stopRegs = r.ok ? r.value : undefined;
+    return stopReply(this, ev, this.stopRegs, asked);
+  }
+
+  /**
+   * Where a single step can go next, if we can tell (soft-step.ts): then the step
+   * is a normal run to exact breakpoints there. Undefined: the core steps it.
+   */
+  private async successors(): Promise<StepPlan | undefined> {
+    // the deadline needs the core's block hook
+    if (this.session.options.countBlocks === false) return undefined;
+    const a64 = this.session.arch === 'aarch64';
+    if (this.session.lastStop?.reason === 'trap') {
+      // an undecided trap is decided first (the default), and its answer may move pc
+      const p = await this.session.pendingTrap();
+      if (!p.ok || p.value) return undefined;
+    }
+    let regs = this.stopRegs;
+    if (!regs) {
+      const r = await this.session.readRegisters(a64 ? A64_STEP_REGS : A32_STEP_REGS);
+      if (!r.ok) return undefined;
+      regs = r.value;
+    }
+    const pc = regs.get('pc');
+    const code = pc === undefined ? undefined : await this.session.readMemory(pc, 4);
+    if (!code?.ok) return undefined;
+    const b = code.value;
+    if (a64) return a64Successors((b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, regs);
+    const read32 = (addr: bigint) => {
+      const m = this.session.memory.read(addr, 4);
+      return m.ok ? BigInt((m.value[0] | (m.value[1] << 8) | (m.value[2] << 16) | (m.value[3] << 24)) >>> 0) : undefined;
+    };
+    return a32Successors(b, regs, read32);
+  }
+
+  /**
+   * One resume, posted to the emulation thread in one go: the breakpoint and
+   * watchpoint changes gdb made, temporary breakpoints for a step, the run, their
+   * removal and the register read for the stop reply. The thread takes them in
+   * order, so this costs one round trip however many calls it holds.
+   */
+  private launch(how: 'continue' | 'step', next: StepPlan | undefined) {
+    const synced = this.points.sync();
+    const added = [...new Set(next?.at ?? [])].map((a) => this.points.addStepBreak(a));
+    // The deadline is shared memory: set now, read by the run (see soft-step.ts).
+    if (next?.blockInsns !== undefined) this.session.maxInsns = this.session.insns + next.blockInsns + 1;
+    const stop = how === 'step' && !next ? this.session.step() : this.session.cont();
+    const regs = this.session.readRegisters(stopRegisterNames(this));
+    const problems = Promise.all([synced, ...added.map((p) => p.then((r) => (r.ok ? [] : [r.error ?? 'failed'])))]).then((l) => l.flat());
+    return { stop, regs, problems };
+  }
+
   private async run(how: 'continue' | 'step') {
     if (this.session.state === 'exited') {
       this.send([...this.consolePackets(consoleLines(this.session.lastStop ?? { reason: 'exit', pc: '0x0', insns: 0 })), 'W00']);
@@ -191,21 +292,47 @@ export class GdbConnection implements Stub {
     this.running = true;
     this.interrupted = false;
     let ev: StopEvent | undefined;
+    let regs: Result<Map<string, bigint>> | undefined;
     const notes: string[] = [];
-    for (let attempt = 0; ; attempt++) {
-      const r = how === 'step' ? await this.session.step() : await this.session.cont();
+    let retried = false;
+    for (;;) {
+      const next = how === 'step' ? await this.successors() : undefined;
+      this.stopRegs = undefined;
+      const l = this.launch(how, next);
+      // A Ctrl-C that came while the run was being prepared (the session was not running yet)
+      if (this.interrupted) this.session.pause();
+      const r = await l.stop;
+      if (next?.blockInsns !== undefined) {
+        this.session.maxInsns = this.session.options.maxInsns ?? 0;
+        if (r.ok && r.value.reason === 'limit') r.value = { ...r.value, reason: 'step', message: undefined };
+      }
+      regs = await l.regs;
+      for (const p of await l.problems) notes.push(`Trapdoor: a breakpoint or watchpoint could not be set: ${p}`);
       if (r.ok) ev = r.value;
-      else if (this.session.state === 'running') ev = await this.nextStop(); // another front-end is running it
+      else if (this.session.state === 'running') { ev = await this.nextStop(); regs = undefined; } // another front-end runs it
       else { notes.push(`Trapdoor: ${r.error}`); ev = this.session.lastStop; }
+      if (this.gone || this.interrupted) break;
+      // A breakpoint gdb no longer wants: not a stop for gdb; it goes, the run goes on.
+      if (how === 'continue' && ev?.reason === 'breakpoint' && ev.addr !== undefined && this.points.isStale(BigInt(ev.addr))) {
+        this.points.dropStale(BigInt(ev.addr));
+        continue;
+      }
       // A pause nobody asked for in this run is a Ctrl-C that raced the previous
       // stop and stayed set in the core: resume once more.
-      if (ev?.reason === 'pause' && !this.interrupted && attempt === 0 && !this.gone) continue;
+      if (ev?.reason === 'pause' && !retried) { retried = true; continue; }
       break;
     }
+    // A step that ends on a breakpoint (ours or gdb's) is still just a step.
+    if (how === 'step' && ev?.reason === 'breakpoint') ev = { ...ev, reason: 'step', addr: undefined };
     this.running = false;
     if (this.gone) return;
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
-    this.send([...this.consolePackets(lines), await stopReply(this, ev)]);
+    let reply: string;
+    if (regs?.ok && ev && ev.reason !== 'exit' && !ev.final) {
+      this.stopRegs = regs.value;
+      reply = stopReply(this, ev, regs.value);
+    } else reply = await this.stopPacket(ev);
+    this.send([...this.consolePackets(lines), reply]);
   }
 
   private async leave(how: 'detach' | 'kill') {

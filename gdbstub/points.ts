@@ -1,7 +1,15 @@
-// The breakpoints and watchpoints one gdb client inserted. The session holds one
-// hook per address; this book remembers which Z kinds asked for it (so z0 does
-// not drop a Z1 at the same place), maps a watchpoint hit back to the Z2/Z3/Z4
-// that caused it, and removes everything the client left behind when it goes.
+// The breakpoints and watchpoints one gdb client wants, and what is installed in
+// the session. gdb removes every breakpoint at each stop and inserts them again
+// before it resumes; doing that in the core costs a trip to the emulation thread
+// each (and a translation-cache flush for a watchpoint), so Z/z only record what
+// gdb wants and sync() makes the session match just before the guest runs.
+// A breakpoint gdb no longer wants (or one a single step put in) may stay
+// installed: it is "stale", and a run that stops at it is resumed at once and
+// the breakpoint removed then. In gdb's loop of stop, step over, continue, the
+// same hooks stay put and Unicorn keeps its translated blocks.
+// The book also remembers which Z kinds asked for an address (z0 must not drop a
+// Z1 at the same place) and maps a watchpoint hit back to the Z2/Z3/Z4 that
+// caused it. What a client leaves behind is removed when it goes.
 import type { Session } from '../server/session/session.js';
 
 export type WatchKind = 'write' | 'read' | 'access';
@@ -12,51 +20,85 @@ export interface Watch { addr: bigint; len: number; kind: WatchKind }
 /** The stop-reply reason gdb uses to find the watchpoint that fired. */
 export const WATCH_REASON: Record<WatchKind, 'watch' | 'rwatch' | 'awatch'> = { write: 'watch', read: 'rwatch', access: 'awatch' };
 
-export type PointResult = { ok: true } | { ok: false; error: string };
+const watchKey = (w: Watch) => `${w.addr}:${w.len}:${w.kind}`;
+
+/** Stale breakpoints kept installed at most (the oldest go first). */
+const STALE_LIMIT = 8;
 
 export class Points {
-  private readonly breaks = new Map<bigint, Set<BreakKind>>();
-  private readonly watches: Watch[] = [];
+  private readonly wantBreaks = new Map<bigint, Set<BreakKind>>();
+  private readonly wantWatches = new Map<string, Watch>();
+  private readonly haveBreaks = new Set<bigint>();
+  private readonly haveWatches = new Map<string, Watch>();
 
   constructor(private readonly session: Session) {}
 
-  async addBreak(addr: bigint, kind: BreakKind): Promise<PointResult> {
-    const kinds = this.breaks.get(addr);
-    if (kinds) { kinds.add(kind); return { ok: true }; }
-    const r = await this.session.addBreakpoint(addr);
-    if (!r.ok) return r;
-    this.breaks.set(addr, new Set([kind]));
-    return { ok: true };
+  addBreak(addr: bigint, kind: BreakKind) {
+    const kinds = this.wantBreaks.get(addr) ?? new Set<BreakKind>();
+    kinds.add(kind);
+    this.wantBreaks.set(addr, kinds);
   }
 
-  async removeBreak(addr: bigint, kind: BreakKind): Promise<PointResult> {
-    const kinds = this.breaks.get(addr);
-    if (!kinds?.delete(kind)) return { ok: true }; // gdb may remove what it never inserted
-    if (kinds.size) return { ok: true };
-    this.breaks.delete(addr);
-    const r = await this.session.removeBreakpoint(addr);
-    return r.ok ? { ok: true } : r;
+  removeBreak(addr: bigint, kind: BreakKind) {
+    const kinds = this.wantBreaks.get(addr);
+    if (kinds?.delete(kind) && !kinds.size) this.wantBreaks.delete(addr);
   }
 
-  /** Which kind gdb asked for at a stop address (for swbreak/hwbreak). */
+  /** Which kind gdb asked for at an address (for swbreak/hwbreak). */
   breakKindAt(addr: bigint): BreakKind | undefined {
-    const k = this.breaks.get(addr);
+    const k = this.wantBreaks.get(addr);
     return k ? (k.has('sw') ? 'sw' : 'hw') : undefined;
   }
 
-  async addWatch(w: Watch): Promise<PointResult> {
-    const r = await this.session.addWatchpoint(w.addr, w.len, w.kind);
-    if (!r.ok) return r;
-    if (!this.watches.some((o) => o.addr === w.addr && o.len === w.len && o.kind === w.kind)) this.watches.push(w);
-    return { ok: true };
+  /** A breakpoint hook is in the session at addr (wanted or stale). */
+  installed(addr: bigint): boolean { return this.haveBreaks.has(addr); }
+
+  /** Installed, but gdb does not want it: a stop there is not gdb's. */
+  isStale(addr: bigint): boolean { return this.haveBreaks.has(addr) && !this.wantBreaks.has(addr); }
+
+  /** A breakpoint for a single step: stays installed, stale, after the step. */
+  addStepBreak(addr: bigint): Promise<{ ok: boolean; error?: string }> {
+    if (this.haveBreaks.has(addr)) return Promise.resolve({ ok: true });
+    this.haveBreaks.add(addr);
+    return this.session.addBreakpoint(addr);
   }
 
-  async removeWatch(w: Watch): Promise<PointResult> {
-    const i = this.watches.findIndex((o) => o.addr === w.addr && o.len === w.len && o.kind === w.kind);
-    if (i < 0) return { ok: true };
-    this.watches.splice(i, 1);
-    const r = await this.session.removeWatchpoint(w.addr, w.len, w.kind);
-    return r.ok ? { ok: true } : r;
+  /** Removes a stale breakpoint the guest just stopped at (posted at once). */
+  dropStale(addr: bigint) {
+    if (!this.isStale(addr)) return;
+    this.haveBreaks.delete(addr);
+    void this.session.removeBreakpoint(addr);
+  }
+
+  addWatch(w: Watch) { this.wantWatches.set(watchKey(w), w); }
+  removeWatch(w: Watch) { this.wantWatches.delete(watchKey(w)); }
+
+  /**
+   * Makes the session match what gdb wants. The calls are posted at once (the
+   * emulation thread takes them in order, before a run posted after them).
+   * Stale breakpoints stay (up to STALE_LIMIT): a single step stops after one
+   * instruction whatever hooks lie ahead (the core passes a breakpoint at the
+   * address it resumes from), and a run that reaches one goes on (run control
+   * in connection.ts). Watchpoints are always synced: an access during a step
+   * gdb made with them removed must not be reported later.
+   */
+  sync(all = false): Promise<string[]> {
+    const calls: Promise<{ ok: boolean; error?: string }>[] = [];
+    const stale = [...this.haveBreaks].filter((a) => !this.wantBreaks.has(a));
+    for (const a of all ? stale : stale.slice(0, Math.max(0, stale.length - STALE_LIMIT))) {
+      this.haveBreaks.delete(a);
+      calls.push(this.session.removeBreakpoint(a));
+    }
+    for (const a of this.wantBreaks.keys()) {
+      if (!this.haveBreaks.has(a)) { this.haveBreaks.add(a); calls.push(this.session.addBreakpoint(a)); }
+    }
+    for (const [k, w] of [...this.haveWatches]) {
+      if (!this.wantWatches.has(k)) { this.haveWatches.delete(k); calls.push(this.session.removeWatchpoint(w.addr, w.len, w.kind)); }
+    }
+    for (const [k, w] of this.wantWatches) {
+      if (!this.haveWatches.has(k)) { this.haveWatches.set(k, w); calls.push(this.session.addWatchpoint(w.addr, w.len, w.kind)); }
+    }
+    return Promise.all(calls).then((rs) => rs.flatMap((r) => (r.ok ? [] : [r.error ?? 'failed'])));
   }
 
   /**
@@ -64,23 +106,20 @@ export class Points {
    * since gdb matches the reported address against [addr, addr+len).
    */
   watchHit(addr: bigint, access: string | undefined): { reason: 'watch' | 'rwatch' | 'awatch'; addr: bigint } | undefined {
+    const watches = [...this.haveWatches.values()];
     const fits = (w: Watch) => access === undefined || w.kind === 'access' || (access === 'write') === (w.kind === 'write');
     const near = (w: Watch) => addr + 16n > w.addr && addr < w.addr + BigInt(w.len); // an access of up to 16 bytes may start before
     const inside = (w: Watch) => addr >= w.addr && addr < w.addr + BigInt(w.len);
-    const w = this.watches.find((o) => fits(o) && inside(o)) ?? this.watches.find((o) => fits(o) && near(o))
-      ?? this.watches.find(inside) ?? this.watches.find(near);
+    const w = watches.find((o) => fits(o) && inside(o)) ?? watches.find((o) => fits(o) && near(o))
+      ?? watches.find(inside) ?? watches.find(near);
     if (!w) return undefined;
     return { reason: WATCH_REASON[w.kind], addr: addr < w.addr ? w.addr : addr };
   }
 
-  get count(): number { return this.breaks.size + this.watches.length; }
-
   /** Removes every point this client set (it detached or went away). */
   async clear(): Promise<void> {
-    const breaks = [...this.breaks.keys()];
-    const watches = this.watches.splice(0);
-    this.breaks.clear();
-    for (const a of breaks) await this.session.removeBreakpoint(a);
-    for (const w of watches) await this.session.removeWatchpoint(w.addr, w.len, w.kind);
+    this.wantBreaks.clear();
+    this.wantWatches.clear();
+    await this.sync(true);
   }
 }

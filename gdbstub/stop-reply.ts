@@ -5,6 +5,7 @@
 import type { StopEvent } from '../server/session/session.js';
 import { FEATURE } from '../server/machine/registers.js';
 import { regToHex } from './framing.js';
+import { A32_STEP_REGS, A64_STEP_REGS } from './soft-step.js';
 import type { Stub } from './stub.js';
 
 /** gdb's own signal numbers (include/gdb/signals.def), not the host's. */
@@ -43,25 +44,40 @@ export function consoleLines(ev: StopEvent): string[] {
   }
 }
 
+/**
+ * What to read at a stop: the core registers (expedited in the T packet) and
+ * what the next single step needs, in one trip to the emulation thread.
+ */
+export function stopRegisterNames(stub: Stub): string[] {
+  let names = STOP_NAMES.get(stub.session.arch);
+  if (!names) {
+    names = stub.layout.filter((r) => CORE_FEATURES.has(r.feature)).map((r) => r.name);
+    for (const n of stub.session.arch === 'aarch64' ? A64_STEP_REGS : A32_STEP_REGS) if (!names.includes(n)) names.push(n);
+    STOP_NAMES.set(stub.session.arch, names);
+  }
+  return names;
+}
+const STOP_NAMES = new Map<string, string[]>();
+
 /** Expedited registers: the core feature, `regnum:value;` each. */
-async function expedite(stub: Stub): Promise<string> {
-  const core = stub.layout.filter((r) => CORE_FEATURES.has(r.feature));
-  const regs = await stub.session.readRegisters(core.map((r) => r.name));
-  if (!regs.ok) return '';
+function expedite(stub: Stub, regs: ReadonlyMap<string, bigint> | undefined): string {
+  if (!regs) return '';
   let out = '';
-  for (const r of core) {
-    const v = regs.value.get(r.name);
+  for (const r of stub.layout) {
+    if (!CORE_FEATURES.has(r.feature)) continue;
+    const v = regs.get(r.name);
     if (v !== undefined) out += `${r.regnum.toString(16)}:${regToHex(v, r.bits / 8)};`;
   }
   return out;
 }
 
 /**
- * The stop reply for a stop event (or the initial state when the guest never ran).
+ * The stop reply for a stop event (or the initial state when the guest never ran),
+ * with the registers read at the stop (stopRegisterNames).
  * `asked` is true for `?`: it reports where the guest is, not a fresh event, so it
  * names no watchpoint (gdb would take it as a new hit).
  */
-export async function stopReply(stub: Stub, ev: StopEvent | undefined, asked = false): Promise<string> {
+export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: ReadonlyMap<string, bigint> | undefined, asked = false): string {
   if (ev?.reason === 'exit' || stub.session.state === 'exited') return 'W00';
   const sig = ev ? signalOf(ev) : SIG.TRAP;
   let reason = '';
@@ -75,5 +91,5 @@ export async function stopReply(stub: Stub, ev: StopEvent | undefined, asked = f
       else if (kind === 'hw' && stub.gdbFeatures.has('hwbreak+')) reason = 'hwbreak:;';
     }
   }
-  return `T${sig.toString(16).padStart(2, '0')}${reason}thread:${THREAD};${await expedite(stub)}`;
+  return `T${sig.toString(16).padStart(2, '0')}${reason}thread:${THREAD};${expedite(stub, regs)}`;
 }

@@ -1,6 +1,6 @@
+import { scratchDir } from './helpers/asm.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -231,7 +231,7 @@ describe('forward client and firmware stub', () => {
 
 describe('answer tables and the firmware-stub command', () => {
   function tableFile(content: string): string {
-    const dir = mkdtempSync(join(tmpdir(), 'trapdoor-fwd-'));
+    const dir = mkdtempSync(join(scratchDir(), 'fwd-'));
     const f = join(dir, 'answers.json');
     writeFileSync(f, content);
     return f;

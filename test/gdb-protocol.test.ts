@@ -5,7 +5,9 @@ import net from 'node:net';
 import { Session, type SessionOptions } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
-import { FrameParser, frame, escapeBinary, unescapeBinary } from '../gdbstub/framing.js';
+import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode } from '../gdbstub/framing.js';
+import { a64Successors } from '../gdbstub/soft-step.js';
+import { PACKET_NAMES } from '../gdbstub/dispatch.js';
 import { assemble } from './helpers/asm.js';
 
 // ---------------------------------------------------------------- a raw RSP client
@@ -14,6 +16,8 @@ const sum = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) n += 
 const pkt = (data: string) => `$${data}#${sum(data)}`;
 const hex = (text: string) => Buffer.from(text).toString('hex');
 const unhex = (h: string) => Buffer.from(h, 'hex').toString();
+/** Expands run-length encoding as gdb does: `c*N` is c and N-29 more. */
+const unrle = (s: string) => s.replace(/(.)\*(.)/gs, (_m, c: string, n: string) => c.repeat(1 + n.charCodeAt(0) - 29));
 
 /** Everything the stub sent, split into acks and checked packets. */
 class Client {
@@ -55,7 +59,7 @@ class Client {
       this.buf = this.buf.slice(end + 3);
       if (cs !== sum(data)) throw new Error(`stub sent a bad checksum for ${data}`);
       if (this.ackMode) this.socket.write('+');
-      this.packets.push(data);
+      this.packets.push(unrle(data));
     }
     this.wake();
   }
@@ -110,11 +114,11 @@ afterEach(async () => {
   }
 });
 
-async function serve(elf: string, opts: Partial<SessionOptions> = {}): Promise<Setup> {
+async function serve(elf: string, opts: Partial<SessionOptions> = {}, guestOutput = false): Promise<Setup> {
   const r = await Session.open({ image: { path: elf }, ...opts });
   if (!r.ok) throw new Error(r.error);
   const logs: string[] = [];
-  const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l) });
+  const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l), guestOutput });
   const s = { session: r.value, server, logs };
   open.push(s);
   return s;
@@ -187,7 +191,7 @@ function xmlRegisters(xml: string) {
 
 describe('gdb stub: framing', () => {
   it('parses a packet split at any point, and binary data with escapes', () => {
-    const data = 'X40000000,6:' + escapeBinary('a$#}*\x03');
+    const data = 'X40123456,6:' + escapeBinary('a$#}*\x03');
     const wire = Buffer.concat([Buffer.from('+'), frame(data), Buffer.from('\x03-'), frame('qC')]);
     const whole = new FrameParser(0x1000).push(wire);
     expect(whole).toEqual([{ kind: 'ack' }, { kind: 'packet', data }, { kind: 'interrupt' }, { kind: 'nack' }, { kind: 'packet', data: 'qC' }]);
@@ -197,9 +201,43 @@ describe('gdb stub: framing', () => {
     }
     expect(Buffer.from(unescapeBinary(data.slice(12))!).toString('latin1')).toBe('a$#}*\x03');
     expect(unescapeBinary('ab}')).toBeNull();
+    // replies are run-length encoded the way gdb expands them
+    for (const t of ['0000', 'ab' + '0'.repeat(200) + 'cd', '1'.repeat(7), '1'.repeat(8), '}]]]]]]', 'xyz']) {
+      const e = runLengthEncode(t);
+      expect(unrle(e)).toBe(t);
+      expect(e).not.toMatch(/[#$]/);
+    }
+    expect(runLengthEncode('0'.repeat(64)).length).toBeLessThan(8);
     const big = new FrameParser(16);
-    expect(big.push(frame('x'.repeat(17)))).toEqual([{ kind: 'oversized', size: 17 }]);
+    expect(big.push(frame('xy'.repeat(9)))).toEqual([{ kind: 'oversized', size: 18 }]);
     expect(big.push(frame('ok'))).toEqual([{ kind: 'packet', data: 'ok' }]);
+  });
+});
+
+describe('gdb stub: single-step prediction', () => {
+  const regs = (extra: Record<string, bigint> = {}) => new Map(Object.entries({ pc: 0x1000n, cpsr: 0x3c5n, SCTLR_EL1: 0xc50838n, x1: 0x2222n, x30: 0x3330n, ...extra }));
+  it('names every successor, or leaves the step to the core', () => {
+    const at = (...a: bigint[]) => ({ at: a });
+    const nextBlock = { at: [], blockInsns: 1 };
+    expect(a64Successors(0x14000002, regs())).toEqual(at(0x1008n));               // b .+8
+    expect(a64Successors(0x17ffffff, regs())).toEqual(at(0xffcn));                // b .-4
+    expect(a64Successors(0x94000010, regs())).toEqual(at(0x1040n));               // bl
+    expect(a64Successors(0x54000040, regs())).toEqual(at(0x1004n, 0x1008n));      // b.eq .+8
+    expect(a64Successors(0xb4000046, regs())).toEqual(at(0x1004n, 0x1008n));      // cbz x6, .+8
+    expect(a64Successors(0x36100067, regs())).toEqual(at(0x1004n, 0x100cn));      // tbz w7, #2, .+12
+    expect(a64Successors(0xd61f0020, regs())).toEqual(at(0x2222n));               // br x1
+    expect(a64Successors(0xd63f0020, regs())).toEqual(at(0x2222n));               // blr x1
+    expect(a64Successors(0xd65f03c0, regs())).toEqual(at(0x3330n));               // ret
+    expect(a64Successors(0xd4000003, regs())).toEqual(nextBlock);                 // smc #0: on, or to the undef vector
+    expect(a64Successors(0xd4000002, regs())).toEqual(nextBlock);                 // hvc
+    expect(a64Successors(0xd503201f, regs())).toEqual(at(0x1004n));               // nop
+    expect(a64Successors(0x8b020020, regs())).toEqual(at(0x1004n));               // add
+    expect(a64Successors(0xd69f03e0, regs())).toEqual(nextBlock);                 // eret
+    expect(a64Successors(0xd71f0820, regs())).toEqual(nextBlock);                 // braa
+    expect(a64Successors(0xd503207f, regs())).toBeUndefined();                    // wfi
+    expect(a64Successors(0xd503205f, regs())).toBeUndefined();                    // wfe
+    expect(a64Successors(0x8b020020, regs({ SCTLR_EL1: 0xc50839n }))).toBeUndefined(); // MMU on
+    expect(a64Successors(0x8b020020, regs({ cpsr: 0x10n }))).toBeUndefined();    // AArch32 EL0
   });
 });
 
@@ -213,11 +251,12 @@ describe('gdb stub: set-up', () => {
     const size = features.find((f) => f.startsWith('PacketSize='));
     expect(parseInt(size!.slice(11), 16)).toBeGreaterThanOrEqual(0x4000);
     expect(features.filter((f) => f !== size).sort()).toEqual(
-      ['QStartNoAckMode+', 'hwbreak+', 'qXfer:features:read+', 'qXfer:memory-map:read+', 'swbreak+', 'vContSupported+'].sort());
+      ['QStartNoAckMode+', 'hwbreak+', 'qXfer:features:read+', 'qXfer:memory-map:read+', 'qXfer:threads:read+', 'swbreak+', 'vContSupported+'].sort());
     // and each of them works
     expect(await c.req('vCont?')).toBe('vCont;c;C;s;S;t');
     expect((await c.req('qXfer:features:read:target.xml:0,10'))[0]).toBe('m');
     expect((await c.req('qXfer:memory-map:read::0,1000'))[0]).toBe('l');
+    expect(await c.req('qXfer:threads:read::0,1000')).toMatch(/^l<\?xml version="1.0"\?>\n<threads>\n  <thread id="1" core="0" name="vCPU 0 \(aarch64, stopped\)"\/>\n<\/threads>/);
     await c.noAck();
     expect(await c.req('qC')).toBe('QC1');
   });
@@ -359,6 +398,161 @@ describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
     expect(await c.req('T2')).toBe('E03');
   });
 
+  it('single steps go where the core single step goes (branches, calls, returns, traps)', async () => {
+    const src = `.global _start
+_start:
+  ldr x0, =vectors
+  msr vbar_el1, x0
+  mov x5, #3
+1: subs x5, x5, #1
+  b.ne 1b
+  mov x6, #0
+  cbz x6, 2f
+  nop
+2: cbnz x6, 3f
+  mov x7, #4
+3: tbz x7, #2, 4f
+  tbnz x7, #2, 4f
+  nop
+4: bl func
+  adr x8, 5f
+  br x8
+  nop
+5: ldr x0, =0x80000000
+  hvc #0
+  ldr x0, =0x82000010
+  smc #0
+  b .
+func:
+  add x9, x9, #1
+  ret
+.balign 2048
+vectors:
+  .space 0x200
+  mov x10, #1
+  ldr x0, =0x84000008
+  smc #0
+`;
+    const elf = assemble('aarch64', src, 'steps');
+    const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
+    const s = await serve(elf, { policy });
+    const oracle = await Session.open({ image: { path: elf }, policy });
+    if (!oracle.ok) throw new Error(oracle.error);
+    try {
+      const c = await connect(s);
+      await c.noAck();
+      for (let i = 0; i < 40; i++) {
+        const stop = await c.req('vCont;s:1');
+        const want = await oracle.value.step();
+        if (!want.ok) throw new Error(want.error);
+        if (want.value.reason === 'exit') { expect(stop).toBe('W00'); return; }
+        const expedited = stop.slice(stop.indexOf('thread:1;') + 9);
+        const regs = new Map([...expedited.matchAll(/([0-9a-f]+):([0-9a-f]+);/g)].map((m) => [parseInt(m[1], 16), BigInt('0x' + Buffer.from(m[2], 'hex').reverse().toString('hex'))]));
+        const pc = (await oracle.value.readRegister('pc')) as { value: bigint };
+        expect([i, regs.get(32)]).toEqual([i, pc.value]);
+        for (const n of [0, 5, 6, 7, 8, 9, 10]) expect([i, n, regs.get(n)]).toEqual([i, n, ((await oracle.value.readRegister(`x${n}`)) as { value: bigint }).value]);
+      }
+      throw new Error('the guest did not end within 40 steps');
+    } finally {
+      await oracle.value.close();
+    }
+  });
+
+  it('AArch32 single steps (ARM and Thumb) go where the core single step goes', async () => {
+    const src = `.syntax unified
+.arm
+.global _start
+_start:
+  ldr sp, =0x40100000
+  ldr r0, =vectors
+  mcr p15, 0, r0, c12, c0, 0
+  mov r4, #2
+1: subs r4, r4, #1
+  bne 1b
+  bl arm_func
+  ldr r1, =thumb_code + 1
+  blx r1
+  ldr r2, =back
+  ldr pc, =back
+  nop
+back:
+  cmp r4, #0
+  moveq r5, #7
+  ldr r0, =0x82000010
+  smc #0
+  b .
+arm_func:
+  push {r4, lr}
+  add r6, r6, #1
+  pop {r4, pc}
+.thumb
+.thumb_func
+thumb_code:
+  push {r7, lr}
+  movs r3, #0
+  cbz r3, 2f
+  nop
+2: cmp r3, #1
+  beq 6f
+  b.w 6f
+  nop
+6: ite eq
+  moveq r3, #5
+  movne r3, #6
+  bl thumb_func
+  adr r7, 3f + 1
+  bx r7
+  nop
+.balign 4
+3: ldr.w r0, =0x80000000
+  smc #0
+  pop {r7, pc}
+.thumb_func
+thumb_func:
+  adds r3, r3, #1
+  mov pc, lr
+.arm
+.balign 32
+vectors:
+  b .
+  b und
+  b .
+  b .
+  b .
+  b .
+  b .
+  b .
+und:
+  mov r9, lr
+  ldr r0, =0x84000008
+  smc #0
+`;
+    const elf = assemble('arm', src, 'steps32');
+    const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
+    const s = await serve(elf, { policy });
+    const oracle = await Session.open({ image: { path: elf }, policy });
+    if (!oracle.ok) throw new Error(oracle.error);
+    try {
+      const c = await connect(s);
+      await c.noAck();
+      for (let i = 0; i < 80; i++) {
+        const stop = await c.req('vCont;s:1');
+        const want = await oracle.value.step();
+        if (!want.ok) throw new Error(want.error);
+        if (want.value.reason === 'exit') { expect(stop).toBe('W00'); return; }
+        expect([i, want.value.reason]).toEqual([i, 'step']);
+        const expedited = stop.slice(stop.indexOf('thread:1;') + 9);
+        const regs = new Map([...expedited.matchAll(/([0-9a-f]+):([0-9a-f]+);/g)].map((m) => [parseInt(m[1], 16), BigInt('0x' + Buffer.from(m[2], 'hex').reverse().toString('hex'))]));
+        for (const r of registerTable('arm').filter((d) => d.feature === 'org.gnu.gdb.arm.core')) {
+          expect([i, r.name, regs.get(r.regnum)]).toEqual([i, r.name, ((await oracle.value.readRegister(r.name)) as { value: bigint }).value]);
+        }
+      }
+      throw new Error('the guest did not end within 80 steps');
+    } finally {
+      await oracle.value.close();
+    }
+  });
+
   it('reports swbreak at a breakpoint and watch/rwatch/awatch with the exact data address', async () => {
     const s = await serve(a64);
     const c = await connect(s);
@@ -450,6 +644,29 @@ describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
     expect(await third.req('?')).toMatch(/^T05thread:1;/);
   });
 
+  it('forwards guest UART output while the guest runs (guestOutput) and reports the end with W00', async () => {
+    const elf = assemble('aarch64', `.global _start
+_start:
+  ldr x1, =0x09000000
+  adr x2, msg
+1: ldrb w0, [x2], #1
+  cbz w0, 2f
+  strb w0, [x1]
+  b 1b
+2: ldr x0, =0x84000008
+  smc #0
+msg: .asciz "hello from the guest\\n"
+`, 'uart');
+    const s = await serve(elf, {}, true);
+    const c = await connect(s);
+    await c.noAck();
+    const end = await c.ask('c');
+    expect(end.console).toBe('hello from the guest\nTrapdoor: the guest ended: guest called PSCI SYSTEM_OFF\n');
+    expect(end.reply).toBe('W00');
+    expect(await c.req('?')).toBe('W00');
+    expect(await c.req('c')).toBe('W00');
+  });
+
   it('k is a detach: the session stays alive', async () => {
     const s = await serve(a64);
     const c = await connect(s);
@@ -474,7 +691,7 @@ function rng(seed: number) {
 const VALID = ['?', 'g', 'p20', 'P1=0100000000000000', 'm40000000,40', 'M40100000,2:abcd', 'X40100000,1:\x7d\x03', 'Z0,40000008,4', 'z0,40000008,4',
   'Z2,40100000,8', 'z2,40100000,8', 'Z3,40100000,4', 'Z4,40100000,4', 'qSupported:swbreak+', 'qXfer:features:read:target.xml:0,ffb', 'qXfer:memory-map:read::0,ffb',
   'qC', 'qfThreadInfo', 'qsThreadInfo', 'qAttached', 'Hg1', 'Hc-1', 'T1', 'vCont?', 'vCont;s:1', 's', `qRcmd,${hex('help')}`, `qRcmd,${hex('traps 3')}`,
-  `qRcmd,${hex('policy')}`, `qRcmd,${hex('trap')}`, 'qThreadExtraInfo,1', 'QStartNoAckMode', 'qSymbol::'];
+  `qRcmd,${hex('policy')}`, `qRcmd,${hex('trap')}`, 'qThreadExtraInfo,1', 'QStartNoAckMode', 'qSymbol::', ...PACKET_NAMES];
 
 describe('gdb stub: fuzz', () => {
   it('survives random and mutated packets and still answers ? correctly', async () => {

@@ -1,5 +1,5 @@
+import { scratchDir } from './helpers/asm.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -323,7 +323,7 @@ describe('policy files', () => {
   });
 
   it('reads a file from disk', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'trapdoor-policy-'));
+    const dir = mkdtempSync(join(scratchDir(), 'policy-'));
     const f = join(dir, 'p.yaml');
     writeFileSync(f, 'default: skip\n');
     const r = parsePolicyFile(f);

@@ -1,7 +1,8 @@
 // Z/z: breakpoints (Z0 software, Z1 hardware: both are exact code hooks in the
 // core) and watchpoints (Z2 write, Z3 read, Z4 access). The core stops at the
 // block boundary after a watched access and reports its address and kind; the
-// stop reply names the watchpoint with watch:/rwatch:/awatch:.
+// stop reply names the watchpoint with watch:/rwatch:/awatch:. The session is
+// changed when the guest next runs (points.ts).
 import { fail } from '../errors.js';
 import { parseHexNumber } from '../framing.js';
 import type { BreakKind, WatchKind } from '../points.js';
@@ -15,7 +16,7 @@ const TYPES: Record<string, { break: BreakKind } | { watch: WatchKind }> = {
   '4': { watch: 'access' },
 };
 
-async function point(stub: Stub, args: string, insert: boolean) {
+function point(stub: Stub, args: string, insert: boolean) {
   // type,addr,kind[;cond_list][;cmds:...]: conditions are evaluated by gdb, not here
   const [head] = args.split(';');
   const [type, addrText, kindText, extra] = head.split(',');
@@ -25,13 +26,13 @@ async function point(stub: Stub, args: string, insert: boolean) {
   if (!t) return ''; // an unknown type is unsupported, not an error
   if (addr === undefined || kind === undefined || extra !== undefined) return fail('malformed', `Z${args}: expected TYPE,ADDR,KIND`);
   if ('break' in t) {
-    const r = insert ? await stub.points.addBreak(addr, t.break) : await stub.points.removeBreak(addr, t.break);
-    return r.ok ? 'OK' : fail('session', r.error);
+    if (insert) stub.points.addBreak(addr, t.break); else stub.points.removeBreak(addr, t.break);
+    return 'OK';
   }
-  if (kind === 0n || kind > 0x1000_0000n) return fail('invalid', `watchpoint length ${kind} is out of range`);
+  if (kind === 0n || kind > 0x1000_0000n || addr + kind > 1n << 64n) return fail('invalid', `watchpoint length ${kind} is out of range`);
   const w = { addr, len: Number(kind), kind: t.watch };
-  const r = insert ? await stub.points.addWatch(w) : await stub.points.removeWatch(w);
-  return r.ok ? 'OK' : fail('session', r.error);
+  if (insert) stub.points.addWatch(w); else stub.points.removeWatch(w);
+  return 'OK';
 }
 
 export const breakpointPackets: PacketFamily = {

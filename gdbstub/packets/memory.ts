@@ -49,7 +49,7 @@ export const memoryPackets: PacketFamily = {
       const al = addrLen(args);
       if ('error' in al) return al;
       if (al.len === 0) return fail('invalid', 'm: a zero-length read'); // an empty reply would mean "unsupported"
-      const data = await read(stub, al.addr, Math.min(al.len, (stub.packetSize - 4) >> 1));
+      const data = await read(stub, al.addr, Math.min(al.len, stub.packetSize >> 1));
       return data instanceof Uint8Array ? toHex(data) : data;
     },
     M: async (stub, args) => {

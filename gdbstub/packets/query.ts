@@ -4,11 +4,13 @@ import { fail } from '../errors.js';
 import { escapeBinary } from '../framing.js';
 import { memoryMapXml, targetXml } from '../target-xml.js';
 import type { PacketFamily, Stub } from '../stub.js';
+import { threadsXml } from './threads.js';
 
 /** qXfer objects we serve: annex -> document (generated per request; they are small). */
 const DOCUMENTS: Record<string, (stub: Stub, annex: string) => string | undefined> = {
   features: (stub, annex) => (annex === 'target.xml' ? targetXml(stub.session.arch, stub.layout) : undefined),
   'memory-map': (stub, annex) => (annex === '' ? memoryMapXml(stub.session.memory.describe()) : undefined),
+  threads: (stub, annex) => (annex === '' ? threadsXml(stub) : undefined),
 };
 
 function qXfer(stub: Stub, args: string) {
@@ -28,7 +30,7 @@ function qXfer(stub: Stub, args: string) {
 }
 
 export const queryPackets: PacketFamily = {
-  features: (stub) => [`PacketSize=${stub.packetSize.toString(16)}`, 'qXfer:features:read+', 'qXfer:memory-map:read+', 'QStartNoAckMode+'],
+  features: (stub) => [`PacketSize=${stub.packetSize.toString(16)}`, 'qXfer:features:read+', 'qXfer:memory-map:read+', 'qXfer:threads:read+', 'QStartNoAckMode+'],
   packets: {
     qSupported: (stub, args) => {
       stub.gdbFeatures = new Set(args.split(';').filter(Boolean));

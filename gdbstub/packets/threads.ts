@@ -3,7 +3,7 @@
 import { fail } from '../errors.js';
 import { textToHex } from '../framing.js';
 import { THREAD } from '../stop-reply.js';
-import type { PacketFamily } from '../stub.js';
+import type { PacketFamily, Stub } from '../stub.js';
 
 /** A thread-id as gdb writes it: hex, -1 (all) or 0 (any); p-ids when multiprocess. */
 function parseThread(text: string): number | undefined {
@@ -16,6 +16,19 @@ function parseThread(text: string): number | undefined {
 export function selectsOurThread(text: string): boolean | undefined {
   const id = parseThread(text);
   return id === undefined ? undefined : id === -1 || id === 0 || id === THREAD;
+}
+
+/** What `info threads` shows for our thread. */
+function threadName(stub: Stub): string {
+  return `vCPU 0 (${stub.session.arch}, ${stub.session.state})`;
+}
+
+/**
+ * The thread list for qXfer:threads:read: one round trip per stop instead of
+ * qfThreadInfo + qsThreadInfo (gdb refreshes the list after every stop).
+ */
+export function threadsXml(stub: Stub): string {
+  return `<?xml version="1.0"?>\n<threads>\n  <thread id="${THREAD.toString(16)}" core="0" name="${threadName(stub).replace(/[<&"]/g, '')}"/>\n</threads>\n`;
 }
 
 export const threadPackets: PacketFamily = {
@@ -39,7 +52,7 @@ export const threadPackets: PacketFamily = {
     qThreadExtraInfo: (stub, args) => {
       const ok = selectsOurThread(args);
       if (!ok) return fail('thread', `no thread ${args}`);
-      return textToHex(`vCPU 0 (${stub.session.arch}, ${stub.session.state})`);
+      return textToHex(threadName(stub));
     },
   },
 };
