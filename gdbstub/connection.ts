@@ -24,7 +24,11 @@ export interface ConnectionOptions {
   guestOutput?: boolean;
 }
 
-/** Packets that change no register: the registers read at the last stop stay valid. */
+/**
+ * Packets after which the registers read at the last stop are still the
+ * registers: those that change none, and the resumes, which use them (a step
+ * predicts from them) and then read their own.
+ */
 const KEEP_REGISTERS = new Set(['m', 'g', 'p', 'qXfer', 'qC', 'qfThreadInfo', 'qsThreadInfo', 'qThreadExtraInfo', 'qAttached',
   'qSupported', 'QStartNoAckMode', 'H', 'T', 'Z', 'z', 'vCont?', '?', 'qSymbol', 'vCont']);
 /** Resuming at a new address (`c ADDR`, `S sig;ADDR`) writes pc first. */

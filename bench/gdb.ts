@@ -1,0 +1,221 @@
+// gdb stub benchmark (`npm run bench:gdb`): the same gdb-multiarch client and the
+// same scripts against QEMU's gdbstub and Trapdoor's, in one run:
+//  1. stepi round trips per second (a gdb `while` loop of stepi);
+//  2. memory read throughput: `dump binary memory` of 16 MiB of RAM, twice:
+//     random bytes (nothing compresses: gdb's own parsing of the hex is the
+//     limit) and untouched RAM (zeros, which the stub run-length encodes); both
+//     dumps are checked against what the RAM holds;
+//  3. breakpoint hit + continue cycles per second (a loop with a breakpoint).
+// Each is measured ROUNDS times (default 3), QEMU and Trapdoor taking turns so
+// that machine noise falls on both; the medians are compared. Prints the ratios
+// (Trapdoor / QEMU; > 1 means Trapdoor is faster) and ends with one JSON line.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { Session } from '../server/session/session.js';
+import { startGdbServer } from '../gdbstub/index.js';
+
+const GDB = 'gdb-multiarch';
+const QEMU = 'qemu-system-aarch64';
+const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-bench-gdb-'));
+const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const BLOB_ADDR = 0x4100_0000n;
+const BLOB_SIZE = 16 << 20;
+const ZERO_ADDR = 0x4200_0000n;
+const TEXT = 0x4020_0000n; // in RAM on both, above the 1 MiB QEMU gives the DTB at 0x40000000
+
+const GUEST = `.global _start
+_start:
+  mov x1, #0
+loop:
+  add x1, x1, #1
+  add x2, x2, #3
+bp_here:
+  eor x3, x3, x1
+  b loop
+`;
+
+function build(): string {
+  const src = path.join(tmp, 'guest.S');
+  const obj = path.join(tmp, 'guest.o');
+  const elf = path.join(tmp, 'guest.elf');
+  writeFileSync(src, GUEST);
+  execFileSync('aarch64-linux-gnu-as', ['-o', obj, src]);
+  execFileSync('aarch64-linux-gnu-ld', [`-Ttext=0x${TEXT.toString(16)}`, '-e', '_start', '-o', elf, obj]);
+  return elf;
+}
+
+function blob(): Buffer {
+  const b = Buffer.alloc(BLOB_SIZE);
+  let x = 0x2545f491;
+  for (let i = 0; i < BLOB_SIZE; i += 4) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; b.writeInt32LE(x | 0, i); }
+  return b;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitForPort(port: number, ms = 10_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs gdb with a script; returns the values it printed as `BENCH name value`. */
+function runGdb(elf: string, port: number, script: string): Promise<Record<string, number>> {
+  const file = path.join(tmp, `script-${port}-${Math.random().toString(36).slice(2)}.gdb`);
+  writeFileSync(file, script);
+  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', 'set architecture aarch64',
+    '-ex', `file ${elf}`, '-ex', `target remote 127.0.0.1:${port}`, '-x', file];
+  return new Promise((resolve, reject) => {
+    const child = spawn(GDB, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => { out += b; });
+    child.stderr.on('data', (b) => { out += b; });
+    child.on('exit', () => {
+      const values: Record<string, number> = {};
+      for (const m of out.matchAll(/^BENCH (\w+) ([\d.e+-]+)$/gm)) values[m[1]] = Number(m[2]);
+      if (!Object.keys(values).length) reject(new Error(`gdb printed no figures:\n${out.slice(-2000)}`));
+      else resolve(values);
+    });
+  });
+}
+
+/** Times body in gdb's Python; the figure is printed once output is no longer redirected. */
+const timed = (name: string, body: string, quiet = false) => `python import time; _t0 = time.perf_counter()
+${quiet ? 'set logging redirect on\nset logging file /dev/null\nset logging enabled on\n' : ''}${body}
+${quiet ? 'set logging enabled off\n' : ''}python print("BENCH ${name} %.6f" % (time.perf_counter() - _t0))
+`;
+
+function scripts(dumpFile: string, zeroFile: string) {
+  return {
+    stepi: `${timed('stepi', `set $i = 0\nwhile $i < ${STEPS}\n  stepi\n  set $i = $i + 1\nend`, true)}
+detach
+`,
+    memory: `${timed('memory', `dump binary memory ${dumpFile} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}
+${timed('zeros', `dump binary memory ${zeroFile} 0x${ZERO_ADDR.toString(16)} 0x${(ZERO_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}
+detach
+`,
+    breakpoints: `break bp_here
+continue
+${timed('breakpoints', `set $i = 0\nwhile $i < ${CYCLES}\n  continue\n  set $i = $i + 1\nend`, true)}
+delete
+detach
+`,
+  };
+}
+
+interface Figures { stepsPerSec: number; mibPerSec: number; zeroMibPerSec: number; cyclesPerSec: number }
+
+async function measure(name: string, elf: string, start: () => Promise<{ port: number; stop: () => Promise<void> }>, data: Buffer): Promise<Figures> {
+  const dump = path.join(tmp, `${name}.dump`);
+  const zeros = path.join(tmp, `${name}.zeros`);
+  const sc = scripts(dump, zeros);
+  const result = {} as Figures;
+  // One target per measurement: each starts from the entry point.
+  for (const which of ['stepi', 'memory', 'breakpoints'] as const) {
+    const t = await start();
+    try {
+      const v = await runGdb(elf, t.port, sc[which]);
+      if (which === 'stepi') result.stepsPerSec = STEPS / v.stepi;
+      if (which === 'memory') {
+        const got = readFileSync(dump);
+        if (!got.equals(data)) throw new Error(`${name}: the dumped memory does not match what was loaded`);
+        const z = readFileSync(zeros);
+        if (z.length !== BLOB_SIZE || z.some((b) => b !== 0)) throw new Error(`${name}: the untouched RAM did not dump as zeros`);
+        result.mibPerSec = BLOB_SIZE / (1 << 20) / v.memory;
+        result.zeroMibPerSec = BLOB_SIZE / (1 << 20) / v.zeros;
+      }
+      if (which === 'breakpoints') result.cyclesPerSec = CYCLES / v.breakpoints;
+    } finally {
+      await t.stop();
+    }
+  }
+  return result;
+}
+
+async function startQemu(elf: string, blobFile: string) {
+  const port = await freePort();
+  const child: ChildProcess = spawn(QEMU, ['-M', 'virt', '-cpu', 'cortex-a57', '-nographic', '-serial', 'null', '-monitor', 'none', '-S',
+    '-gdb', `tcp:127.0.0.1:${port}`, '-device', `loader,file=${elf},cpu-num=0`,
+    '-device', `loader,file=${blobFile},addr=0x${BLOB_ADDR.toString(16)},force-raw=on`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b) => { err += b; });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  try { await waitForPort(port); } catch (e) { child.kill('SIGKILL'); throw new Error(`${QEMU} did not start: ${err || (e as Error).message}`); }
+  return { port, stop: async () => { child.kill('SIGKILL'); await exited; } };
+}
+
+async function startTrapdoor(elf: string, data: Buffer) {
+  const r = await Session.open({ image: { path: elf } });
+  if (!r.ok) throw new Error(r.error);
+  const session = r.value;
+  const poked = session.poke(BLOB_ADDR, data);
+  if (!poked.ok) throw new Error(poked.error);
+  const server = await startGdbServer(session, { port: 0 });
+  return { port: server.port, stop: async () => { await server.close(); await session.close(); } };
+}
+
+async function main() {
+  try { execFileSync(QEMU, ['--version']); } catch {
+    console.error(`${QEMU} is missing: apt-get install -y qemu-system-arm`);
+    process.exitCode = 2;
+    return;
+  }
+  const elf = build();
+  const data = blob();
+  const blobFile = path.join(tmp, 'blob.bin');
+  writeFileSync(blobFile, data);
+  console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
+  const rounds: { qemu: Figures; td: Figures }[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    rounds.push({ qemu: await measure('qemu', elf, () => startQemu(elf, blobFile), data), td: await measure('trapdoor', elf, () => startTrapdoor(elf, data), data) });
+  }
+  const median = (pick: (f: Figures) => number, who: 'qemu' | 'td') => {
+    const v = rounds.map((r) => pick(r[who])).sort((a, b) => a - b);
+    return v[v.length >> 1];
+  };
+  const figures = (who: 'qemu' | 'td'): Figures => ({
+    stepsPerSec: median((f) => f.stepsPerSec, who),
+    mibPerSec: median((f) => f.mibPerSec, who),
+    zeroMibPerSec: median((f) => f.zeroMibPerSec, who),
+    cyclesPerSec: median((f) => f.cyclesPerSec, who),
+  });
+  const qemu = figures('qemu');
+  const td = figures('td');
+  const ratio = {
+    stepi: td.stepsPerSec / qemu.stepsPerSec,
+    memory: td.mibPerSec / qemu.mibPerSec,
+    memoryZeros: td.zeroMibPerSec / qemu.zeroMibPerSec,
+    breakpoints: td.cyclesPerSec / qemu.cyclesPerSec,
+  };
+  const row = (what: string, unit: string, q: number, t: number, r: number, goal: number) =>
+    console.log(`  ${what.padEnd(22)} QEMU ${q.toFixed(1).padStart(9)} ${unit.padEnd(10)} Trapdoor ${t.toFixed(1).padStart(9)} ${unit.padEnd(10)} ratio ${r.toFixed(2)}x (goal >= ${goal}x${r >= goal ? '' : ', MISSED'})`);
+  row('stepi round trips', 'steps/s', qemu.stepsPerSec, td.stepsPerSec, ratio.stepi, 1);
+  row('memory, random bytes', 'MiB/s', qemu.mibPerSec, td.mibPerSec, ratio.memory, 4);
+  row('memory, untouched RAM', 'MiB/s', qemu.zeroMibPerSec, td.zeroMibPerSec, ratio.memoryZeros, 4);
+  row('breakpoint cycles', 'cycles/s', qemu.cyclesPerSec, td.cyclesPerSec, ratio.breakpoints, 1);
+  const round = (v: number) => Math.round(v * 100) / 100;
+  console.log(JSON.stringify({
+    bench: 'gdb',
+    qemu: Object.fromEntries(Object.entries(qemu).map(([k, v]) => [k, round(v)])),
+    trapdoor: Object.fromEntries(Object.entries(td).map(([k, v]) => [k, round(v)])),
+    ratio: Object.fromEntries(Object.entries(ratio).map(([k, v]) => [k, round(v)])),
+    goals: { stepi: ratio.stepi >= 1, memory: ratio.memory >= 4, memoryZeros: ratio.memoryZeros >= 4, breakpoints: ratio.breakpoints >= 1 },
+  }));
+}
+
+main()
+  .catch((e) => { console.error(e instanceof Error ? e.message : e); process.exitCode = 1; })
+  .finally(() => rmSync(tmp, { recursive: true, force: true }));
