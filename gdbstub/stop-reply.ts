@@ -39,6 +39,7 @@ export function consoleLines(ev: StopEvent): string[] {
     case 'fault': return [`Trapdoor: guest fault: ${ev.message ?? 'unmapped access'}`];
     case 'exception': return [`Trapdoor: ${ev.message ?? 'unexpected exception'}`];
     case 'limit': return [`Trapdoor: ${ev.message ?? 'instruction limit reached'}`];
+    case 'idle': return [`Trapdoor: ${ev.message ?? 'the guest waits for an interrupt'}`];
     case 'exit': return [`Trapdoor: the guest ended: ${ev.message ?? 'exited'}`];
     default: return [];
   }

@@ -177,6 +177,27 @@ vectors:
     expect(await reg(s, 'x1')).toBe(x1 + 1n);
   });
 
+  it('a breakpoint in the undef vector fires when the engine enters it', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =vectors\n  msr vbar_el1, x0\n  ldr x0, =0x82000010\n  smc #0\n  b .
+.balign 2048\nvectors:\n  .space 0x200\nhandler:\n  mrs x20, esr_el1\n  ${A64_OFF}`, { policy: policy('0x82000010=undef') });
+    const handler = s.symbol('handler')!.value;
+    await s.addBreakpoint(handler);
+    const stop = await runToEnd(s);
+    expect(stop).toMatchObject({ reason: 'breakpoint', pc: '0x' + handler.toString(16) });
+    expect((await runToEnd(s)).reason).toBe('exit');
+    expect(await reg(s, 'x20')).toBe(0x02000000n);
+  });
+
+  it('WFI stops the run as idle (not an exit): the session can go on', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  mov x1, #1\n  wfi\n  mov x1, #2\n  ${A64_OFF}`);
+    const stop = await runToEnd(s);
+    expect(stop.reason).toBe('idle');
+    expect(stop.message).toMatch(/WFI/);
+    expect(s.state).toBe('stopped');
+    expect((await runToEnd(s)).reason).toBe('exit');
+    expect(await reg(s, 'x1')).toBe(2n);
+  });
+
   it('reports a guest fault with the address and access kind', async () => {
     const s = await session('aarch64', `.global _start\n_start:\n  ldr x1, =0x10\n  ldr x0, [x1]\n`);
     const stop = await runToEnd(s);

@@ -251,7 +251,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (stop) {
     switch (stop.reason) {
       case 'exit': info(`run ended: ${stop.message} (${tail})`); code = EXIT.OK; break;
-      case 'limit': info(`run stopped: ${stop.message} at pc ${stop.pc} (${tail})`); code = EXIT.LIMIT; break;
+      case 'limit': case 'idle': info(`run stopped: ${stop.message} at pc ${stop.pc}${sym(s, stop.pc)} (${tail})`); code = EXIT.LIMIT; break;
       case 'pause':
         info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
         code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;

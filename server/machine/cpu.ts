@@ -17,7 +17,7 @@ export type CpuStop =
   | { kind: 'breakpoint'; addr: bigint }
   | { kind: 'watchpoint'; addr: bigint; access: 'read' | 'write' }
   | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint; hard?: boolean }
-  | { kind: 'exit' };                     // ran off the `until` address (not used by guests)
+  | { kind: 'idle' };                     // WFI: Unicorn returns with PC after it (no interrupt can come)
 
 export interface RawTrap {
   intno: number;
@@ -46,6 +46,10 @@ export class Cpu {
   private readonly watchpoints = new Map<string, bigint>();
   private readonly keep: unknown[] = [];
   private counting = false;
+  /** PC where the last run stopped: a breakpoint there is passed once when resuming. */
+  private stoppedAt: bigint | undefined;
+  /** A pause was requested during the last run (whatever stopped it). */
+  pauseRequested = false;
   private readonly buf8 = Buffer.alloc(8);
   private readonly buf16 = Buffer.alloc(16);
   private readonly cpBuf: Buffer;
@@ -287,8 +291,9 @@ export class Cpu {
     const c = this.ctl;
     c[CTL.REASON] = BigInt(STOP.NONE);
     const pc = this.pc;
-    // Resuming from a breakpoint address must execute that instruction once.
-    c[CTL.SKIP_BP] = this.breakpoints.has(pc) ? pc + 1n : 0n;
+    // Resuming from where the last run stopped executes a breakpoint there once; a
+    // PC moved elsewhere (an injected exception, a register write) is not passed.
+    c[CTL.SKIP_BP] = pc === this.stoppedAt && this.breakpoints.has(pc) ? pc + 1n : 0n;
     const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
     // Unicorn adds its instruction-count hook on the first counted run without
@@ -296,9 +301,18 @@ export class Cpu {
     if (count && !this.counting) this.flushBlocks();
     this.counting = count > 0;
     const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, count) as number;
-    const reason = Number(c[CTL.REASON]);
+    let reason = Number(c[CTL.REASON]);
     c[CTL.SKIP_BP] = 0n;
-    if (reason === STOP.PAUSE || reason === STOP.WATCH) Atomics.store(this.ctl32, 0, 0);
+    this.stoppedAt = this.pc;
+    // A watchpoint hit during a step is reported by that step; one hit in the same
+    // block as another stop keeps the pause flag up, so the next run reports it
+    // before executing anything. Any other pause request is answered by this stop.
+    if (c[CTL.WATCH_PENDING] && reason !== STOP.WATCH && count && !err) {
+      reason = STOP.WATCH;
+      c[CTL.WATCH_PENDING] = 0n;
+    }
+    this.pauseRequested = Atomics.load(this.ctl32, 0) !== 0 && reason !== STOP.PAUSE && reason !== STOP.WATCH;
+    if (!c[CTL.WATCH_PENDING] || reason === STOP.WATCH) Atomics.store(this.ctl32, 0, 0);
     if (c[CTL.HARD_STOPPED]) {
       return { kind: 'fault', error: 'stopped from outside with no block hook (--no-count): the run cannot be resumed', pc: this.pc, hard: true };
     }
@@ -318,7 +332,7 @@ export class Cpu {
       case STOP.DEADLINE: return { kind: 'deadline' };
       case STOP.BREAK: return { kind: 'breakpoint', addr: c[CTL.STOP_ADDR] };
       case STOP.WATCH: return { kind: 'watchpoint', addr: c[CTL.STOP_ADDR], access: c[CTL.STOP_AUX] === 2n ? 'write' : 'read' };
-      default: return count ? { kind: 'step' } : { kind: 'exit' };
+      default: return count ? { kind: 'step' } : { kind: 'idle' };
     }
   }
 

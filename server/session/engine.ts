@@ -40,7 +40,7 @@ export interface EngineConfig {
   subscribed?: boolean;
 }
 
-export type StopReason = 'trap' | 'breakpoint' | 'watchpoint' | 'step' | 'pause' | 'limit' | 'exit' | 'fault' | 'exception';
+export type StopReason = 'trap' | 'breakpoint' | 'watchpoint' | 'step' | 'pause' | 'limit' | 'exit' | 'fault' | 'exception' | 'idle';
 
 export interface StopEvent {
   reason: StopReason;
@@ -365,7 +365,7 @@ export class Engine {
         if (p) {
           const stopHere = await this.finishPending();
           if (stopHere) return stopHere;
-          if (Atomics.load(this.cpu.ctl32, 0)) { Atomics.store(this.cpu.ctl32, 0, 0); return this.stopEvent('pause'); }
+          if (this.cpu.pauseRequested) return this.stopEvent('pause');
           if (step) return this.stopEvent('step');
           continue;
         }
@@ -381,7 +381,7 @@ export class Engine {
         case 'fault':
           if (stop.hard) return this.stopEvent('pause', { final: true, message: stop.error });
           return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
-        case 'exit': return this.stopEvent('exit', { message: 'reached the end address' });
+        case 'idle': return this.stopEvent('idle', { message: 'the guest executed WFI and waits for an interrupt (no interrupt source exists yet)' });
       }
     }
   }

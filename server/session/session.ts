@@ -184,6 +184,8 @@ export class Session extends EventEmitter<SessionEvents> {
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
   /** SMC/HVC exceptions taken so far (every trap, recorded or not). */
   get trapCount(): number { return Number(this.ctl[CTL.NTRAPS]); }
+  /** The instruction deadline (0: none); a front-end may move it, e.g. to bound a step. */
+  get maxInsns(): number { return Number(this.ctl[CTL.DEADLINE]); }
   set maxInsns(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 
   // ------------------------------------------------------------------ traps
