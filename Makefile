@@ -48,6 +48,7 @@ bench: build
 	node dist/bench/core.js
 
 bench-gdb: build
+	@$(MAKE) -s check-apt APT_PACKAGES=qemu-system-arm
 	node dist/bench/gdb.js
 
 clean:
