@@ -8,7 +8,7 @@ import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
 import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode } from '../gdbstub/framing.js';
 import { a64Successors } from '../gdbstub/soft-step.js';
 import { PACKET_NAMES } from '../gdbstub/dispatch.js';
-import { assemble } from './helpers/asm.js';
+import { armVectors, assemble } from './helpers/asm.js';
 
 // ---------------------------------------------------------------- a raw RSP client
 
@@ -512,17 +512,7 @@ thumb_func:
   adds r3, r3, #1
   mov pc, lr
 .arm
-.balign 32
-vectors:
-  b .
-  b und
-  b .
-  b .
-  b .
-  b .
-  b .
-  b .
-und:
+${armVectors('und')}und:
   mov r9, lr
   ldr r0, =0x84000008
   smc #0

@@ -3,7 +3,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Session, type SessionOptions } from '../server/session/session.js';
 import type { PolicySpec } from '../server/policy/index.js';
 import { parseOnFlag } from '../server/policy/index.js';
-import { assemble } from './helpers/asm.js';
+import { armVectors, assemble } from './helpers/asm.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 
 const open: Session[] = [];
@@ -250,17 +250,7 @@ _start:
 trap_site:
   smc #0
   b .
-.balign 32
-vectors:
-  b .
-  b und_handler
-  b .
-  b .
-  b .
-  b .
-  b .
-  b .
-und_handler:
+${armVectors('und_handler')}und_handler:
   mov r9, lr
   mrs r10, cpsr
   mrs r11, spsr
@@ -281,17 +271,7 @@ _start:
   mcr p15, 0, r0, c12, c0, 0
   ldr r1, =thumb_code + 1
   bx r1
-.balign 32
-vectors:
-  b .
-  b und_handler
-  b .
-  b .
-  b .
-  b .
-  b .
-  b .
-und_handler:
+${armVectors('und_handler')}und_handler:
   mov r9, lr
   mrs r11, spsr
   ${OFF}

@@ -29,3 +29,8 @@ export function assemble(arch: 'aarch64' | 'arm', source: string, name = 'guest'
 }
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+/** An AArch32 vector table (`vectors`, 32-byte aligned) whose undef entry branches to `handler`. */
+export function armVectors(handler: string): string {
+  return `.balign 32\nvectors:\n  b .\n  b ${handler}\n${'  b .\n'.repeat(6)}`;
+}
