@@ -123,8 +123,8 @@ export class Engine {
   private readonly ring64: BigUint64Array;
   private readonly ring32: Int32Array;
   private ringNext = 0;
-  /** Materialize every record at once (a front-end listens, or a trap log is kept). */
-  private eager: boolean;
+  /** A front-end wants every record as it happens. */
+  private subscribed: boolean;
   private batch: TrapRecord[] = [];
   private batchStart = 0;
   private logFd: number | undefined;
@@ -156,11 +156,11 @@ export class Engine {
     this.policy = pol.value;
     if (cfg.forward) this.forward = new ForwardClient(cfg.forward.endpoint, { timeoutMs: cfg.forward.timeoutMs });
     if (cfg.trapLog) this.logFd = openSync(cfg.trapLog, 'a');
-    this.eager = cfg.subscribed !== false || this.logFd !== undefined;
+    this.subscribed = cfg.subscribed !== false;
   }
 
   /** Front-ends that show every trap subscribe; headless counting runs need not. */
-  subscribe(on: boolean) { this.eager = on || this.logFd !== undefined; }
+  subscribe(on: boolean) { this.subscribed = on; }
 
   // ------------------------------------------------------------------ trap hook
   /** Called by the native trap hook inside uc_emu_start: must be quick. */
@@ -252,7 +252,8 @@ export class Engine {
       if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }
     }
     this.kept.push(l);
-    if (this.eager) this.emit(this.materialize(l));
+    // Records are made at once only for the trap log and subscribed front-ends.
+    if (this.subscribed || this.logFd !== undefined) this.emit(this.materialize(l));
   }
 
   private keepRecord(p: Pending, rec: TrapRecord) {
@@ -320,6 +321,7 @@ export class Engine {
 
   private emit(rec: TrapRecord) {
     if (this.logFd !== undefined) writeSync(this.logFd, JSON.stringify(rec) + '\n');
+    if (!this.subscribed) return;
     if (this.batch.length === 0) this.batchStart = Date.now();
     this.batch.push(rec);
     if (this.batch.length >= 512 || Date.now() - this.batchStart > 50) this.flushRecords();
