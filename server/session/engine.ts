@@ -435,6 +435,7 @@ export class Engine {
       case 'emulate': {
         const ans = this.firmware.respond(p.ctx, p.decoded);
         ans.regs.forEach((v, i) => setReg(i, v));
+        if (ans.memWrites) for (const mw of ans.memWrites) cpu.writeMem(mw.addr, mw.bytes);
         result = emulateResult(ans, this.regPrefix, cpu.arch);
         this.afterEffect(ans);
         break;
