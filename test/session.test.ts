@@ -139,6 +139,17 @@ vectors:
     expect(s.log[1].decoded.summary).toMatch(/xen_version/);
   });
 
+  it('Xen XENVER_get_features writes its answer into the guest buffer', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x1, =info\n  mov x16, #17\n  mov x0, #6\n  hvc #0xea1\n  mov x19, x0\n  ${A64_OFF}
+.balign 8\ninfo:\n  .word 0\n  .word 0xdeadbeef\n`);
+    await runToEnd(s);
+    const info = s.symbol('info')!.value;
+    const mem = await s.readMemory(info, 8);
+    expect(mem.ok && Buffer.from(mem.value).readUInt32LE(4)).toBe(0);
+    expect(await reg(s, 'x19')).toBe(0n);
+    expect(s.log[0].decoded.summary).toMatch(/get_features/);
+  });
+
   it('stops at an ask rule, shows the pending call and applies the decision made', async () => {
     const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x84000000\n  smc #0\n  mov x19, x0\n  ${A64_OFF}`,
       { policy: policy('0x84000000=ask') });
