@@ -433,29 +433,8 @@ vectors:
   ldr x0, =0x84000008
   smc #0
 `;
-    const elf = assemble('aarch64', src, 'steps');
-    const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
-    const s = await serve(elf, { policy });
-    const oracle = await Session.open({ image: { path: elf }, policy });
-    if (!oracle.ok) throw new Error(oracle.error);
-    try {
-      const c = await connect(s);
-      await c.noAck();
-      for (let i = 0; i < 40; i++) {
-        const stop = await c.req('vCont;s:1');
-        const want = await oracle.value.step();
-        if (!want.ok) throw new Error(want.error);
-        if (want.value.reason === 'exit') { expect(stop).toBe('W00'); return; }
-        const expedited = stop.slice(stop.indexOf('thread:1;') + 9);
-        const regs = new Map([...expedited.matchAll(/([0-9a-f]+):([0-9a-f]+);/g)].map((m) => [parseInt(m[1], 16), BigInt('0x' + Buffer.from(m[2], 'hex').reverse().toString('hex'))]));
-        const pc = (await oracle.value.readRegister('pc')) as { value: bigint };
-        expect([i, regs.get(32)]).toEqual([i, pc.value]);
-        for (const n of [0, 5, 6, 7, 8, 9, 10]) expect([i, n, regs.get(n)]).toEqual([i, n, ((await oracle.value.readRegister(`x${n}`)) as { value: bigint }).value]);
-      }
-      throw new Error('the guest did not end within 40 steps');
-    } finally {
-      await oracle.value.close();
-    }
+    // pc (32) and the registers the guest changes, against the core's own single step
+    await compareSteps(assemble('aarch64', src, 'steps'), 40, [32, 0, 5, 6, 7, 8, 9, 10].map((n) => [n, n === 32 ? 'pc' : `x${n}`]));
   });
 
   it('AArch32 single steps (ARM and Thumb) go where the core single step goes', async () => {
@@ -517,30 +496,8 @@ ${armVectors('und')}und:
   ldr r0, =0x84000008
   smc #0
 `;
-    const elf = assemble('arm', src, 'steps32');
-    const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
-    const s = await serve(elf, { policy });
-    const oracle = await Session.open({ image: { path: elf }, policy });
-    if (!oracle.ok) throw new Error(oracle.error);
-    try {
-      const c = await connect(s);
-      await c.noAck();
-      for (let i = 0; i < 80; i++) {
-        const stop = await c.req('vCont;s:1');
-        const want = await oracle.value.step();
-        if (!want.ok) throw new Error(want.error);
-        if (want.value.reason === 'exit') { expect(stop).toBe('W00'); return; }
-        expect([i, want.value.reason]).toEqual([i, 'step']);
-        const expedited = stop.slice(stop.indexOf('thread:1;') + 9);
-        const regs = new Map([...expedited.matchAll(/([0-9a-f]+):([0-9a-f]+);/g)].map((m) => [parseInt(m[1], 16), BigInt('0x' + Buffer.from(m[2], 'hex').reverse().toString('hex'))]));
-        for (const r of registerTable('arm').filter((d) => d.feature === 'org.gnu.gdb.arm.core')) {
-          expect([i, r.name, regs.get(r.regnum)]).toEqual([i, r.name, ((await oracle.value.readRegister(r.name)) as { value: bigint }).value]);
-        }
-      }
-      throw new Error('the guest did not end within 80 steps');
-    } finally {
-      await oracle.value.close();
-    }
+    await compareSteps(assemble('arm', src, 'steps32'), 80,
+      registerTable('arm').filter((d) => d.feature === 'org.gnu.gdb.arm.core').map((r) => [r.regnum, r.name]));
   });
 
   it('reports swbreak at a breakpoint and watch/rwatch/awatch with the exact data address', async () => {
@@ -721,3 +678,32 @@ describe('gdb stub: fuzz', () => {
     expect(s.logs.join('\n')).not.toMatch(/internal error/);
   }, 30_000);
 });
+
+/**
+ * Single-steps the guest through the stub (vCont;s) and, beside it, a second Session
+ * with the core's own step, comparing each stop's expedited registers [regnum, name]
+ * until the guest ends (within `limit` steps).
+ */
+async function compareSteps(elf: string, limit: number, regs: [number, string][]) {
+  const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
+  const s = await serve(elf, { policy });
+  const oracle = await Session.open({ image: { path: elf }, policy });
+  if (!oracle.ok) throw new Error(oracle.error);
+  try {
+    const c = await connect(s);
+    await c.noAck();
+    for (let i = 0; i < limit; i++) {
+      const stop = await c.req('vCont;s:1');
+      const want = await oracle.value.step();
+      if (!want.ok) throw new Error(want.error);
+      if (want.value.reason === 'exit') { expect(stop).toBe('W00'); return; }
+      expect([i, want.value.reason]).toEqual([i, 'step']);
+      const expedited = stop.slice(stop.indexOf('thread:1;') + 9);
+      const got = new Map([...expedited.matchAll(/([0-9a-f]+):([0-9a-f]+);/g)].map((m) => [parseInt(m[1], 16), BigInt('0x' + Buffer.from(m[2], 'hex').reverse().toString('hex'))]));
+      for (const [n, name] of regs) expect([i, name, got.get(n)]).toEqual([i, name, ((await oracle.value.readRegister(name)) as { value: bigint }).value]);
+    }
+    throw new Error(`the guest did not end within ${limit} steps`);
+  } finally {
+    await oracle.value.close();
+  }
+}
