@@ -34,7 +34,6 @@ enum {
   CTL_FAULT_VALUE = 52,
   CTL_HAS_BLOCK_HOOK = 53,
   CTL_WATCH_PENDING = 54,
-  CTL_FAULT_PC = 55,     // PC of the faulting access, read inside the memory hook
   CTL_SLOT = 56,         // index of this vCPU in the process-wide table (for td_hard_stop)
   CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
   CTL_SLOTS = 64
@@ -137,10 +136,6 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t address, 
   c[CTL_STOP_AUX] = (uint64_t)type;
   c[CTL_FAULT_SIZE] = (uint64_t)size;
   c[CTL_FAULT_VALUE] = (uint64_t)value;
-  uint64_t pc = 0;
-  if (c[CTL_ARCH] == 0) uc_reg_read(uc, ARM64_PC, &pc);
-  else { uint32_t pc32 = 0; uc_reg_read(uc, ARM_PC, &pc32); pc = pc32; }
-  c[CTL_FAULT_PC] = pc;
   return false;
 }
 

@@ -90,7 +90,7 @@ describe('trapdoor run', () => {
     const r = trapdoor(['run', bad]);
     expect(r.code).toBe(4);
     expect(r.err).toMatch(/guest fault: write.*0x123450/);
-    expect(r.err).toMatch(/pc 0x40000008 <_start\+0x8> \(start of the block that faulted\), address 0x123450, access write/);
+    expect(r.err).toMatch(/pc 0x4000000c <_start\+0xc>, address 0x123450, access write/);
     expect(r.err).toMatch(/#1 0x40000004 PSCI/);
   });
 

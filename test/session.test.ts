@@ -217,6 +217,15 @@ vectors:
     expect(stop.access).toMatch(/read/);
   });
 
+  it('a data fault stops at the faulting load/store, with the instructions before it done and none after', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x84000000\n  smc #0
+  ldr x1, =0x40080000\n  ldr x6, =0x10000\n  add x2, x2, #1\n  ldr x5, [x1, #-8]!\n  add x3, x3, #1\nbad:\n  stp x2, x3, [x6, #0x40]\n  add x4, x4, #1\n  b .\n`);
+    const stop = await runToEnd(s);
+    expect(stop).toMatchObject({ reason: 'fault', access: 'write (unmapped)', exactPc: true, pc: '0x' + s.symbol('bad')!.value.toString(16) });
+    expect(stop.addr).toBe('0x10040');
+    expect([await reg(s, 'x2'), await reg(s, 'x3'), await reg(s, 'x4'), await reg(s, 'x1')]).toEqual([1n, 1n, 0n, 0x4007fff8n]);
+  });
+
   it('stops at the instruction limit', async () => {
     const s = await session('aarch64', `.global _start\n_start:\n  b _start\n`, { maxInsns: 10000 });
     const stop = await runToEnd(s);
@@ -299,6 +308,13 @@ trap_site:
     expect(s.log[0].arch).toBe('thumb');
     expect(await reg(s, 'r9')).toBe(site + 2n);
     expect((await reg(s, 'r11')) & 0x20n).toBe(0x20n);
+  });
+
+  it('a data fault in ARM state stops at the faulting instruction', async () => {
+    const s = await session('arm', `.syntax unified\n.arm\n.global _start\n_start:\n  mov r1, #0x100\n  add r2, r2, #1\nbad:\n  ldr r0, [r1, #4]\n  add r3, r3, #1\n  b .\n`);
+    const stop = await runToEnd(s);
+    expect(stop).toMatchObject({ reason: 'fault', exactPc: true, pc: '0x' + s.symbol('bad')!.value.toString(16), addr: '0x104' });
+    expect([await reg(s, 'r2'), await reg(s, 'r3')]).toEqual([1n, 0n]);
   });
 
   it('traps HVC and Xen hypercalls from AArch32 (number in r12, 32-bit arguments)', async () => {

@@ -257,7 +257,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
         break;
       case 'fault': case 'exception':
-        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access ? ' (start of the block that faulted)' : ''}` +
+        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
           (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
         const last = await s.traps(3);
         if (last.ok && last.value.length) {

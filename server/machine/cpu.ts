@@ -6,6 +6,7 @@ import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL,
 import { CTL, STOP, ACT } from './ctl.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
+import { locateFault } from './fault-locate.js';
 import koffi from 'koffi';
 
 /** Why a run or step returned. Exact stop points only: the CPU can be resumed. */
@@ -16,7 +17,7 @@ export type CpuStop =
   | { kind: 'step' }
   | { kind: 'breakpoint'; addr: bigint }
   | { kind: 'watchpoint'; addr: bigint; access: 'read' | 'write' }
-  | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint; hard?: boolean }
+  | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint; hard?: boolean; exact?: boolean }
   | { kind: 'idle' };                     // WFI: Unicorn returns with PC after it (no interrupt can come)
 
 export interface RawTrap {
@@ -319,9 +320,16 @@ export class Cpu {
     if (reason === STOP.FAULT || err) {
       const pcNow = this.pc;
       if (reason === STOP.FAULT) {
-        const faultPc = c[CTL.FAULT_PC];
-        const access = UC_MEM_TYPES[Number(c[CTL.STOP_AUX])] ?? 'access';
-        return { kind: 'fault', error: `${access} at ${hex(c[CTL.STOP_ADDR])} (${Number(c[CTL.FAULT_SIZE])} bytes): ${ucError(err || UC_ERR.READ_UNMAPPED)}`, access, addr: c[CTL.STOP_ADDR], size: Number(c[CTL.FAULT_SIZE]), pc: faultPc || pcNow };
+        const type = Number(c[CTL.STOP_AUX]);
+        const access = UC_MEM_TYPES[type] ?? 'access';
+        const addr = c[CTL.STOP_ADDR];
+        const size = Number(c[CTL.FAULT_SIZE]);
+        const error = `${access} at ${hex(addr)} (${size} bytes): ${ucError(err || UC_ERR.READ_UNMAPPED)}`;
+        const isFetch = type === 21 || type === 24;
+        const exactPc = isFetch ? pcNow : this.locateDataFault(pcNow, addr, size);
+        if (exactPc !== undefined && exactPc !== pcNow) this.pc = exactPc;
+        this.stoppedAt = this.pc;
+        return { kind: 'fault', error, access, addr, size, pc: exactPc ?? pcNow, exact: exactPc !== undefined };
       }
       const what = err === UC_ERR.INSN_INVALID ? 'invalid instruction' : err === UC_ERR.EXCEPTION ? 'unhandled CPU exception' : 'emulation error';
       return { kind: 'fault', error: `${what} at ${hex(pcNow)}: ${ucError(err)}`, pc: pcNow };
@@ -334,6 +342,17 @@ export class Cpu {
       case STOP.WATCH: return { kind: 'watchpoint', addr: c[CTL.STOP_ADDR], access: c[CTL.STOP_AUX] === 2n ? 'write' : 'read' };
       default: return count ? { kind: 'step' } : { kind: 'idle' };
     }
+  }
+
+  /** The load/store that faulted, scanning from the block start Unicorn reports (fault-locate.ts). */
+  private locateDataFault(start: bigint, faultAddr: bigint, faultSize: number): bigint | undefined {
+    if (this.thumb) return undefined;
+    const word = (a: bigint) => {
+      const r = this.readMem(a, 4);
+      return r.ok ? new DataView(r.value.buffer, r.value.byteOffset, 4).getUint32(0, true) : undefined;
+    };
+    const names = this.arch === 'aarch64' ? (n: number) => (n === 31 ? 'sp' : `x${n}`) : (n: number) => (n === 13 ? 'sp' : n === 14 ? 'lr' : n === 15 ? 'pc' : `r${n}`);
+    return locateFault(this.arch, { word, reg: (n) => this.reg(names(n)), faultAddr, faultSize, start });
   }
 
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }

@@ -53,6 +53,8 @@ export interface StopEvent {
   /** For fault/exception/exit: what happened, said for people. */
   message?: string;
   exit?: { effect: string; detail?: Record<string, string> };
+  /** For faults: pc is the faulting instruction (false: only the start of its block is known). */
+  exactPc?: boolean;
   /** The run cannot go on from here (a hard stop without the block hook). */
   final?: boolean;
 }
@@ -382,7 +384,7 @@ export class Engine {
         case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });
         case 'fault':
           if (stop.hard) return this.stopEvent('pause', { final: true, message: stop.error });
-          return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access });
+          return this.stopEvent('fault', { pc: hex(stop.pc), message: stop.error, addr: stop.addr !== undefined ? hex(stop.addr) : undefined, access: stop.access, exactPc: stop.exact });
         case 'idle': return this.stopEvent('idle', { message: 'the guest executed WFI and waits for an interrupt (no interrupt source exists yet)' });
       }
     }
