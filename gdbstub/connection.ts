@@ -11,7 +11,6 @@ import { advertise, lookup } from './dispatch.js';
 import { memoryPackets } from './packets/memory.js';
 import { Points } from './points.js';
 import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
-import { a32Successors, a64Successors, A32_STEP_REGS, A64_STEP_REGS, type StepPlan } from './soft-step.js';
 import { registerLayout } from './target-xml.js';
 import type { Reply, Stub } from './stub.js';
 
@@ -241,50 +240,16 @@ export class GdbConnection implements Stub {
   }
 
   /**
-   * Where a single step can go next, if we can tell (soft-step.ts): then the step
-   * is a normal run to exact breakpoints there. Undefined: the core steps it.
-   */
-  private async successors(): Promise<StepPlan | undefined> {
-    // the deadline needs the core's block hook
-    if (this.session.options.countBlocks === false) return undefined;
-    const a64 = this.session.arch === 'aarch64';
-    if (this.session.lastStop?.reason === 'trap') {
-      // an undecided trap is decided first (the default), and its answer may move pc
-      const p = await this.session.pendingTrap();
-      if (!p.ok || p.value) return undefined;
-    }
-    let regs = this.stopRegs;
-    if (!regs) {
-      const r = await this.session.readRegisters(a64 ? A64_STEP_REGS : A32_STEP_REGS);
-      if (!r.ok) return undefined;
-      regs = r.value;
-    }
-    const pc = regs.get('pc');
-    const code = pc === undefined ? undefined : await this.session.readMemory(pc, 4);
-    if (!code?.ok) return undefined;
-    const b = code.value;
-    if (a64) return a64Successors((b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, regs);
-    const read32 = (addr: bigint) => {
-      const m = this.session.memory.read(addr, 4);
-      return m.ok ? BigInt((m.value[0] | (m.value[1] << 8) | (m.value[2] << 16) | (m.value[3] << 24)) >>> 0) : undefined;
-    };
-    return a32Successors(b, regs, read32);
-  }
-
-  /**
    * One resume, posted to the emulation thread in one go: the breakpoint and
-   * watchpoint changes gdb made, temporary breakpoints for a step, the run, their
-   * removal and the register read for the stop reply. The thread takes them in
-   * order, so this costs one round trip however many calls it holds.
+   * watchpoint changes gdb made, the run (a step is the core's: a run to the next
+   * instruction, server/machine/step-plan.ts) and the register read for the stop
+   * reply. The thread takes them in order, so this costs one round trip.
    */
-  private launch(how: 'continue' | 'step', next: StepPlan | undefined) {
+  private launch(how: 'continue' | 'step') {
     const synced = this.points.sync();
-    const added = [...new Set(next?.at ?? [])].map((a) => this.points.addStepBreak(a));
-    // The deadline is shared memory: set now, read by the run (see soft-step.ts).
-    if (next?.blockInsns !== undefined) this.session.maxInsns = this.session.insns + next.blockInsns + 1;
-    const stop = how === 'step' && !next ? this.session.step() : this.session.cont();
+    const stop = how === 'step' ? this.session.step() : this.session.cont();
     const regs = this.session.readRegisters(stopRegisterNames(this));
-    const problems = Promise.all([synced, ...added.map((p) => p.then((r) => (r.ok ? [] : [r.error ?? 'failed'])))]).then((l) => l.flat());
+    const problems = synced;
     return { stop, regs, problems };
   }
 
@@ -300,16 +265,11 @@ export class GdbConnection implements Stub {
     const notes: string[] = [];
     let retried = false;
     for (;;) {
-      const next = how === 'step' ? await this.successors() : undefined;
       this.stopRegs = undefined;
-      const l = this.launch(how, next);
+      const l = this.launch(how);
       // A Ctrl-C that came while the run was being prepared (the session was not running yet)
       if (this.interrupted) this.session.pause();
       const r = await l.stop;
-      if (next?.blockInsns !== undefined) {
-        this.session.maxInsns = this.session.options.maxInsns ?? 0;
-        if (r.ok && r.value.reason === 'limit') r.value = { ...r.value, reason: 'step', message: undefined };
-      }
       regs = await l.regs;
       for (const p of await l.problems) notes.push(`Trapdoor: a breakpoint or watchpoint could not be set: ${p}`);
       if (r.ok) ev = r.value;

@@ -3,7 +3,7 @@
 // before it resumes; doing that in the core costs a trip to the emulation thread
 // each (and a translation-cache flush for a watchpoint), so Z/z only record what
 // gdb wants and sync() makes the session match just before the guest runs.
-// A breakpoint gdb no longer wants (or one a single step put in) may stay
+// A breakpoint gdb no longer wants may stay
 // installed: it is "stale", and a run that stops at it is resumed at once and
 // the breakpoint removed then. In gdb's loop of stop, step over, continue, the
 // same hooks stay put and Unicorn keeps its translated blocks.
@@ -55,13 +55,6 @@ export class Points {
 
   /** Installed, but gdb does not want it: a stop there is not gdb's. */
   isStale(addr: bigint): boolean { return this.haveBreaks.has(addr) && !this.wantBreaks.has(addr); }
-
-  /** A breakpoint for a single step: stays installed, stale, after the step. */
-  addStepBreak(addr: bigint): Promise<{ ok: boolean; error?: string }> {
-    if (this.haveBreaks.has(addr)) return Promise.resolve({ ok: true });
-    this.haveBreaks.add(addr);
-    return this.session.addBreakpoint(addr);
-  }
 
   /** Removes a stale breakpoint the guest just stopped at (posted at once). */
   dropStale(addr: bigint) {

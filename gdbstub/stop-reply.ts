@@ -5,7 +5,7 @@
 import type { StopEvent } from '../server/session/session.js';
 import { FEATURE } from '../server/machine/registers.js';
 import { regToHex } from './framing.js';
-import { A32_STEP_REGS, A64_STEP_REGS } from './soft-step.js';
+import { A32_STEP_REGS, A64_STEP_REGS } from '../server/machine/step-plan.js';
 import type { Stub } from './stub.js';
 
 /** gdb's own signal numbers (include/gdb/signals.def), not the host's. */

@@ -6,7 +6,7 @@ import { Session, type SessionOptions } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
 import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode } from '../gdbstub/framing.js';
-import { a64Successors } from '../gdbstub/soft-step.js';
+import { a64Successors } from '../server/machine/step-plan.js';
 import { PACKET_NAMES } from '../gdbstub/dispatch.js';
 import { armVectors, assemble } from './helpers/asm.js';
 
@@ -398,7 +398,7 @@ describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
     expect(await c.req('T2')).toBe('E03');
   });
 
-  it('single steps go where the core single step goes (branches, calls, returns, traps)', async () => {
+  it('single steps (the core's soft step) go where Unicorn's counted step goes (branches, calls, returns, traps)', async () => {
     const src = `.global _start
 _start:
   ldr x0, =vectors
@@ -437,7 +437,7 @@ vectors:
     await compareSteps(assemble('aarch64', src, 'steps'), 40, [32, 0, 5, 6, 7, 8, 9, 10].map((n) => [n, n === 32 ? 'pc' : `x${n}`]));
   });
 
-  it('AArch32 single steps (ARM and Thumb) go where the core single step goes', async () => {
+  it('AArch32 soft steps (ARM and Thumb) go where Unicorn's counted step goes', async () => {
     const src = `.syntax unified
 .arm
 .global _start
@@ -680,14 +680,14 @@ describe('gdb stub: fuzz', () => {
 });
 
 /**
- * Single-steps the guest through the stub (vCont;s) and, beside it, a second Session
- * with the core's own step, comparing each stop's expedited registers [regnum, name]
+ * Single-steps the guest through the stub (vCont;s, the core's soft step) and,
+ * beside it, a second Session stepping with Unicorn's counted run, comparing each stop's expedited registers [regnum, name]
  * until the guest ends (within `limit` steps).
  */
 async function compareSteps(elf: string, limit: number, regs: [number, string][]) {
   const policy = { default: { action: 'emulate' as const }, rules: [{ id: 'u', match: { id: 0x82000010 }, action: 'undef' as const }] };
   const s = await serve(elf, { policy });
-  const oracle = await Session.open({ image: { path: elf }, policy });
+  const oracle = await Session.open({ image: { path: elf }, policy, softStep: false });
   if (!oracle.ok) throw new Error(oracle.error);
   try {
     const c = await connect(s);

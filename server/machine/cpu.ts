@@ -262,6 +262,7 @@ export class Cpu {
     return true;
   }
   listBreakpoints(): bigint[] { return [...this.breakpoints.keys()]; }
+  hasBreakpoint(addr: bigint): boolean { return this.breakpoints.has(addr); }
 
   addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): MemResult<true> {
     const key = `${addr}:${len}:${kind}`;
@@ -288,13 +289,14 @@ export class Cpu {
    * a breakpoint, a pause request, the instruction deadline, or a fault.
    * count = 1 single-steps.
    */
-  run(count = 0): CpuStop {
+  run(count = 0, passBreakAtPc = false): CpuStop {
     const c = this.ctl;
     c[CTL.REASON] = BigInt(STOP.NONE);
     const pc = this.pc;
     // Resuming from where the last run stopped executes a breakpoint there once; a
-    // PC moved elsewhere (an injected exception, a register write) is not passed.
-    c[CTL.SKIP_BP] = pc === this.stoppedAt && this.breakpoints.has(pc) ? pc + 1n : 0n;
+    // PC moved elsewhere (an injected exception, a register write) is not passed,
+    // unless the caller says so (a step whose next address is its own).
+    c[CTL.SKIP_BP] = (passBreakAtPc || pc === this.stoppedAt) && this.breakpoints.has(pc) ? pc + 1n : 0n;
     const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
     // Unicorn adds its instruction-count hook on the first counted run without
@@ -356,6 +358,7 @@ export class Cpu {
   }
 
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
+  get deadline(): number { return Number(this.ctl[CTL.DEADLINE]); }
   set deadline(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 
   requestPause() { Atomics.store(this.ctl32, 0, 1); }

@@ -14,6 +14,7 @@ import { Firmware } from '../firmware/index.js';
 import type { FirmwareConfig, FirmwareAnswer } from '../firmware/types.js';
 import { Policy, type PolicySpec, type Verdict } from '../policy/index.js';
 import { ForwardClient } from '../forward/client.js';
+import { a32Successors, a64Successors, A32_STEP_REGS, A64_STEP_REGS, type StepPlan } from '../machine/step-plan.js';
 import { toForwardParams } from '../forward/protocol.js';
 import type { Decision, DecidedBy, TrapRecord, TrapResult } from './trap-record.js';
 
@@ -38,6 +39,12 @@ export interface EngineConfig {
   keep?: number;
   /** Send every record to the Session as it happens (default true). */
   subscribed?: boolean;
+  /**
+   * Single steps as runs to breakpoints on the next possible PCs (default true);
+   * false uses Unicorn's counted run, which drops the translation cache at every
+   * switch between stepping and running.
+   */
+  softStep?: boolean;
 }
 
 export type StopReason = 'trap' | 'breakpoint' | 'watchpoint' | 'step' | 'pause' | 'limit' | 'exit' | 'fault' | 'exception' | 'idle';
@@ -345,18 +352,65 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ run loop
-  /**
-   * Runs until a stop a front-end must hear about. Internal stops (undef injection,
-   * forwarding) are finished here and the run goes on.
-   */
+  /** Continues, or executes one instruction (step); a pending trap is decided first. */
   async run(step = false): Promise<StopEvent> {
     if (this.exitEffect) return this.stopEvent('exit');
     if (this.pending) {
       if (this.pending.wait !== 'user') await this.finishPending();
       else await this.decide(this.continueDecision(), 'default');
     }
+    if (!step) return this.runLoop(0);
+    const plan = this.cfg.softStep === false || !this.cfg.countBlocks ? undefined : this.stepPlan();
+    if (!plan) return this.runLoop(1);
+    // A step as a run: exact breakpoints on where the instruction can go, and/or the
+    // deadline one past the block at pc (step-plan.ts). Stops there read as 'step'.
+    const cpu = this.cpu;
+    const pc = cpu.pc;
+    const temps = [...new Set(plan.at)].filter((a) => !cpu.hasBreakpoint(a));
+    for (const a of temps) cpu.addBreakpoint(a);
+    const deadline = cpu.deadline;
+    if (plan.blockInsns !== undefined) cpu.deadline = cpu.insns + plan.blockInsns + 1;
+    let ev: StopEvent;
+    try {
+      ev = await this.runLoop(0, plan.at.includes(pc));
+    } finally {
+      for (const a of temps) cpu.removeBreakpoint(a);
+      cpu.deadline = deadline;
+    }
+    const limitReached = deadline !== 0 && cpu.insns >= deadline;
+    if ((ev.reason === 'breakpoint' && ev.addr !== undefined && plan.at.includes(BigInt(ev.addr)))
+      || (ev.reason === 'limit' && plan.blockInsns !== undefined && !limitReached)) {
+      return this.stopEvent('step');
+    }
+    return ev;
+  }
+
+  /** Where one instruction from pc can go (undefined: only a counted step can tell). */
+  private stepPlan(): StepPlan | undefined {
+    const cpu = this.cpu;
+    const a64 = cpu.arch === 'aarch64';
+    const regs = new Map<string, bigint>();
+    for (const n of a64 ? A64_STEP_REGS : A32_STEP_REGS) regs.set(n, cpu.reg(n));
+    const code = cpu.readMem(cpu.pc, 4);
+    if (!code.ok) return undefined;
+    const b = code.value;
+    if (a64) return a64Successors((b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, regs);
+    const read32 = (addr: bigint) => {
+      const m = cpu.readMem(addr, 4);
+      return m.ok ? BigInt((m.value[0] | (m.value[1] << 8) | (m.value[2] << 16) | (m.value[3] << 24)) >>> 0) : undefined;
+    };
+    return a32Successors(b, regs, read32);
+  }
+
+  /**
+   * Runs until a stop a front-end must hear about. Internal stops (undef injection,
+   * forwarding) are finished here and the run goes on. count = 1: one instruction.
+   */
+  private async runLoop(count: number, passBreakAtPc = false): Promise<StopEvent> {
+    const step = count === 1;
     for (;;) {
-      const stop: CpuStop = this.cpu.run(step ? 1 : 0);
+      const stop: CpuStop = this.cpu.run(count, passBreakAtPc);
+      passBreakAtPc = false;
       if (stop.kind === 'trap' || (step && this.pending)) {
         if (this.exitEffect) return this.stopEvent('exit');
         if (this.exception) {

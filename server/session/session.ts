@@ -44,6 +44,8 @@ export interface SessionOptions {
    * over a million traps a second.
    */
   subscribe?: boolean;
+  /** Single steps without Unicorn's counted run (default true; see engine.ts). */
+  softStep?: boolean;
 }
 
 export type SessionState = 'stopped' | 'running' | 'exited';
@@ -118,6 +120,7 @@ export class Session extends EventEmitter<SessionEvents> {
       interactive: opts.interactive ?? true,
       countBlocks: opts.countBlocks ?? true,
       subscribed: opts.subscribe ?? true,
+      softStep: opts.softStep,
     };
     const init = await s.call('init', cfg);
     if (!init.ok) { await s.close(); return init; }

@@ -1,8 +1,8 @@
-// Single-stepping without the core's counted run. Session.step() makes Unicorn
-// count instructions, and switching between counted and uncounted runs drops
-// every translated block (11 ms here, 2 s the first time in a process): gdb's
-// "step over the breakpoint, then continue" would pay it twice per cycle. So a
-// step is a normal run that stops exactly one instruction later:
+// Single-stepping without Unicorn's counted run. A counted run (count = 1) and the
+// switch back to uncounted runs each drop every translated block (13-260 ms here,
+// 2 s on the first one in a process), which a debugger stepping and continuing
+// would pay at every step. So the engine's step is a normal run that stops
+// exactly one instruction later:
 //  - for an instruction whose successors we can name, at exact breakpoints
 //    (bound code hooks) on them;
 //  - for one that ends a translated block by itself (SMC, HVC, SVC, BRK, ERET),
@@ -12,7 +12,7 @@
 //    undef decision enters, the ELR an ERET returns to), before running it. A
 //    trap that waits for a decision stops the run by itself.
 // Anything we cannot predict for sure (WFI, a Thumb IT block, TBB/TBH and
-// Thumb loads of pc, the MMU on) is left to Session.step().
+// Thumb loads of pc, the MMU on) is left to the counted step.
 
 const MASK64 = (1n << 64n) - 1n;
 
