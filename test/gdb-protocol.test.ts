@@ -398,7 +398,7 @@ describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
     expect(await c.req('T2')).toBe('E03');
   });
 
-  it('single steps (the core's soft step) go where Unicorn's counted step goes (branches, calls, returns, traps)', async () => {
+  it('single steps (the core soft step) go where the Unicorn counted step goes (branches, calls, returns, traps)', async () => {
     const src = `.global _start
 _start:
   ldr x0, =vectors
@@ -437,7 +437,7 @@ vectors:
     await compareSteps(assemble('aarch64', src, 'steps'), 40, [32, 0, 5, 6, 7, 8, 9, 10].map((n) => [n, n === 32 ? 'pc' : `x${n}`]));
   });
 
-  it('AArch32 soft steps (ARM and Thumb) go where Unicorn's counted step goes', async () => {
+  it('AArch32 soft steps (ARM and Thumb) go where the Unicorn counted step goes', async () => {
     const src = `.syntax unified
 .arm
 .global _start
