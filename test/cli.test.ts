@@ -147,6 +147,22 @@ describe('bad input gives a clear message and a non-zero exit, never a stack tra
     expect(r.err).toMatch(/overlaps ram0 0x40000000-0x400fffff/);
   });
 
+  it('a RAM region larger than one region holds, and a segment far outside RAM', () => {
+    const big = trapdoor(['run', guest, '--ram', '0x40000000:128M', '--ram', '0x100000000:8G']);
+    expect(big.code).toBe(2);
+    expect(big.err).toMatch(/8192 MiB is more than one region holds \(2048 MiB\): split it into several --ram regions/);
+    const elf = Buffer.from(readFileSync(guest));
+    const phoff = Number(elf.readBigUInt64LE(32));
+    elf.writeBigUInt64LE(0x7000000000n, phoff + 16);
+    elf.writeBigUInt64LE(0x7000000000n, phoff + 24);
+    elf.writeBigUInt64LE(64n << 30n, phoff + 40);
+    const far = path.join(tmp, 'far.elf');
+    writeFileSync(far, elf);
+    const r = trapdoor(['run', far]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/segment 0 at 0x7000000000 needs more than 256 MiB outside the guest RAM: give it RAM with --ram BASE:SIZE/);
+  });
+
   it('truncated and non-ELF files', () => {
     const cut = path.join(tmp, 'cut.elf');
     copyFileSync(guest, cut);

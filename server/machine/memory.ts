@@ -2,6 +2,7 @@
 // with uc_mem_map_ptr, so every thread (the emulation worker, the front-ends on the
 // main thread, later one worker per vCPU) sees the same bytes without copies.
 export const PAGE = 0x1000n;
+const MAX_REGION = 2n << 30n;
 
 export interface RamRegion {
   kind: 'ram';
@@ -64,8 +65,15 @@ export class MemoryMap {
   }
 
   addRam(name: string, base: bigint, size: bigint): MemResult<RamRegion> {
-    if (size > 0x1_0000_0000n * 4n) return { ok: false, error: `memory ${name}: ${size} bytes is more than this build maps (16 GiB)` };
-    const r: RamRegion = { kind: 'ram', name, base, size, buf: new SharedArrayBuffer(Number(size)) };
+    // One region is one SharedArrayBuffer seen through a Uint8Array: 2 GiB at most.
+    if (size > MAX_REGION) return { ok: false, error: `memory ${name}: ${size >> 20n} MiB is more than one region holds (${MAX_REGION >> 20n} MiB): split it into several --ram regions` };
+    let buf: SharedArrayBuffer;
+    try {
+      buf = new SharedArrayBuffer(Number(size));
+    } catch {
+      return { ok: false, error: `memory ${name}: cannot allocate ${size >> 20n} MiB of guest RAM on this machine` };
+    }
+    const r: RamRegion = { kind: 'ram', name, base, size, buf };
     const added = this.add(r);
     return added.ok ? { ok: true, value: r } : added;
   }

@@ -70,7 +70,10 @@ function place(mem: MemoryMap, addr: bigint, data: Uint8Array, memsz: bigint, wh
       continue;
     }
     let q = p;
-    while (q < pageAlignUp(end) && !mem.find(q)) q += PAGE;
+    while (q < pageAlignUp(end) && !mem.find(q) && q - p <= IMAGE_RAM_LIMIT) q += PAGE;
+    if (q - p > IMAGE_RAM_LIMIT) {
+      return { ok: false, error: `${what} at ${hex(addr)} needs more than ${IMAGE_RAM_LIMIT >> 20n} MiB outside the guest RAM: give it RAM with --ram BASE:SIZE` };
+    }
     const added = mem.addRam(`image@${hex(p)}`, p, q - p);
     if (!added.ok) return added;
     p = q;
@@ -78,6 +81,9 @@ function place(mem: MemoryMap, addr: bigint, data: Uint8Array, memsz: bigint, wh
   const w = writeRam(mem, addr, data);
   return w.ok ? { ok: true, value: true } : w;
 }
+
+/** RAM the loader adds by itself for segments outside --ram (headers, stray sections). */
+const IMAGE_RAM_LIMIT = 256n << 20n;
 
 export function writeRam(mem: MemoryMap, addr: bigint, data: Uint8Array): MemResult<true> {
   let done = 0;
