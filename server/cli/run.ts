@@ -31,11 +31,11 @@ Decisions:
                             --on 0x84000000-0x8400001f=emulate  --on 0x82000010=undef
                             --on 0xc4000003=return(x0=-2)  --on xen:17=ask  --on hvc=ask
   --default ACTION        action when no rule matches (default: emulate)
-  --platform NAME         legacy pre-SMCCC call table (highbank, omap4)
+  --platform NAME         legacy pre-SMCCC call table (highbank, omap4, omap5)
   --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
   --forward-timeout MS    give up on the endpoint after MS (default 2000)
   --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
-  --trng-seed N           seed of the built-in TRNG (default 1)
+  --trng-seed N           seed of the built-in TRNG (default 0)
 Debugging:
   --gdb HOST:PORT         serve gdb-multiarch (loopback only; port 0 picks one); gdb
                           takes over the run when it attaches
@@ -50,14 +50,15 @@ Output and limits:
                           but no instruction counts, no --max-insns, and a stop
                           (--timeout, Ctrl-C) ends the run
 
-Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached,
-4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
+Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached
+(or the guest waits in WFI with nothing to wake it), 4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
 
 Examples:
   trapdoor run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
   trapdoor run guest.elf --on 0x82000000-0x8200ffff=undef --trap-log traps.jsonl
   trapdoor run fw.bin --load 0x40000000 --arch aarch64 --json --max-insns 1000000
   trapdoor run guest.elf --on hvc=ask          # decide each HVC at a prompt
+  trapdoor run guest.elf --on hvc=ask --gdb 127.0.0.1:1234 --wait   # decide from gdb
 `;
 
 const OPTIONS = {
