@@ -239,6 +239,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       break;
     }
   } finally {
+    // Let an attached gdb read the final stop (W00) and go before the stub closes.
+    for (let i = 0; i < 20 && gdb && gdb.clients() > 0; i++) await new Promise((r) => setTimeout(r, 50));
     await gdb?.close();
     clearTimeout(timer);
     clearInterval(progress);
