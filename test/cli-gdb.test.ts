@@ -28,6 +28,7 @@ describe('trapdoor run --gdb', () => {
     const said = gdb.stdout + gdb.stderr;
     expect(said).toMatch(/Trap #1: HVC #0x0 PSCI VERSION\(\)/);
     expect(said).toMatch(/\$1 = 0x55/);
+    expect(said).toMatch(/\[Inferior 1 \(Remote target\) exited normally\]/);
     expect(code).toBe(0);
     expect(out).toMatch(/return \(user\)\s+x0=0x55/);
     expect(out).toMatch(/run ended: guest called PSCI SYSTEM_OFF/);
