@@ -16,6 +16,9 @@
 
 const MASK64 = (1n << 64n) - 1n;
 
+/** The registers a prediction reads (a Map works; the engine reads them on demand). */
+export interface RegisterView { get(name: string): bigint | undefined }
+
 function sext(v: number, bits: number): bigint {
   const b = BigInt(v);
   const sign = 1n << BigInt(bits - 1);
@@ -40,7 +43,7 @@ const NEXT_BLOCK: StepPlan = { at: [], blockInsns: 1 };
  * when the core must step it (it waits, or the address we read is not what the
  * CPU fetches).
  */
-export function a64Successors(insn: number, regs: ReadonlyMap<string, bigint>): StepPlan | undefined {
+export function a64Successors(insn: number, regs: RegisterView): StepPlan | undefined {
   const pc = regs.get('pc');
   const cpsr = regs.get('cpsr');
   const sctlr = regs.get('SCTLR_EL1');
@@ -83,7 +86,7 @@ export const A32_STEP_REGS = ['pc', 'cpsr', 'SCTLR', 'sp', 'lr', ...Array.from({
  * instruction gets both (the next instruction, and the next block for the
  * vector an undef decision enters).
  */
-export function a32Successors(code: Uint8Array, regs: ReadonlyMap<string, bigint>, read32: (addr: bigint) => bigint | undefined): StepPlan | undefined {
+export function a32Successors(code: Uint8Array, regs: RegisterView, read32: (addr: bigint) => bigint | undefined): StepPlan | undefined {
   const pc = regs.get('pc');
   const cpsr = regs.get('cpsr');
   const sctlr = regs.get('SCTLR');

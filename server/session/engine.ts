@@ -14,7 +14,7 @@ import { Firmware } from '../firmware/index.js';
 import type { FirmwareConfig, FirmwareAnswer } from '../firmware/types.js';
 import { Policy, type PolicySpec, type Verdict } from '../policy/index.js';
 import { ForwardClient } from '../forward/client.js';
-import { a32Successors, a64Successors, A32_STEP_REGS, A64_STEP_REGS, type StepPlan } from '../machine/step-plan.js';
+import { a32Successors, a64Successors, type StepPlan } from '../machine/step-plan.js';
 import { toForwardParams } from '../forward/protocol.js';
 import type { Decision, DecidedBy, TrapRecord, TrapResult } from './trap-record.js';
 
@@ -389,8 +389,8 @@ export class Engine {
   private stepPlan(): StepPlan | undefined {
     const cpu = this.cpu;
     const a64 = cpu.arch === 'aarch64';
-    const regs = new Map<string, bigint>();
-    for (const n of a64 ? A64_STEP_REGS : A32_STEP_REGS) regs.set(n, cpu.reg(n));
+    // read on demand: a prediction needs pc, the state and at most a register or two
+    const regs = { get: (n: string) => cpu.reg(n) };
     const code = cpu.readMem(cpu.pc, 4);
     if (!code.ok) return undefined;
     const b = code.value;
