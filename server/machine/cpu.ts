@@ -3,7 +3,7 @@
 // offers registers, memory, run/step, breakpoints and watchpoints.
 // Everything here runs on the thread that owns the vCPU (the emulation worker).
 import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES } from './unicorn.js';
-import { CTL, STOP, ACT } from './ctl.js';
+import { CTL, STOP } from './ctl.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
 import { locateFault } from './fault-locate.js';
@@ -209,13 +209,6 @@ export class Cpu {
   set pc(v: bigint) { this.setReg('pc', v); }
   get thumb(): boolean { return this.arch === 'arm' && ((this.readId(ARM_IDS.CPSR, 32) >> 5n) & 1n) === 1n; }
 
-  /** Argument registers x0..x17 / r0..r14 as the trap hook saw them. */
-  trapRegs(): RawTrap {
-    const c = this.ctl;
-    const regs = c.slice(CTL.REGS, CTL.REGS + this.nArgRegs);
-    return { intno: Number(c[CTL.INTNO]), pc: c[CTL.PC], insn: Number(c[CTL.INSN]), pstate: c[CTL.PSTATE], regs };
-  }
-
   /** Inside the trap hook: have register n (x_n / r_n) written back when the hook returns. */
   writeBack(n: number, v: bigint) {
     this.ctl[CTL.WB + n] = BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn);
@@ -261,7 +254,6 @@ export class Cpu {
     this.dropBlocks(addr);
     return true;
   }
-  listBreakpoints(): bigint[] { return [...this.breakpoints.keys()]; }
   hasBreakpoint(addr: bigint): boolean { return this.breakpoints.has(addr); }
 
   addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): MemResult<true> {
@@ -361,7 +353,6 @@ export class Cpu {
   get deadline(): number { return Number(this.ctl[CTL.DEADLINE]); }
   set deadline(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 
-  requestPause() { Atomics.store(this.ctl32, 0, 1); }
 
   // ---------------------------------------------------------------- exceptions
   /**
@@ -411,4 +402,3 @@ export class Cpu {
   }
 }
 
-export { ACT };

@@ -100,11 +100,6 @@ export class MemoryMap {
     return { ok: true, value: out };
   }
 
-  /** Is [addr, addr+len) all RAM? */
-  isRam(addr: bigint, len: number): boolean {
-    return this.read(addr, Math.min(len, 1)).ok && this.read(addr + BigInt(Math.max(len - 1, 0)), 1).ok;
-  }
-
   /** Plain description for the gdb memory map and the CLI. */
   describe() {
     return this.regions.map((r) => ({ kind: r.kind, name: r.name, base: r.base, size: r.size }));

@@ -133,7 +133,7 @@ export class Engine {
   private readonly ring32: Int32Array;
   private ringNext = 0;
   /** A front-end wants every record as it happens. */
-  private subscribed: boolean;
+  private readonly subscribed: boolean;
   private batch: TrapRecord[] = [];
   private batchStart = 0;
   private logFd: number | undefined;
@@ -167,9 +167,6 @@ export class Engine {
     if (cfg.trapLog) this.logFd = openSync(cfg.trapLog, 'a');
     this.subscribed = cfg.subscribed !== false;
   }
-
-  /** Front-ends that show every trap subscribe; headless counting runs need not. */
-  subscribe(on: boolean) { this.subscribed = on; }
 
   // ------------------------------------------------------------------ trap hook
   /** Called by the native trap hook inside uc_emu_start: must be quick. */
