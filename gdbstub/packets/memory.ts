@@ -43,6 +43,16 @@ async function write(stub: Stub, addr: bigint, data: Uint8Array) {
   return r.ok ? 'OK' : fail('memory', r.error);
 }
 
+/** M (hex data) and X (binary data): ADDR,LENGTH:DATA, the same but for how DATA is coded. */
+async function writePacket(stub: Stub, args: string, name: string, coding: string, decode: (text: string) => Uint8Array | null) {
+  const colon = args.indexOf(':');
+  const al = addrLen(colon < 0 ? args : args.slice(0, colon));
+  if ('error' in al) return al;
+  const data = colon < 0 ? null : decode(args.slice(colon + 1));
+  if (!data || data.length !== al.len) return fail('malformed', `${name}: expected ${al.len} bytes of ${coding} data`);
+  return write(stub, al.addr, data);
+}
+
 export const memoryPackets: PacketFamily = {
   packets: {
     m: async (stub, args) => {
@@ -52,21 +62,7 @@ export const memoryPackets: PacketFamily = {
       const data = await read(stub, al.addr, Math.min(al.len, stub.packetSize >> 1));
       return data instanceof Uint8Array ? toHex(data) : data;
     },
-    M: async (stub, args) => {
-      const colon = args.indexOf(':');
-      const al = addrLen(colon < 0 ? args : args.slice(0, colon));
-      if ('error' in al) return al;
-      const data = colon < 0 ? null : fromHex(args.slice(colon + 1));
-      if (!data || data.length !== al.len) return fail('malformed', `M: expected ${al.len} bytes of hex data`);
-      return write(stub, al.addr, data);
-    },
-    X: async (stub, args) => {
-      const colon = args.indexOf(':');
-      const al = addrLen(colon < 0 ? args : args.slice(0, colon));
-      if ('error' in al) return al;
-      const data = colon < 0 ? null : unescapeBinary(args.slice(colon + 1));
-      if (!data || data.length !== al.len) return fail('malformed', `X: expected ${al.len} bytes of binary data`);
-      return write(stub, al.addr, data);
-    },
+    M: (stub, args) => writePacket(stub, args, 'M', 'hex', fromHex),
+    X: (stub, args) => writePacket(stub, args, 'X', 'binary', unescapeBinary),
   },
 };
