@@ -3,12 +3,12 @@
 // state: while the guest runs, only the Ctrl-C byte matters and the stop reply
 // is sent when the session stops.
 import type { Socket } from 'node:net';
-import type { Result, Session, StopEvent } from '../server/session/session.js';
+import type { Session, StopEvent } from '../server/session/session.js';
 import type { RegDef } from '../server/machine/registers.js';
 import { FrameParser, frame, textToHex } from './framing.js';
 import { errorPacket, fail, isError, type GdbError } from './errors.js';
 import { advertise, lookup } from './dispatch.js';
-import { memoryPackets } from './packets/memory.js';
+import { readRamHex } from './packets/memory.js';
 import { Points } from './points.js';
 import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
@@ -23,16 +23,6 @@ export interface ConnectionOptions {
   guestOutput?: boolean;
 }
 
-/**
- * Packets after which the registers read at the last stop are still the
- * registers: those that change none, and the resumes, which use them (a step
- * predicts from them) and then read their own.
- */
-const KEEP_REGISTERS = new Set(['m', 'g', 'p', 'qXfer', 'qC', 'qfThreadInfo', 'qsThreadInfo', 'qThreadExtraInfo', 'qAttached',
-  'qSupported', 'QStartNoAckMode', 'H', 'T', 'Z', 'z', 'vCont?', '?', 'qSymbol', 'vCont']);
-/** Resuming at a new address (`c ADDR`, `S sig;ADDR`) writes pc first. */
-const movesPc = (name: string, args: string) => ((name === 'c' || name === 's') && args !== '') || ((name === 'C' || name === 'S') && args.includes(';'));
-
 export class GdbConnection implements Stub {
   readonly layout: readonly RegDef[];
   readonly byRegnum: ReadonlyMap<number, RegDef>;
@@ -46,6 +36,8 @@ export class GdbConnection implements Stub {
 
   private readonly parser: FrameParser;
   private queue: Promise<void> = Promise.resolve();
+  /** Jobs queued or running that wait for something (see enqueue). */
+  private waiting = 0;
   private noAck = false;
   private noAckAfterReply = false;
   private lastFrame: Buffer | undefined;
@@ -54,9 +46,7 @@ export class GdbConnection implements Stub {
   private gone = false;
   private resolveClosed!: () => void;
   /** The m reply gdb will probably ask for next (see readOn). */
-  private readAhead: { packet: string; frame: Promise<Buffer | undefined> } | undefined;
-  /** Registers read at the last stop, until a packet may have changed them. */
-  private stopRegs: ReadonlyMap<string, bigint> | undefined;
+  private readAhead: { packet: string; frame: Buffer } | undefined;
 
   constructor(readonly session: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
     this.layout = registerLayout(session.registers);
@@ -119,11 +109,31 @@ export class GdbConnection implements Stub {
     }
   }
 
-  private enqueue(job: () => Promise<void>) {
-    this.queue = this.queue.then(job).catch((e: unknown) => {
-      this.log(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      this.send([errorPacket(fail('session', 'internal error'))]);
-    });
+  /**
+   * Packets are answered in order. A job that finishes at once (most packets: a
+   * memory read of RAM, a query, a breakpoint noted) runs in the data callback
+   * itself when nothing is queued; only one that waits (a run, a register read
+   * from the emulation thread) holds the queue until it is done. Each packet then
+   * costs no promise turns, which is most of a round trip's time on our side.
+   */
+  private enqueue(job: () => void | Promise<void>) {
+    if (this.waiting === 0) {
+      let r: void | Promise<void>;
+      try { r = job(); } catch (e) { this.internalError(e); return; }
+      if (r) this.hold(r);
+      return;
+    }
+    this.hold(this.queue.then(job));
+  }
+
+  private hold(p: Promise<void>) {
+    this.waiting++;
+    this.queue = p.catch((e: unknown) => this.internalError(e)).finally(() => { this.waiting--; });
+  }
+
+  private internalError(e: unknown) {
+    this.log(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    this.send([errorPacket(fail('session', 'internal error'))]);
   }
 
   private interrupt() {
@@ -132,21 +142,27 @@ export class GdbConnection implements Stub {
     this.session.pause();
   }
 
-  private async handle(data: string) {
+  private handle(data: string): void | Promise<void> {
     if (this.gone) return;
     if (this.opts.trace) this.log(`<- ${data.length > 200 ? data.slice(0, 200) + '...' : data}`);
     const { handler, name, args } = lookup(data);
-    if (!KEEP_REGISTERS.has(name) && !(/^[csCS]$/.test(name) && !movesPc(name, args))) this.stopRegs = undefined;
     const ahead = this.readAhead;
     this.readAhead = undefined;
-    if (ahead?.packet === data) {
-      const f = await ahead.frame;
-      if (f) { this.sendFrames([f], [data]); this.readOn(args, f); return; }
+    if (ahead?.packet === data && ahead.frame) {
+      this.sendFrames([ahead.frame], [data]);
+      this.readOn(args, ahead.frame);
+      return;
     }
     if (!handler) { this.send(['']); return; }
-    const reply = await handler(this, args);
-    await this.answer(reply, name);
+    const reply = handler(this, args);
+    if (reply instanceof Promise) return reply.then((r) => this.finish(r, name, args));
+    return this.finish(reply, name, args);
+  }
+
+  private finish(reply: Reply, name: string, args: string): void | Promise<void> {
+    const done = this.answer(reply, name);
     if (name === 'm' && typeof reply === 'string') this.readOn(args, reply);
+    return done;
   }
 
   /**
@@ -161,13 +177,8 @@ export class GdbConnection implements Stub {
     const full = typeof reply === 'string' ? reply.length === len * 2 : true;
     if (!m || len < 0x400 || !full) return;
     const next = (BigInt('0x' + m[1]) + BigInt(len)).toString(16);
-    const packet = `m${next},${m[2]}`;
-    const read = memoryPackets.packets.m;
-    const frameOf = async () => {
-      const r = await read(this, `${next},${m[2]}`);
-      return typeof r === 'string' && r.length === len * 2 ? frame(r) : undefined;
-    };
-    this.readAhead = { packet, frame: frameOf() };
+    const r = readRamHex(this, BigInt('0x' + next), len);
+    if (typeof r === 'string' && r.length === len * 2) this.readAhead = { packet: `m${next},${m[2]}`, frame: frame(r) };
   }
 
   // ------------------------------------------------------------------ output
@@ -207,14 +218,14 @@ export class GdbConnection implements Stub {
     return errorPacket(e);
   }
 
-  private async answer(reply: Reply, name: string) {
+  private answer(reply: Reply, name: string): void | Promise<void> {
     if (typeof reply === 'string') return this.send([reply]);
     if (isError(reply)) return this.send([this.errorReply(reply, name)]);
     if ('output' in reply) {
       const last = typeof reply.reply === 'string' ? reply.reply : this.errorReply(reply.reply, name);
       return this.send([...this.consolePackets(reply.output), last]);
     }
-    if ('report' in reply) return this.send([await this.stopPacket(this.session.lastStop, true)]);
+    if ('report' in reply) return this.stopPacket(this.session.lastStop, true).then((p) => this.send([p]));
     if ('resume' in reply) return this.run(reply.resume);
     return this.leave(reply.leave);
   }
@@ -231,26 +242,25 @@ export class GdbConnection implements Stub {
     await stopped;
   }
 
-  /** The stop reply, reading (and keeping) the registers it expedites. */
+  /** The stop reply, reading the registers it expedites. */
   private async stopPacket(ev: StopEvent | undefined, asked = false): Promise<string> {
     if (ev?.reason === 'exit' || this.session.state === 'exited') return stopReply(this, ev, undefined, asked);
     const r = await this.session.readRegisters(stopRegisterNames(this));
-    this.stopRegs = r.ok ? r.value : undefined;
-    return stopReply(this, ev, this.stopRegs, asked);
+    return stopReply(this, ev, r.ok ? r.value : undefined, asked);
   }
 
   /**
    * One resume, posted to the emulation thread in one go: the breakpoint and
-   * watchpoint changes gdb made, the run (a step is the core's: a run to the next
-   * instruction, server/machine/step-plan.ts) and the register read for the stop
-   * reply. The thread takes them in order, so this costs one round trip.
+   * watchpoint changes gdb made, then the run (a step is the core's: a run to the
+   * next instruction, server/machine/step-plan.ts), which reads the registers for
+   * the stop reply as it stops. The thread takes them in order and answers the run
+   * with one message: one round trip, one wake-up.
    */
   private launch(how: 'continue' | 'step') {
-    const synced = this.points.sync();
-    const stop = how === 'step' ? this.session.step() : this.session.cont();
-    const regs = this.session.readRegisters(stopRegisterNames(this));
-    const problems = synced;
-    return { stop, regs, problems };
+    const problems = this.points.sync();
+    const opts = { registers: stopRegisterNames(this) };
+    const stop = how === 'step' ? this.session.step(opts) : this.session.cont(opts);
+    return { stop, problems };
   }
 
   private async run(how: 'continue' | 'step') {
@@ -261,19 +271,18 @@ export class GdbConnection implements Stub {
     this.running = true;
     this.interrupted = false;
     let ev: StopEvent | undefined;
-    let regs: Result<Map<string, bigint>> | undefined;
+    let regs: ReadonlyMap<string, bigint> | undefined;
     const notes: string[] = [];
     let retried = false;
     for (;;) {
-      this.stopRegs = undefined;
+      regs = undefined;
       const l = this.launch(how);
       // A Ctrl-C that came while the run was being prepared (the session was not running yet)
       if (this.interrupted) this.session.pause();
       const r = await l.stop;
-      regs = await l.regs;
       for (const p of await l.problems) notes.push(`Trapdoor: a breakpoint or watchpoint could not be set: ${p}`);
-      if (r.ok) ev = r.value;
-      else if (this.session.state === 'running') { ev = await this.nextStop(); regs = undefined; } // another front-end runs it
+      if (r.ok) { ev = r.value; regs = ev.registers; }
+      else if (this.session.state === 'running') ev = await this.nextStop(); // another front-end runs it
       else { notes.push(`Trapdoor: ${r.error}`); ev = this.session.lastStop; }
       if (this.gone || this.interrupted) break;
       // A breakpoint gdb no longer wants: not a stop for gdb; it goes, the run goes on.
@@ -292,23 +301,28 @@ export class GdbConnection implements Stub {
     if (this.gone) return;
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
     let reply: string;
-    if (regs?.ok && ev && ev.reason !== 'exit' && !ev.final) {
-      this.stopRegs = regs.value;
-      reply = stopReply(this, ev, regs.value);
-    } else reply = await this.stopPacket(ev);
+    if (regs && ev) reply = stopReply(this, ev, regs);
+    else reply = await this.stopPacket(ev);
     this.send([...this.consolePackets(lines), reply]);
   }
 
   private async leave(how: 'detach' | 'kill') {
     if (how === 'detach') {
+      // As gdb's own servers and QEMU do: the guest goes on, without this client's
+      // breakpoints. A pending `ask` trap takes the policy's default; the next
+      // one stops the guest again and waits for a gdb to decide it.
+      await this.points.clear();
       this.send(['OK']);
-      this.log(`detached; the session stays ${this.session.state}`);
+      if (this.session.state === 'stopped') {
+        void this.session.cont();
+        this.log('detached; the guest runs on');
+      } else this.log(`detached; the session stays ${this.session.state}`);
     } else if (!this.extended) {
       // gdb reads no reply to `k` and closes: the line is for logs and protocol traces.
-      this.send(this.consolePackets([`Trapdoor: kill is treated as detach; the session stays ${this.session.state} (attach again with target remote)`]));
-      this.log(`kill treated as detach; the session stays ${this.session.state}`);
+      this.send(this.consolePackets([`Trapdoor: kill does not end the service; the session stays ${this.session.state} (attach again with target remote)`]));
+      this.log(`kill: the session stays ${this.session.state}`);
     } else {
-      this.log('kill (extended mode) treated as detach');
+      this.log(`kill (extended mode): the session stays ${this.session.state}`);
       await this.points.clear();
       return;
     }

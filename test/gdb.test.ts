@@ -171,7 +171,8 @@ describe('gdb-multiarch against the stub (AArch64)', () => {
     expect(pcs[0] >= marker && pcs[0] <= marker + 16n).toBe(true);
     expect(pcs[1]).toBe(pcs[0] + 4n);
     expect(out).toMatch(/breakpoint already hit 1 time/);
-    expect(s.session.state).toBe('stopped');
+    // gdb -batch detaches as it quits: the guest runs on, to its SYSTEM_OFF
+    await until(() => s.session.state === 'exited', 'the guest to run to its end');
   });
 
   it('stops at a trap with its summary; decide undef then stepi lands in the vector', async () => {
@@ -228,27 +229,36 @@ describe('gdb-multiarch against the stub (AArch64)', () => {
     expect(ms).toBeLessThan(1000);
     expect(out).toMatch(/Program received signal SIGINT, Interrupt\.\n0x[0-9a-f]+ in loop \(\)/);
     expect(out).toMatch(/\$2 = 1\n/);
-    expect(s.session.state).toBe('stopped');
+    await until(() => s.session.state === 'running', 'the guest to run on after detach');
   });
 
-  it('detach and kill leave the session alive and re-attachable', async () => {
+  it('detach lets the guest run on without gdb\'s breakpoints', async () => {
     const s = await serve(a64);
-    const first = await gdb(s, 'aarch64', ['break marker', 'continue', 'p $pc', 'detach']);
-    expect(first).toMatch(/Breakpoint 1, .* in marker \(\)/);
-    expect(first).toContain('[Inferior 1 (Remote target) detached]');
+    const out = await gdb(s, 'aarch64', ['break marker', 'continue', 'p $pc', 'detach']);
+    expect(out).toMatch(/Breakpoint 1, .* in marker \(\)/);
+    expect(out).toContain('[Inferior 1 (Remote target) detached]');
+    await until(() => s.session.state === 'exited', 'the guest to run to its end');
+    expect(s.session.lastStop?.message).toMatch(/SYSTEM_OFF/);
+  });
+
+  it('re-attaching pauses a running guest; kill leaves it paused and re-attachable', async () => {
+    const s = await serve(loop);
+    const first = await gdb(s, 'aarch64', ['break loop', 'continue', 'detach']);
+    expect(first).toMatch(/Breakpoint 1, .* in loop \(\)/);
     await until(() => s.server.clients() === 0, 'the client to go');
-    expect(s.session.state).toBe('stopped');
-    const pc = first.match(/\(void \(\*\)\(\)\) (0x[0-9a-f]+)/)![1];
-    const second = await gdb(s, 'aarch64', ['p $pc', 'stepi', 'kill']);
-    expect(second).toContain(`(void (*)()) ${pc} <marker`);
+    // gdb's breakpoint went with it: the loop runs on
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.session.state).toBe('running');
+    expect(s.session.insns).toBeGreaterThan(1000);
+    const second = await gdb(s, 'aarch64', ['p $x1 > 1000', 'p $pc', 'kill']);
+    expect(second).toMatch(/\$1 = 1\n/);
     expect(second).toMatch(/\[Inferior 1 \(Remote target\) killed\]/);
     await until(() => s.server.clients() === 0, 'the client to go');
     expect(s.session.state).toBe('stopped');
-    const third = await gdb(s, 'aarch64', ['p $pc', 'continue']);
-    expect(third).toContain(`(void (*)()) ${hexOf(BigInt(pc) + 4n)}`);
-    expect(third).toContain('the guest ended: guest called PSCI SYSTEM_OFF');
-    expect(third).toMatch(/exited normally/);
-    expect(s.session.state).toBe('exited');
+    const pc = second.match(/\$2 = \(void \(\*\)\(\)\) (0x[0-9a-f]+)/)![1];
+    const third = await gdb(s, 'aarch64', ['p $pc', 'stepi', 'p $pc']);
+    expect(third).toContain(`$1 = (void (*)()) ${pc}`);
+    expect(third).toMatch(/\$2 = \(void \(\*\)\(\)\) 0x[0-9a-f]+ <(loop|_start)/);
   });
 
   it('refuses a second gdb while one is attached, with a message', async () => {

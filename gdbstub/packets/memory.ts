@@ -53,14 +53,21 @@ async function writePacket(stub: Stub, args: string, name: string, coding: strin
   return write(stub, al.addr, data);
 }
 
+/** RAM as hex, at once (shared memory); undefined if any byte is not RAM. */
+export function readRamHex(stub: Stub, addr: bigint, len: number): string | undefined {
+  const r = stub.session.memory.read(addr, len);
+  return r.ok ? toHex(r.value) : undefined;
+}
+
 export const memoryPackets: PacketFamily = {
   packets: {
-    m: async (stub, args) => {
+    m: (stub, args) => {
       const al = addrLen(args);
       if ('error' in al) return al;
       if (al.len === 0) return fail('invalid', 'm: a zero-length read'); // an empty reply would mean "unsupported"
-      const data = await read(stub, al.addr, Math.min(al.len, stub.packetSize >> 1));
-      return data instanceof Uint8Array ? toHex(data) : data;
+      const len = Math.min(al.len, stub.packetSize >> 1);
+      // RAM answers now; device memory and partly unmapped ranges go through the vCPU.
+      return readRamHex(stub, al.addr, len) ?? read(stub, al.addr, len).then((d) => (d instanceof Uint8Array ? toHex(d) : d));
     },
     M: (stub, args) => writePacket(stub, args, 'M', 'hex', fromHex),
     X: (stub, args) => writePacket(stub, args, 'X', 'binary', unescapeBinary),

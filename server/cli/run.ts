@@ -218,7 +218,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (gdb && (o.wait || waitForGdb || gdb.clients() > 0)) {
         // gdb drives the guest now: wait for its end (or Ctrl-C / --timeout here).
         info(o.wait && !gdb.clients() ? 'waiting for gdb to attach and continue (Ctrl-C ends)' : 'gdb attached: it drives the guest now');
-        stop = await untilEnd(s, () => interrupted || timedOut);
+        stop = await untilEnd(s, () => interrupted || timedOut, (ev) => {
+          // gdb detached and the guest ran on into a trap that waits for a decision
+          if (ev.reason === 'trap' && ev.trap && gdb!.clients() === 0) info(`trap #${ev.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
+        });
         break;
       }
       const r = await s.cont();
@@ -280,7 +283,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 }
 
 /** Resolves with the stop that ends the run (exit, fault), or a pause asked here. */
-function untilEnd(s: Session, askedToStop: () => boolean): Promise<StopEvent> {
+function untilEnd(s: Session, askedToStop: () => boolean, onOtherStop: (ev: StopEvent) => void): Promise<StopEvent> {
   return new Promise((resolve) => {
     const check = () => {
       const ev = s.lastStop;
@@ -289,6 +292,7 @@ function untilEnd(s: Session, askedToStop: () => boolean): Promise<StopEvent> {
     };
     const onStop = (ev: StopEvent) => {
       if (ev.reason === 'exit' || ev.reason === 'fault' || ev.reason === 'exception' || ev.final) finish(ev);
+      else onOtherStop(ev);
     };
     const timer = setInterval(check, 100);
     const finish = (ev: StopEvent) => { clearInterval(timer); s.off('stop', onStop); resolve(ev); };

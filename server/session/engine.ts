@@ -64,6 +64,11 @@ export interface StopEvent {
   exactPc?: boolean;
   /** The run cannot go on from here (a hard stop without the block hook). */
   final?: boolean;
+  /**
+   * Registers read at the stop, when the run asked for them (RunOptions.registers):
+   * the front-end shows the stop without another trip to the emulation thread.
+   */
+  registers?: Map<string, bigint>;
 }
 
 export interface EngineEvents {

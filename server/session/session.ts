@@ -50,11 +50,22 @@ export interface SessionOptions {
 
 export type SessionState = 'stopped' | 'running' | 'exited';
 
+export interface RunOptions {
+  /** Registers to read at the stop, returned in StopEvent.registers (not for an exit). */
+  registers?: string[];
+}
+
 export interface SessionEvents {
   trap: [TrapRecord];
   output: [string];
   log: [string];
   stop: [StopEvent];
+}
+
+function toMap(names: string[], values: (bigint | undefined)[]): Map<string, bigint> {
+  const m = new Map<string, bigint>();
+  names.forEach((n, i) => { const v = values[i]; if (v !== undefined) m.set(n, v); });
+  return m;
 }
 
 /** file URL of tsx's ESM API (the worker bootstrap registers it when running from source). */
@@ -161,23 +172,24 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ------------------------------------------------------------------ run control
-  private async runOnce(step: boolean): Promise<Result<StopEvent>> {
+  private async runOnce(step: boolean, opts: RunOptions): Promise<Result<StopEvent>> {
     if (this.state === 'running') return { ok: false, error: 'the guest is already running (pause it first)' };
     if (this.state === 'exited') return { ok: false, error: `the guest has ended: ${this.lastStop?.message ?? 'exited'}` };
     this.state = 'running';
-    const r = await this.call<StopEvent>('run', { step });
+    const r = await this.call<{ ev: StopEvent; values?: (bigint | undefined)[] }>('run', { step, regs: opts.registers });
     if (!r.ok) { this.state = 'stopped'; return r; }
-    const ev = r.value;
+    const { ev, values } = r.value;
+    if (values) ev.registers = toMap(opts.registers!, values);
     this.lastStop = ev;
     this.state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
     this.emit('stop', ev);
-    return r;
+    return { ok: true, value: ev };
   }
 
   /** Runs until the next stop (trap waiting for a decision, breakpoint, pause, end...). */
-  cont(): Promise<Result<StopEvent>> { return this.runOnce(false); }
+  cont(opts: RunOptions = {}): Promise<Result<StopEvent>> { return this.runOnce(false, opts); }
   /** Executes one instruction (a trap on it is taken and decided as when running). */
-  step(): Promise<Result<StopEvent>> { return this.runOnce(true); }
+  step(opts: RunOptions = {}): Promise<Result<StopEvent>> { return this.runOnce(true, opts); }
   /** Asks a running guest to stop at the next block boundary (resumable). */
   pause(): void {
     if (this.state !== 'running') return;
@@ -207,10 +219,7 @@ export class Session extends EventEmitter<SessionEvents> {
   get registers(): RegDef[] { return registerTable(this.arch); }
   async readRegisters(names: string[] = this.registers.map((r) => r.name)): Promise<Result<Map<string, bigint>>> {
     const r = await this.call<(bigint | undefined)[]>('regs', { names });
-    if (!r.ok) return r;
-    const m = new Map<string, bigint>();
-    names.forEach((n, i) => { const v = r.value[i]; if (v !== undefined) m.set(n, v); });
-    return { ok: true, value: m };
+    return r.ok ? { ok: true, value: toMap(names, r.value) } : r;
   }
   async readRegister(name: string): Promise<Result<bigint>> {
     if (!findRegister(this.arch, name)) return { ok: false, error: `no register named ${name} on ${this.arch}` };

@@ -13,6 +13,14 @@ let engine: Engine | undefined;
 const post = (m: WorkerMessage) => port.postMessage(m);
 
 type Handler = (args: any) => unknown;
+
+function readRegs(names: string[]): (bigint | undefined)[] {
+  const cpu = need().cpu;
+  return names.map((n) => {
+    const d = findRegister(cpu.arch, n);
+    return d ? cpu.readReg(d) : undefined;
+  });
+}
 const need = () => {
   if (!engine) throw new Error('the machine is not initialised');
   return engine;
@@ -27,16 +35,14 @@ const handlers: Record<string, Handler> = {
     });
     return { pc: engine.cpu.pc };
   },
-  run: (a: { step?: boolean }) => need().run(!!a?.step),
+  async run(a: { step?: boolean; regs?: string[] }) {
+    const ev = await need().run(!!a?.step);
+    // The stop and the registers in one message: one wake-up of the main thread.
+    return a?.regs && ev.reason !== 'exit' && !ev.final ? { ev, values: readRegs(a.regs) } : { ev };
+  },
   decide: (a: { decision: Decision }) => need().decide(a.decision, 'user'),
   pending: () => need().pendingTrap(),
-  regs: (a: { names: string[] }) => {
-    const cpu = need().cpu;
-    return a.names.map((n) => {
-      const d = findRegister(cpu.arch, n);
-      return d ? cpu.readReg(d) : undefined;
-    });
-  },
+  regs: (a: { names: string[] }) => readRegs(a.names),
   writeReg: (a: { name: string; value: bigint }) => {
     const cpu = need().cpu;
     const d = findRegister(cpu.arch, a.name);
