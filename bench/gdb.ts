@@ -1,11 +1,16 @@
 // gdb stub benchmark (`npm run bench:gdb`): the same gdb-multiarch client and the
 // same scripts against QEMU's gdbstub and Trapdoor's, in one run:
 //  1. stepi round trips per second (a gdb `while` loop of stepi);
-//  2. memory read throughput: `dump binary memory` of 16 MiB of RAM, twice:
-//     random bytes (nothing compresses: gdb's own parsing of the hex is the
-//     limit) and untouched RAM (zeros, which the stub run-length encodes); both
-//     dumps are checked against what the RAM holds;
+//  2. memory read throughput: `dump binary memory` of 16 MiB, twice: the
+//     example's RAM from its load address (its code, then untouched RAM, which
+//     the stub run-length encodes), and 16 MiB of random bytes (nothing
+//     compresses). For the random bytes, gdb's own ceiling is measured too: the
+//     same dump from a null stub with no emulator (bench/rsp.ts). Every dump is
+//     checked against what the RAM holds;
 //  3. breakpoint hit + continue cycles per second (a loop with a breakpoint).
+// Then the same stubs without gdb: a raw RSP client times one memory read, one
+// single step, and the packets gdb sends for one breakpoint cycle (Z0, continue,
+// z0, step), which is the stub's own share of the figures above.
 // Each is measured ROUNDS times (default 3), QEMU and Trapdoor taking turns so
 // that machine noise falls on both; the medians are compared. Prints the ratios
 // (Trapdoor / QEMU; > 1 means Trapdoor is faster) and ends with one JSON line.
@@ -16,6 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Session } from '../server/session/session.js';
 import { startGdbServer } from '../gdbstub/index.js';
+import { nullStub, RawClient } from './rsp.js';
 
 const GDB = 'gdb-multiarch';
 const QEMU = 'qemu-system-aarch64';
@@ -23,9 +29,8 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-bench-gdb-'));
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const BLOB_ADDR = 0x4100_0000n;
+const BLOB_ADDR = 0x4200_0000n; // past the 16 MiB from TEXT
 const BLOB_SIZE = 16 << 20;
-const ZERO_ADDR = 0x4200_0000n;
 const TEXT = 0x4020_0000n; // in RAM on both, above the 1 MiB QEMU gives the DTB at 0x40000000
 
 const GUEST = `.global _start
@@ -104,7 +109,7 @@ function scripts(dumpFile: string, zeroFile: string) {
 detach
 `,
     memory: `${timed('memory', `dump binary memory ${dumpFile} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}
-${timed('zeros', `dump binary memory ${zeroFile} 0x${ZERO_ADDR.toString(16)} 0x${(ZERO_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}
+${timed('zeros', `dump binary memory ${zeroFile} 0x${TEXT.toString(16)} 0x${(TEXT + BigInt(BLOB_SIZE)).toString(16)}`)}
 detach
 `,
     breakpoints: `break bp_here
@@ -116,7 +121,18 @@ detach
   };
 }
 
-interface Figures { stepsPerSec: number; mibPerSec: number; zeroMibPerSec: number; cyclesPerSec: number }
+interface Figures {
+  stepsPerSec: number; mibPerSec: number; zeroMibPerSec: number; cyclesPerSec: number;
+  /** Without gdb (raw RSP client), microseconds: one m of 4 bytes, one step, one breakpoint cycle. */
+  rawReadUs: number; rawStepUs: number; rawCycleUs: number;
+}
+
+/** The first instruction of the guest (mov x1, #0), as the example RAM dump must start. */
+const FIRST_INSN = Buffer.from([0x01, 0x00, 0x80, 0xd2]);
+const BP_ADDR = (elf: string) => {
+  const out = execFileSync('aarch64-linux-gnu-nm', [elf]).toString();
+  return /^([0-9a-f]+) \w bp_here$/m.exec(out)![1].replace(/^0+/, '');
+};
 
 async function measure(name: string, elf: string, start: () => Promise<{ port: number; stop: () => Promise<void> }>, data: Buffer): Promise<Figures> {
   const dump = path.join(tmp, `${name}.dump`);
@@ -133,7 +149,9 @@ async function measure(name: string, elf: string, start: () => Promise<{ port: n
         const got = readFileSync(dump);
         if (!got.equals(data)) throw new Error(`${name}: the dumped memory does not match what was loaded`);
         const z = readFileSync(zeros);
-        if (z.length !== BLOB_SIZE || z.some((b) => b !== 0)) throw new Error(`${name}: the untouched RAM did not dump as zeros`);
+        if (z.length !== BLOB_SIZE || !z.subarray(0, 4).equals(FIRST_INSN) || z.subarray(0x100).some((b) => b !== 0)) {
+          throw new Error(`${name}: the example's RAM did not dump as its code then zeros`);
+        }
         result.mibPerSec = BLOB_SIZE / (1 << 20) / v.memory;
         result.zeroMibPerSec = BLOB_SIZE / (1 << 20) / v.zeros;
       }
@@ -142,7 +160,33 @@ async function measure(name: string, elf: string, start: () => Promise<{ port: n
       await t.stop();
     }
   }
+  const t = await start();
+  try {
+    const c = await RawClient.connect(t.port);
+    const bp = BP_ADDR(elf);
+    result.rawReadUs = await c.time([`m${TEXT.toString(16)},4`], 2000);
+    result.rawStepUs = await c.time(['vCont;s'], 2000);
+    await c.req(`Z0,${bp},4`);
+    await c.req('vCont;c');
+    result.rawCycleUs = await c.time([`z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c'], 1000);
+    c.close();
+  } finally {
+    await t.stop();
+  }
   return result;
+}
+
+/** MiB/s of gdb dumping the random bytes from the null stub: gdb's own ceiling. */
+async function gdbCeiling(elf: string, data: Buffer): Promise<number> {
+  const stub = await nullStub(BLOB_ADDR, data);
+  const file = path.join(tmp, 'null.dump');
+  try {
+    const v = await runGdb(elf, stub.port, `${timed('memory', `dump binary memory ${file} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}\ndetach\n`);
+    if (!readFileSync(file).equals(data)) throw new Error('the null stub dump does not match');
+    return BLOB_SIZE / (1 << 20) / v.memory;
+  } finally {
+    await stub.close();
+  }
 }
 
 async function startQemu(elf: string, blobFile: string) {
@@ -178,41 +222,48 @@ async function main() {
   const blobFile = path.join(tmp, 'blob.bin');
   writeFileSync(blobFile, data);
   console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
-  const rounds: { qemu: Figures; td: Figures }[] = [];
+  const rounds: { qemu: Figures; td: Figures; ceiling: number }[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    rounds.push({ qemu: await measure('qemu', elf, () => startQemu(elf, blobFile), data), td: await measure('trapdoor', elf, () => startTrapdoor(elf, data), data) });
+    rounds.push({
+      qemu: await measure('qemu', elf, () => startQemu(elf, blobFile), data),
+      td: await measure('trapdoor', elf, () => startTrapdoor(elf, data), data),
+      ceiling: await gdbCeiling(elf, data),
+    });
   }
-  const median = (pick: (f: Figures) => number, who: 'qemu' | 'td') => {
-    const v = rounds.map((r) => pick(r[who])).sort((a, b) => a - b);
-    return v[v.length >> 1];
-  };
-  const figures = (who: 'qemu' | 'td'): Figures => ({
-    stepsPerSec: median((f) => f.stepsPerSec, who),
-    mibPerSec: median((f) => f.mibPerSec, who),
-    zeroMibPerSec: median((f) => f.zeroMibPerSec, who),
-    cyclesPerSec: median((f) => f.cyclesPerSec, who),
-  });
+  const median = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1];
+  const figures = (who: 'qemu' | 'td') =>
+    Object.fromEntries(Object.keys(rounds[0][who]).map((k) => [k, median(rounds.map((r) => r[who][k as keyof Figures]))])) as unknown as Figures;
   const qemu = figures('qemu');
   const td = figures('td');
+  const ceiling = median(rounds.map((r) => r.ceiling));
   const ratio = {
     stepi: td.stepsPerSec / qemu.stepsPerSec,
-    memory: td.mibPerSec / qemu.mibPerSec,
-    memoryZeros: td.zeroMibPerSec / qemu.zeroMibPerSec,
+    memory: td.zeroMibPerSec / qemu.zeroMibPerSec,
+    memoryRandom: td.mibPerSec / qemu.mibPerSec,
     breakpoints: td.cyclesPerSec / qemu.cyclesPerSec,
   };
-  const row = (what: string, unit: string, q: number, t: number, r: number, goal: number) =>
-    console.log(`  ${what.padEnd(22)} QEMU ${q.toFixed(1).padStart(9)} ${unit.padEnd(10)} Trapdoor ${t.toFixed(1).padStart(9)} ${unit.padEnd(10)} ratio ${r.toFixed(2)}x (goal >= ${goal}x${r >= goal ? '' : ', MISSED'})`);
+  const raw = { read: qemu.rawReadUs / td.rawReadUs, step: qemu.rawStepUs / td.rawStepUs, cycle: qemu.rawCycleUs / td.rawCycleUs };
+  const row = (what: string, unit: string, q: number, t: number, r: number, goal?: number) =>
+    console.log(`  ${what.padEnd(24)} QEMU ${q.toFixed(1).padStart(9)} ${unit.padEnd(9)} Trapdoor ${t.toFixed(1).padStart(9)} ${unit.padEnd(9)} ratio ${r.toFixed(2)}x` +
+      (goal === undefined ? '' : ` (goal >= ${goal}x${r >= goal ? '' : ', MISSED'})`));
+  console.log('with gdb-multiarch:');
   row('stepi round trips', 'steps/s', qemu.stepsPerSec, td.stepsPerSec, ratio.stepi, 1);
-  row('memory, random bytes', 'MiB/s', qemu.mibPerSec, td.mibPerSec, ratio.memory, 4);
-  row('memory, untouched RAM', 'MiB/s', qemu.zeroMibPerSec, td.zeroMibPerSec, ratio.memoryZeros, 4);
+  row('memory, example RAM', 'MiB/s', qemu.zeroMibPerSec, td.zeroMibPerSec, ratio.memory, 4);
+  row('memory, random bytes', 'MiB/s', qemu.mibPerSec, td.mibPerSec, ratio.memoryRandom, 4);
+  console.log(`  ${''.padEnd(24)} gdb's own ceiling for random bytes (null stub): ${ceiling.toFixed(1)} MiB/s; ` +
+    `QEMU reaches ${Math.round((100 * qemu.mibPerSec) / ceiling)}%, Trapdoor ${Math.round((100 * td.mibPerSec) / ceiling)}%`);
   row('breakpoint cycles', 'cycles/s', qemu.cyclesPerSec, td.cyclesPerSec, ratio.breakpoints, 1);
+  console.log('without gdb (raw RSP client; time per round trip, ratio = QEMU time / Trapdoor time):');
+  row('m, 4 bytes', 'us', qemu.rawReadUs, td.rawReadUs, raw.read);
+  row('single step', 'us', qemu.rawStepUs, td.rawStepUs, raw.step);
+  row('z0, step, Z0, continue', 'us', qemu.rawCycleUs, td.rawCycleUs, raw.cycle);
   const round = (v: number) => Math.round(v * 100) / 100;
+  const rounded = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v as number)]));
   console.log(JSON.stringify({
     bench: 'gdb',
-    qemu: Object.fromEntries(Object.entries(qemu).map(([k, v]) => [k, round(v)])),
-    trapdoor: Object.fromEntries(Object.entries(td).map(([k, v]) => [k, round(v)])),
-    ratio: Object.fromEntries(Object.entries(ratio).map(([k, v]) => [k, round(v)])),
-    goals: { stepi: ratio.stepi >= 1, memory: ratio.memory >= 4, memoryZeros: ratio.memoryZeros >= 4, breakpoints: ratio.breakpoints >= 1 },
+    qemu: rounded(qemu), trapdoor: rounded(td), gdbCeilingMibPerSec: round(ceiling),
+    ratio: rounded(ratio), rawRatio: rounded(raw),
+    goals: { stepi: ratio.stepi >= 1, memory: ratio.memory >= 4, memoryRandom: ratio.memoryRandom >= 4, breakpoints: ratio.breakpoints >= 1 },
   }));
 }
 
