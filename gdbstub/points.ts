@@ -29,11 +29,14 @@ export class Points {
   private readonly wantBreaks = new Map<bigint, Set<BreakKind>>();
   private readonly wantWatches = new Map<string, Watch>();
   private readonly haveBreaks = new Set<bigint>();
+  /** Addresses gdb said hold Thumb code (Z kind 2 or 3 on an AArch32 guest). */
+  private readonly thumb = new Set<bigint>();
   private readonly haveWatches = new Map<string, Watch>();
 
   constructor(private readonly session: Session) {}
 
-  addBreak(addr: bigint, kind: BreakKind) {
+  addBreak(addr: bigint, kind: BreakKind, thumb = false) {
+    if (thumb) this.thumb.add(addr); else this.thumb.delete(addr);
     const kinds = this.wantBreaks.get(addr) ?? new Set<BreakKind>();
     kinds.add(kind);
     this.wantBreaks.set(addr, kinds);
@@ -83,7 +86,10 @@ export class Points {
       calls.push(this.session.removeBreakpoint(a));
     }
     for (const a of this.wantBreaks.keys()) {
-      if (!this.haveBreaks.has(a)) { this.haveBreaks.add(a); calls.push(this.session.addBreakpoint(a)); }
+      if (this.haveBreaks.has(a)) continue;
+      const added = this.session.addBreakpoint(a, { thumb: this.thumb.has(a) });
+      // one the core refused is not installed: the next sync tries again (and says why again)
+      calls.push(added.then((r) => { if (r.ok) this.haveBreaks.add(a); return r; }));
     }
     for (const [k, w] of [...this.haveWatches]) {
       if (!this.wantWatches.has(k)) { this.haveWatches.delete(k); calls.push(this.session.removeWatchpoint(w.addr, w.len, w.kind)); }

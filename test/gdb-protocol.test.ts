@@ -157,6 +157,31 @@ var: .quad 0
 const SPIN = `.global _start\n_start:\n  mov x1, #0\n1:\n  add x1, x1, #1\n  b 1b\n`;
 const A32 = `.syntax unified\n.arm\n.global _start\n_start:\n  mov r0, #1\n  b _start\n`;
 
+/** Thumb code with an IT block (its second instruction's condition fails). */
+const IT_GUEST = `.syntax unified
+.arm
+.global _start
+_start:
+  adr r0, thumb_code + 1
+  bx r0
+.thumb
+.thumb_func
+thumb_code:
+  movs r0, #0
+  cmp r0, #0
+it_insn:
+  ite eq
+in_it:
+  moveq r1, #1
+in_it2:
+  movne r1, #2
+after_it:
+  adds r2, r1, #10
+  b after_it
+`;
+/** A 32-bit register value as g/p packets write it (little-endian hex). */
+const regHex = (v: bigint) => v.toString(16).padStart(8, '0').match(/../g)!.reverse().join('');
+
 let a64: string;
 let spin: string;
 let a32: string;
@@ -520,6 +545,31 @@ ${armVectors('und')}und:
     expect(await c.req('c')).toMatch(new RegExp(`^T05awatch:${v.toString(16)};`));
     expect(await c.req(`z4,${v.toString(16)},10`)).toBe('OK');
     expect(await c.req('Z9,0,4')).toBe(''); // an unknown type is unsupported
+  });
+
+  it('refuses a breakpoint inside a Thumb IT block with the reason, and keeps the IT condition', async () => {
+    const elf = assemble('arm', IT_GUEST, 'proto-it');
+    const s = await serve(elf);
+    const c = await connect(s);
+    await c.noAck();
+    const at = (name: string) => (s.session.symbol(name)!.value & ~1n).toString(16);
+    expect(await c.req(`Z0,${at('in_it2')},2`)).toBe('OK');
+    expect(await c.req(`Z0,${at('after_it')},2`)).toBe('OK');
+    const r = await c.ask('c');
+    expect(r.console).toContain(`could not be set: 0x${at('in_it2')} is inside the Thumb IT block of the IT instruction at 0x${at('it_insn')}`);
+    expect(r.console).toContain(`break at 0x${at('it_insn')} instead`);
+    expect(r.reply).toMatch(/^T05swbreak:;/);
+    expect(await c.req('p1')).toBe('01000000'); // r1: the moveq ran, the movne did not
+    expect(await c.req('pf')).toBe(regHex(BigInt('0x' + at('after_it')))); // pc
+    // the IT instruction itself takes a breakpoint
+    const s2 = await serve(elf);
+    const c2 = await connect(s2);
+    await c2.noAck();
+    expect(await c2.req(`Z0,${at('it_insn')},2`)).toBe('OK');
+    const r2 = await c2.ask('c');
+    expect(r2.console).toBe('');
+    expect(r2.reply).toMatch(/^T05swbreak:;/);
+    expect(await c2.req('pf')).toBe(regHex(BigInt('0x' + at('it_insn'))));
   });
 
   it('sends the trap summary as an O packet before the stop reply; monitor commands answer', async () => {

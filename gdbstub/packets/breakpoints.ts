@@ -26,7 +26,9 @@ function point(stub: Stub, args: string, insert: boolean) {
   if (!t) return ''; // an unknown type is unsupported, not an error
   if (addr === undefined || kind === undefined || extra !== undefined) return fail('malformed', `Z${args}: expected TYPE,ADDR,KIND`);
   if ('break' in t) {
-    if (insert) stub.points.addBreak(addr, t.break); else stub.points.removeBreak(addr, t.break);
+    // ARM kinds: 2 and 3 are Thumb (16- and 32-bit), 4 is ARM
+    const thumb = stub.session.arch === 'arm' && (kind === 2n || kind === 3n);
+    if (insert) stub.points.addBreak(addr, t.break, thumb); else stub.points.removeBreak(addr, t.break);
     return 'OK';
   }
   if (kind === 0n || kind > 0x1000_0000n || addr + kind > 1n << 64n) return fail('invalid', `watchpoint length ${kind} is out of range`);

@@ -7,6 +7,7 @@ import { CTL, STOP } from './ctl.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
 import { locateFault } from './fault-locate.js';
+import { thumbItBlockOf } from './step-plan.js';
 import koffi from 'koffi';
 
 /** Why a run or step returned. Exact stop points only: the CPU can be resumed. */
@@ -238,8 +239,20 @@ export class Cpu {
     this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_FLUSH, 0));
   }
 
-  addBreakpoint(addr: bigint): MemResult<true> {
+  /**
+   * An exact stop before the instruction at addr. `thumb`: the address holds
+   * Thumb code (AArch32), where Unicorn runs an IT instruction and its block as
+   * one unit: no stop can happen inside, so such a breakpoint is refused.
+   */
+  addBreakpoint(addr: bigint, thumb = false): MemResult<true> {
     if (this.breakpoints.has(addr)) return { ok: true, value: true };
+    if (thumb && this.arch === 'arm') {
+      const read16 = (a: bigint) => { const m = this.readMem(a, 2); return m.ok ? m.value[0] | (m.value[1] << 8) : undefined; };
+      const it = thumbItBlockOf(addr, read16);
+      if (it !== undefined) {
+        return { ok: false, error: `${hex(addr)} is inside the Thumb IT block of the IT instruction at ${hex(it)}; Unicorn runs an IT block as one unit and cannot stop inside it: break at ${hex(it)} instead` };
+      }
+    }
     const h = this.lib.td_add_breakpoint(this.td, addr) as bigint;
     if (!h) return { ok: false, error: `cannot set a breakpoint at ${hex(addr)}` };
     this.breakpoints.set(addr, h);

@@ -206,3 +206,32 @@ function arm(insn: number): 'pc' | 'no' | 'unsure' {
   if (eq(0x0e000000, 0x08000000)) return eq(0x00108000, 0x00108000) ? 'pc' : 'no'; // LDM with pc
   return 'no';                                               // coprocessor, VFP, SIMD
 }
+
+/** A 32-bit Thumb instruction starts with this halfword. */
+const isThumb32 = (hw: number) => hw >>> 11 >= 0x1d;
+
+/**
+ * The IT instruction whose block holds the Thumb instruction at addr (not the IT
+ * itself), or undefined. An IT covers up to 4 instructions, so it is at most 16
+ * bytes back; a halfword that follows the first half of a 32-bit instruction is
+ * not taken for one.
+ */
+export function thumbItBlockOf(addr: bigint, read16: (addr: bigint) => number | undefined): bigint | undefined {
+  for (let back = 2n; back <= 16n; back += 2n) {
+    const at = addr - back;
+    const hw = read16(at);
+    if (hw === undefined || (hw & 0xff00) !== 0xbf00 || !(hw & 0xf)) continue;
+    const before = read16(at - 2n);
+    if (before !== undefined && isThumb32(before)) continue;
+    const mask = hw & 0xf;
+    const count = 4 - Math.log2(mask & -mask); // the lowest set bit ends the block
+    let pc = at + 2n;
+    for (let i = 0; i < count; i++) {
+      if (pc === addr) return at;
+      const h = read16(pc);
+      if (h === undefined) break;
+      pc += isThumb32(h) ? 4n : 2n;
+    }
+  }
+  return undefined;
+}

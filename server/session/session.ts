@@ -247,7 +247,10 @@ export class Session extends EventEmitter<SessionEvents> {
   poke(addr: bigint, data: Uint8Array): Result<true> { return writeRam(this.memory, addr, data); }
 
   // ------------------------------------------------------------------ breakpoints
-  addBreakpoint(addr: bigint): Promise<Result<boolean>> { return this.call('breakpoint', { op: 'add', addr }); }
+  /** `thumb`: the address holds Thumb code (AArch32); see Cpu.addBreakpoint. */
+  addBreakpoint(addr: bigint, opts: { thumb?: boolean } = {}): Promise<Result<boolean>> {
+    return this.call('breakpoint', { op: 'add', addr, thumb: opts.thumb });
+  }
   removeBreakpoint(addr: bigint): Promise<Result<boolean>> { return this.call('breakpoint', { op: 'remove', addr }); }
   addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): Promise<Result<boolean>> {
     return this.call('watchpoint', { op: 'add', addr, len, kind });

@@ -61,10 +61,10 @@ const handlers: Record<string, Handler> = {
     if (!r.ok) throw new Error(r.error);
     return true;
   },
-  breakpoint: (a: { op: 'add' | 'remove'; addr: bigint }) => {
+  breakpoint: (a: { op: 'add' | 'remove'; addr: bigint; thumb?: boolean }) => {
     const cpu = need().cpu;
     if (a.op === 'remove') return cpu.removeBreakpoint(a.addr);
-    const r = cpu.addBreakpoint(a.addr);
+    const r = cpu.addBreakpoint(a.addr, a.thumb);
     if (!r.ok) throw new Error(r.error);
     return true;
   },
