@@ -8,20 +8,20 @@
 //     same dump from a null stub with no emulator (bench/rsp.ts). Every dump is
 //     checked against what the RAM holds;
 //  3. breakpoint hit + continue cycles per second (a loop with a breakpoint).
-// Then the same stubs without gdb: a raw RSP client times one memory read, one
-// single step, and the packets gdb sends for one breakpoint cycle (Z0, continue,
-// z0, step), which is the stub's own share of the figures above.
+// Then the same stubs without gdb: a raw RSP client in C (bench/native/rsp-client.c)
+// times one memory read, one single step, and the packets gdb sends for one
+// breakpoint cycle (z0, step, Z0, continue): the stub's own share of the above.
 // Each is measured ROUNDS times (default 3), QEMU and Trapdoor taking turns so
 // that machine noise falls on both; the medians are compared. Prints the ratios
 // (Trapdoor / QEMU; > 1 means Trapdoor is faster) and ends with one JSON line.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { Session } from '../server/session/session.js';
 import { startGdbServer } from '../gdbstub/index.js';
-import { nullStub, RawClient } from './rsp.js';
+import { nullStub } from './rsp.js';
 
 const GDB = 'gdb-multiarch';
 const QEMU = 'qemu-system-aarch64';
@@ -44,7 +44,12 @@ bp_here:
   b loop
 `;
 
+const RSP_CLIENT = path.join(tmp, 'rsp-client');
+
 function build(): string {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const root = here.endsWith(path.join('dist', 'bench')) ? path.resolve(here, '../..') : path.resolve(here, '..');
+  execFileSync('gcc', ['-O2', '-o', RSP_CLIENT, path.join(root, 'bench/native/rsp-client.c')]);
   const src = path.join(tmp, 'guest.S');
   const obj = path.join(tmp, 'guest.o');
   const elf = path.join(tmp, 'guest.elf');
@@ -160,19 +165,21 @@ async function measure(name: string, elf: string, start: () => Promise<{ port: n
       await t.stop();
     }
   }
-  const t = await start();
-  try {
-    const c = await RawClient.connect(t.port);
-    const bp = BP_ADDR(elf);
-    result.rawReadUs = await c.time([`m${TEXT.toString(16)},4`], 2000);
-    result.rawStepUs = await c.time(['vCont;s'], 2000);
-    await c.req(`Z0,${bp},4`);
-    await c.req('vCont;c');
-    result.rawCycleUs = await c.time([`z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c'], 1000);
-    c.close();
-  } finally {
-    await t.stop();
-  }
+  const bp = BP_ADDR(elf);
+  const raw = async (rounds: number, packets: string[]) => {
+    const t = await start();
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(RSP_CLIENT, [String(t.port), String(rounds), ...packets], (e, stdout, stderr) => (e ? reject(new Error(`${name}: ${stderr || e.message}`)) : resolve(stdout)));
+      });
+      return JSON.parse(out).us as number;
+    } finally {
+      await t.stop();
+    }
+  };
+  result.rawReadUs = await raw(3000, [`m${TEXT.toString(16)},4`]);
+  result.rawStepUs = await raw(2000, ['vCont;s']);
+  result.rawCycleUs = await raw(1000, [`Z0,${bp},4`, 'vCont;c', '--', `z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c']);
   return result;
 }
 
@@ -253,7 +260,7 @@ async function main() {
   console.log(`  ${''.padEnd(24)} gdb's own ceiling for random bytes (null stub): ${ceiling.toFixed(1)} MiB/s; ` +
     `QEMU reaches ${Math.round((100 * qemu.mibPerSec) / ceiling)}%, Trapdoor ${Math.round((100 * td.mibPerSec) / ceiling)}%`);
   row('breakpoint cycles', 'cycles/s', qemu.cyclesPerSec, td.cyclesPerSec, ratio.breakpoints, 1);
-  console.log('without gdb (raw RSP client; time per round trip, ratio = QEMU time / Trapdoor time):');
+  console.log('without gdb (raw RSP client in C; time per round, ratio = QEMU time / Trapdoor time):');
   row('m, 4 bytes', 'us', qemu.rawReadUs, td.rawReadUs, raw.read);
   row('single step', 'us', qemu.rawStepUs, td.rawStepUs, raw.step);
   row('z0, step, Z0, continue', 'us', qemu.rawCycleUs, td.rawCycleUs, raw.cycle);

@@ -1,57 +1,10 @@
-// Instruments for bench/gdb.ts that take gdb out of the figures:
-//  - a raw RSP client (no gdb): round-trip times of single packets and of the
-//    packet sequence gdb sends for one breakpoint hit, against any stub;
-//  - a null stub: answers gdb's memory reads from a buffer, with no emulator
-//    behind it. What gdb reaches against it is gdb's own ceiling (its parsing of
-//    the hex), the most any stub can get from that gdb.
+// The null stub for bench/gdb.ts: answers gdb's memory reads from a buffer, with
+// no emulator behind it and every reply as good as ready. What gdb reaches against
+// it is gdb's own ceiling (its parsing of the hex), the most any stub can get from
+// that gdb.
 import net from 'node:net';
-import { FrameParser, checksum, frame } from '../gdbstub/framing.js';
+import { FrameParser, frame } from '../gdbstub/framing.js';
 import { PACKET_SIZE } from '../gdbstub/index.js';
-
-export class RawClient {
-  private readonly parser = new FrameParser(1 << 20);
-  private waiting: ((data: string) => void) | undefined;
-  private readonly early: string[] = [];
-
-  private constructor(private readonly sock: net.Socket) {
-    sock.setNoDelay(true);
-    sock.on('data', (b) => {
-      for (const ev of this.parser.push(b)) {
-        if (ev.kind !== 'packet') continue;
-        if (this.waiting) { const w = this.waiting; this.waiting = undefined; w(ev.data); } else this.early.push(ev.data);
-      }
-    });
-  }
-
-  static async connect(port: number): Promise<RawClient> {
-    const sock = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
-    const c = new RawClient(sock);
-    await c.req('QStartNoAckMode');
-    sock.write('+'); // the ack for that reply; none after it
-    return c;
-  }
-
-  /** Sends a packet and waits for its reply (console `O` packets are skipped). */
-  async req(data: string): Promise<string> {
-    // as gdb sends: no run-length encoding (that is for replies)
-    this.sock.write(`$${data}#${checksum(data).toString(16).padStart(2, '0')}`, 'latin1');
-    for (;;) {
-      const reply = this.early.shift() ?? await new Promise<string>((r) => { this.waiting = r; });
-      if (!/^O[0-9a-f]+$/.test(reply)) return reply;
-    }
-  }
-
-  /** Microseconds per round of `packets`, after a warm-up. */
-  async time(packets: string[], rounds: number): Promise<number> {
-    for (let i = 0; i < Math.min(50, rounds); i++) for (const p of packets) await this.req(p);
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < rounds; i++) for (const p of packets) await this.req(p);
-    return Number(process.hrtime.bigint() - t0) / 1000 / rounds;
-  }
-
-  close() { this.sock.destroy(); }
-}
 
 /**
  * The null stub: enough of the protocol for gdb to attach to an AArch64 target
