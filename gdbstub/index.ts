@@ -15,6 +15,11 @@ export interface GdbServerOptions {
   trace?: boolean;
   /** Forward guest UART output to gdb's console while the guest runs. */
   guestOutput?: boolean;
+  /**
+   * After each packet, busy-poll this long (ms) for the next one instead of
+   * sleeping (default 1; 0 never): see GdbConnection.keepHot.
+   */
+  hotMs?: number;
 }
 
 export interface GdbServer {
@@ -39,7 +44,7 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     if (active) { refuse(socket, active.peer, log); return; }
-    const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput });
+    const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
     active = conn;
     log(`gdb ${conn.peer}: attached`);
     void conn.closed.then(() => { if (active === conn) active = undefined; });
