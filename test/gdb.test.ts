@@ -4,7 +4,8 @@ import { describe, it, expect, afterEach, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Session, type SessionOptions } from '../server/session/session.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
-import { assemble } from './helpers/asm.js';
+import { assemble, ROOT } from './helpers/asm.js';
+import path from 'node:path';
 
 const GDB = 'gdb-multiarch';
 
@@ -31,8 +32,8 @@ async function serve(elf: string, opts: Partial<SessionOptions> = {}): Promise<S
 interface GdbRun { output: string; child: ChildProcess; done: Promise<string> }
 
 /** Starts gdb-multiarch in batch mode: connects, then runs the commands. */
-function startGdb(s: Setup, arch: 'aarch64' | 'arm', commands: string[], timeoutMs = 20_000): GdbRun {
-  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `set architecture ${arch}`,
+function startGdb(s: Setup, arch: 'aarch64' | 'arm', commands: string[], timeoutMs = 20_000, script?: string): GdbRun {
+  const args = ['-batch', '-nx', ...(script ? ['-x', script] : []), '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `set architecture ${arch}`,
     '-ex', `file ${s.elf}`, '-ex', `target remote 127.0.0.1:${s.server.port}`];
   for (const c of commands) args.push('-ex', c);
   const child = spawn(GDB, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -190,6 +191,16 @@ describe('gdb-multiarch against the stub (AArch64)', () => {
     expect(out).toContain('= 0x2000000');
     expect(out).toContain(`= ${hexOf(hvc)}`);
     expect(out).toMatch(/\$\d+ = 1\n/);
+  });
+
+  it('with examples/trapdoor.gdb, gdb shows the decided registers at once', async () => {
+    const s = await serve(a64);
+    const run = startGdb(s, 'aarch64', ['monitor break-on owner psci hvc', 'continue', 'p/x $x0', 'monitor decide return x0=5',
+      'p/x $x0', 'break done', 'continue', 'p $x19'], 20_000, path.join(ROOT, 'examples/trapdoor.gdb'));
+    const out = await run.done;
+    expect(out).toMatch(/\$1 = 0x8400000a\n/); // PSCI_FEATURES, as the guest made the call
+    expect(out).toMatch(/\$2 = 0x5\n/); // the decision, before the guest runs on
+    expect(out).toMatch(/\$3 = 5\n/);
   });
 
   it('monitor decide return x0=5: the guest sees 5; continue applies it', async () => {

@@ -96,7 +96,7 @@ async function decide(stub: Stub, args: string[]): Promise<Out> {
   const rec = r.value;
   const result = resultText(rec);
   return ok(`Trap #${rec.seq}: ${decisionText(rec)}${result ? ` -> ${result}` : ''}`,
-    'Applied now; gdb shows the new registers after the next stepi/continue (or maint flush register-cache).');
+    'Applied now; gdb shows the new registers after the next stepi/continue, or at once with maint flush register-cache (examples/trapdoor.gdb does that after every monitor command).');
 }
 
 // ---------------------------------------------------------------- break-on
