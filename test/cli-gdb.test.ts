@@ -57,7 +57,7 @@ describe('trapdoor run --gdb', () => {
     expect(second).toMatch(/\$2 = 0x10001/); // PSCI 1.1, emulated for trap 1
     expect(second).toMatch(/exited normally/);
     expect(await run.closed).toBe(0);
-    expect(run.seen.out).toMatch(/emulate \(default\)/);
+    expect(run.seen.out).toMatch(/^1 .*PSCI VERSION\(\)\s+emulate \(default \(ask:on1\)\)/m);
   });
 
   it('refuses a non-loopback address with a clear message', () => {

@@ -218,9 +218,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (gdb && (o.wait || waitForGdb || gdb.clients() > 0)) {
         // gdb drives the guest now: wait for its end (or Ctrl-C / --timeout here).
         info(o.wait && !gdb.clients() ? 'waiting for gdb to attach and continue (Ctrl-C ends)' : 'gdb attached: it drives the guest now');
-        stop = await untilEnd(s, () => interrupted || timedOut, (ev) => {
+        let announced = 0;
+        stop = await untilEnd(s, () => interrupted || timedOut, () => {
           // gdb detached and the guest ran on into a trap that waits for a decision
-          if (ev.reason === 'trap' && ev.trap && gdb!.clients() === 0) info(`trap #${ev.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
+          const ev = s.lastStop;
+          if (s.state !== 'stopped' || ev?.reason !== 'trap' || !ev.trap || gdb!.clients() > 0 || ev.trap.seq === announced) return;
+          announced = ev.trap.seq;
+          info(`trap #${ev.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
         });
         break;
       }
@@ -282,17 +286,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   return code;
 }
 
-/** Resolves with the stop that ends the run (exit, fault), or a pause asked here. */
-function untilEnd(s: Session, askedToStop: () => boolean, onOtherStop: (ev: StopEvent) => void): Promise<StopEvent> {
+/** Resolves with the stop that ends the run (exit, fault), or a pause asked here; `tick` runs every 100 ms meanwhile. */
+function untilEnd(s: Session, askedToStop: () => boolean, tick: () => void): Promise<StopEvent> {
   return new Promise((resolve) => {
     const check = () => {
       const ev = s.lastStop;
       if (s.state === 'exited' && ev) return finish(ev);
       if (askedToStop()) return finish(ev ?? { reason: 'pause', pc: '0x0', insns: s.insns });
+      tick();
     };
     const onStop = (ev: StopEvent) => {
       if (ev.reason === 'exit' || ev.reason === 'fault' || ev.reason === 'exception' || ev.final) finish(ev);
-      else onOtherStop(ev);
     };
     const timer = setInterval(check, 100);
     const finish = (ev: StopEvent) => { clearInterval(timer); s.off('stop', onStop); resolve(ev); };

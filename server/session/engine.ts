@@ -532,6 +532,8 @@ export class Engine {
     this.pending = undefined;
     const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by, result);
     if (rule) rec.rule = rule;
+    // `continue` with no decision: the default answered what this rule asked (as noOneToAsk says it)
+    else if (by === 'default' && p.verdict.action === 'ask' && p.verdict.rule) rec.rule = `ask:${p.verdict.rule}`;
     this.keepRecord(p, rec);
     this.flushRecords();
     return rec;
