@@ -9,16 +9,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { Session } from '../server/session/session.js';
 import { parseElf } from '../server/machine/elf.js';
+import { ROOT } from './root.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = here.endsWith(path.join('dist', 'bench')) ? path.resolve(here, '../..') : path.resolve(here, '..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-bench-'));
-const LOOP = path.join(root, 'examples/aarch64/loop.elf');
-const STORM = path.join(root, 'examples/aarch64/trap-storm.elf');
+const LOOP = path.join(ROOT, 'examples/aarch64/loop.elf');
+const STORM = path.join(ROOT, 'examples/aarch64/trap-storm.elf');
 
 function rawImage(elfPath: string) {
   const e = parseElf(readFileSync(elfPath), elfPath);
@@ -32,7 +30,7 @@ function rawImage(elfPath: string) {
 }
 
 const baseline = path.join(tmp, 'baseline');
-execFileSync('gcc', ['-O2', '-o', baseline, path.join(root, 'bench/native/baseline.c'), '-lunicorn']);
+execFileSync('gcc', ['-O2', '-o', baseline, path.join(ROOT, 'bench/native/baseline.c'), '-lunicorn']);
 
 function runC(mode: string, img: ReturnType<typeof rawImage>): number {
   const out = execFileSync(baseline, [mode, img.file, '0x' + img.load.toString(16), '0x' + img.entry.toString(16), '0x' + img.until.toString(16)]).toString();

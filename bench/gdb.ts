@@ -22,6 +22,7 @@ import path from 'node:path';
 import { Session } from '../server/session/session.js';
 import { startGdbServer } from '../gdbstub/index.js';
 import { nullStub } from './rsp.js';
+import { ROOT } from './root.js';
 
 const GDB = 'gdb-multiarch';
 const QEMU = 'qemu-system-aarch64';
@@ -47,9 +48,7 @@ bp_here:
 const RSP_CLIENT = path.join(tmp, 'rsp-client');
 
 function build(): string {
-  const here = path.dirname(new URL(import.meta.url).pathname);
-  const root = here.endsWith(path.join('dist', 'bench')) ? path.resolve(here, '../..') : path.resolve(here, '..');
-  execFileSync('gcc', ['-O2', '-o', RSP_CLIENT, path.join(root, 'bench/native/rsp-client.c')]);
+  execFileSync('gcc', ['-O2', '-o', RSP_CLIENT, path.join(ROOT, 'bench/native/rsp-client.c')]);
   const src = path.join(tmp, 'guest.S');
   const obj = path.join(tmp, 'guest.o');
   const elf = path.join(tmp, 'guest.elf');

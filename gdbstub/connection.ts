@@ -179,7 +179,7 @@ export class GdbConnection implements Stub {
     const { handler, name, args } = lookup(data);
     const ahead = this.readAhead;
     this.readAhead = undefined;
-    if (ahead?.packet === data && ahead.frame) {
+    if (ahead?.packet === data) {
       this.sendFrames([ahead.frame], [data]);
       this.readOn(args, ahead.frame);
       return;
@@ -209,7 +209,7 @@ export class GdbConnection implements Stub {
     if (!m || len < 0x400 || !full) return;
     const next = (BigInt('0x' + m[1]) + BigInt(len)).toString(16);
     const r = readRamHex(this, BigInt('0x' + next), len);
-    if (typeof r === 'string' && r.length === len * 2) this.readAhead = { packet: `m${next},${m[2]}`, frame: frame(r) };
+    if (r !== undefined) this.readAhead = { packet: `m${next},${m[2]}`, frame: frame(r) };
   }
 
   // ------------------------------------------------------------------ output

@@ -26,30 +26,29 @@ const watchKey = (w: Watch) => `${w.addr}:${w.len}:${w.kind}`;
 const STALE_LIMIT = 8;
 
 export class Points {
-  private readonly wantBreaks = new Map<bigint, Set<BreakKind>>();
+  /** The Z kinds that asked for each address, and whether gdb said it holds Thumb code (kind 2 or 3 on AArch32). */
+  private readonly wantBreaks = new Map<bigint, { kinds: Set<BreakKind>; thumb: boolean }>();
   private readonly wantWatches = new Map<string, Watch>();
   private readonly haveBreaks = new Set<bigint>();
-  /** Addresses gdb said hold Thumb code (Z kind 2 or 3 on an AArch32 guest). */
-  private readonly thumb = new Set<bigint>();
   private readonly haveWatches = new Map<string, Watch>();
 
   constructor(private readonly session: Session) {}
 
   addBreak(addr: bigint, kind: BreakKind, thumb = false) {
-    if (thumb) this.thumb.add(addr); else this.thumb.delete(addr);
-    const kinds = this.wantBreaks.get(addr) ?? new Set<BreakKind>();
-    kinds.add(kind);
-    this.wantBreaks.set(addr, kinds);
+    const want = this.wantBreaks.get(addr) ?? { kinds: new Set<BreakKind>(), thumb };
+    want.kinds.add(kind);
+    want.thumb = thumb;
+    this.wantBreaks.set(addr, want);
   }
 
   removeBreak(addr: bigint, kind: BreakKind) {
-    const kinds = this.wantBreaks.get(addr);
-    if (kinds?.delete(kind) && !kinds.size) this.wantBreaks.delete(addr);
+    const want = this.wantBreaks.get(addr);
+    if (want?.kinds.delete(kind) && !want.kinds.size) this.wantBreaks.delete(addr);
   }
 
   /** Which kind gdb asked for at an address (for swbreak/hwbreak). */
   breakKindAt(addr: bigint): BreakKind | undefined {
-    const k = this.wantBreaks.get(addr);
+    const k = this.wantBreaks.get(addr)?.kinds;
     return k ? (k.has('sw') ? 'sw' : 'hw') : undefined;
   }
 
@@ -85,11 +84,11 @@ export class Points {
       this.haveBreaks.delete(a);
       calls.push(this.session.removeBreakpoint(a));
     }
-    for (const a of this.wantBreaks.keys()) {
+    for (const [a, want] of this.wantBreaks) {
       if (this.haveBreaks.has(a)) continue;
-      const added = this.session.addBreakpoint(a, { thumb: this.thumb.has(a) });
+      this.haveBreaks.add(a);
       // one the core refused is not installed: the next sync tries again (and says why again)
-      calls.push(added.then((r) => { if (r.ok) this.haveBreaks.add(a); return r; }));
+      calls.push(this.session.addBreakpoint(a, { thumb: want.thumb }).then((r) => { if (!r.ok) this.haveBreaks.delete(a); return r; }));
     }
     for (const [k, w] of [...this.haveWatches]) {
       if (!this.wantWatches.has(k)) { this.haveWatches.delete(k); calls.push(this.session.removeWatchpoint(w.addr, w.len, w.kind)); }

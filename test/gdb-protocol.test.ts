@@ -5,7 +5,7 @@ import net from 'node:net';
 import { Session, type SessionOptions } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
-import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode } from '../gdbstub/framing.js';
+import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode, regToHex } from '../gdbstub/framing.js';
 import { a64Successors } from '../server/machine/step-plan.js';
 import { PACKET_NAMES } from '../gdbstub/dispatch.js';
 import { armVectors, assemble } from './helpers/asm.js';
@@ -179,8 +179,6 @@ after_it:
   adds r2, r1, #10
   b after_it
 `;
-/** A 32-bit register value as g/p packets write it (little-endian hex). */
-const regHex = (v: bigint) => v.toString(16).padStart(8, '0').match(/../g)!.reverse().join('');
 
 let a64: string;
 let spin: string;
@@ -560,7 +558,7 @@ ${armVectors('und')}und:
     expect(r.console).toContain(`break at 0x${at('it_insn')} instead`);
     expect(r.reply).toMatch(/^T05swbreak:;/);
     expect(await c.req('p1')).toBe('01000000'); // r1: the moveq ran, the movne did not
-    expect(await c.req('pf')).toBe(regHex(BigInt('0x' + at('after_it')))); // pc
+    expect(await c.req('pf')).toBe(regToHex(BigInt('0x' + at('after_it')), 4)); // pc
     // the IT instruction itself takes a breakpoint
     const s2 = await serve(elf);
     const c2 = await connect(s2);
@@ -569,7 +567,7 @@ ${armVectors('und')}und:
     const r2 = await c2.ask('c');
     expect(r2.console).toBe('');
     expect(r2.reply).toMatch(/^T05swbreak:;/);
-    expect(await c2.req('pf')).toBe(regHex(BigInt('0x' + at('it_insn'))));
+    expect(await c2.req('pf')).toBe(regToHex(BigInt('0x' + at('it_insn')), 4));
   });
 
   it('sends the trap summary as an O packet before the stop reply; monitor commands answer', async () => {

@@ -121,6 +121,9 @@ interface Pending {
 
 const MASK64 = 0xffff_ffff_ffff_ffffn;
 
+/** A record's rule when the default answered what an `ask` rule asked (nobody could, or nobody did). */
+const askedBy = (rule: string) => `ask:${rule}`;
+
 export class Engine {
   readonly cpu: Cpu;
   readonly mem = new MemoryMap();
@@ -286,7 +289,7 @@ export class Engine {
   private noOneToAsk(v: Verdict): Verdict {
     const d = this.policy.getDefault();
     const action = d.action === 'ask' ? 'emulate' : d.action;
-    return { action, values: d.values, by: 'default', rule: v.rule ? `ask:${v.rule}` : undefined };
+    return { action, values: d.values, by: 'default', rule: v.rule ? askedBy(v.rule) : undefined };
   }
 
   private get regPrefix() { return this.cfg.arch === 'aarch64' ? 'x' : 'r'; }
@@ -533,7 +536,7 @@ export class Engine {
     const rec = this.record(p.seq, p.insns, p.raw, p.ctx, p.decoded, p.verdict, decision, by, result);
     if (rule) rec.rule = rule;
     // `continue` with no decision: the default answered what this rule asked (as noOneToAsk says it)
-    else if (by === 'default' && p.verdict.action === 'ask' && p.verdict.rule) rec.rule = `ask:${p.verdict.rule}`;
+    else if (by === 'default' && p.verdict.action === 'ask' && p.verdict.rule) rec.rule = askedBy(p.verdict.rule);
     this.keepRecord(p, rec);
     this.flushRecords();
     return rec;

@@ -13,6 +13,10 @@ let engine: Engine | undefined;
 const post = (m: WorkerMessage) => port.postMessage(m);
 
 type Handler = (args: any) => unknown;
+const need = () => {
+  if (!engine) throw new Error('the machine is not initialised');
+  return engine;
+};
 
 function readRegs(names: string[]): (bigint | undefined)[] {
   const cpu = need().cpu;
@@ -21,10 +25,6 @@ function readRegs(names: string[]): (bigint | undefined)[] {
     return d ? cpu.readReg(d) : undefined;
   });
 }
-const need = () => {
-  if (!engine) throw new Error('the machine is not initialised');
-  return engine;
-};
 
 const handlers: Record<string, Handler> = {
   init(cfg: EngineConfig) {
