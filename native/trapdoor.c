@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sched.h>
+#include <stdbool.h>
 
 enum {
   CTL_PAUSE = 0,       // int32 at byte 0, set from any thread
@@ -51,6 +54,9 @@ typedef struct td_state {
   td_trap_cb trap_cb;
   int nregs;
   int regids[18];
+  int slot;
+  int nhooks;
+  uc_hook hooks[3]; // the hooks td_attach added, deleted by td_detach
 } td_state;
 
 #define ARM64_X0 199
@@ -168,19 +174,58 @@ static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int si
 }
 
 // vCPUs of this process, so that any thread can stop one by index (td_hard_stop).
+// A slot is claimed with a compare-exchange (several vCPU workers may attach at
+// once). users[] counts td_hard_stop calls inside a slot: td_detach empties the
+// slot, then waits for them before freeing the state (both sequentially consistent,
+// so either td_hard_stop sees the empty slot or td_detach sees the user).
 #define TD_MAX_SLOTS 256
 static td_state *slots[TD_MAX_SLOTS];
+static int users[TD_MAX_SLOTS];
 
-td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, int count_blocks) {
-  td_state *s = (td_state *)calloc(1, sizeof(td_state));
-  if (!s) return NULL;
-  int slot = -1;
-  for (int i = 0; i < TD_MAX_SLOTS; i++) {
-    if (__atomic_load_n(&slots[i], __ATOMIC_ACQUIRE) == NULL) { slot = i; break; }
+// Why the last td_attach on this thread failed (td_last_error).
+static __thread char last_error[200];
+
+const char *td_last_error(void) { return last_error; }
+
+static void release(td_state *s) {
+  for (int i = s->nhooks - 1; i >= 0; i--) uc_hook_del(s->uc, s->hooks[i]);
+  s->nhooks = 0;
+  if (s->slot >= 0) {
+    __atomic_store_n(&slots[s->slot], NULL, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&users[s->slot], __ATOMIC_SEQ_CST) != 0) sched_yield();
   }
-  if (slot < 0) { free(s); return NULL; }
-  __atomic_store_n(&slots[slot], s, __ATOMIC_RELEASE);
-  ctl[CTL_SLOT] = (uint64_t)slot;
+  free(s);
+}
+
+static int add_hook(td_state *s, int type, void *cb, const char *what) {
+  uc_err e = uc_hook_add(s->uc, &s->hooks[s->nhooks], type, cb, s, 1, 0);
+  if (e != UC_ERR_OK) {
+    snprintf(last_error, sizeof last_error, "uc_hook_add(%s) failed: %s", what, uc_strerror(e));
+    return -1;
+  }
+  s->nhooks++;
+  return 0;
+}
+
+// Returns NULL on failure, leaving nothing behind (td_last_error says why).
+td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, int count_blocks) {
+  last_error[0] = 0;
+  td_state *s = (td_state *)calloc(1, sizeof(td_state));
+  if (!s) { snprintf(last_error, sizeof last_error, "out of memory"); return NULL; }
+  s->slot = -1;
+  for (int i = 0; i < TD_MAX_SLOTS; i++) {
+    td_state *expected = NULL;
+    if (__atomic_compare_exchange_n(&slots[i], &expected, s, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      s->slot = i;
+      break;
+    }
+  }
+  if (s->slot < 0) {
+    snprintf(last_error, sizeof last_error, "all %d vCPU slots of this process are in use (TD_MAX_SLOTS)", TD_MAX_SLOTS);
+    free(s);
+    return NULL;
+  }
+  ctl[CTL_SLOT] = (uint64_t)s->slot;
   s->uc = uc;
   s->ctl = ctl;
   s->trap_cb = trap_cb;
@@ -194,17 +239,14 @@ td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, 
     s->regids[13] = ARM_SP;
     s->regids[14] = ARM_LR;
   }
-  uc_hook h;
-  if (uc_hook_add(uc, &h, UC_HOOK_INTR, (void *)hook_intr, s, 1, 0) != UC_ERR_OK) goto fail;
-  if (uc_hook_add(uc, &h, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, s, 1, 0) != UC_ERR_OK) goto fail;
-  if (count_blocks) {
-    if (uc_hook_add(uc, &h, UC_HOOK_BLOCK, (void *)hook_block, s, 1, 0) != UC_ERR_OK) goto fail;
-    ctl[CTL_HAS_BLOCK_HOOK] = 1;
+  if (add_hook(s, UC_HOOK_INTR, (void *)hook_intr, "UC_HOOK_INTR") ||
+      add_hook(s, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, "UC_HOOK_MEM_INVALID") ||
+      (count_blocks && add_hook(s, UC_HOOK_BLOCK, (void *)hook_block, "UC_HOOK_BLOCK"))) {
+    release(s);
+    return NULL;
   }
+  ctl[CTL_HAS_BLOCK_HOOK] = count_blocks ? 1 : 0;
   return s;
-fail:
-  free(s);
-  return NULL;
 }
 
 // Returns the hook handle (0 on failure).
@@ -220,6 +262,7 @@ uint64_t td_add_watchpoint(td_state *s, uint64_t address, uint64_t len, int kind
   int type = 0;
   if (kind & 1) type |= UC_HOOK_MEM_READ;
   if (kind & 2) type |= UC_HOOK_MEM_WRITE;
+  if (len == 0 || address + len - 1 < address) return 0; // end < begin would mean every address
   if (uc_hook_add(s->uc, &h, type, (void *)hook_watch, s, address, address + len - 1) != UC_ERR_OK) return 0;
   return (uint64_t)h;
 }
@@ -228,18 +271,24 @@ int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_ho
 
 // Stop a run from another thread when no block hook is installed. Unicorn may
 // leave the block mid-way (FACTS.md, "Stopping and resuming"), so the run must not
-// be resumed: CTL_HARD_STOPPED tells the owner so.
+// be resumed: CTL_HARD_STOPPED tells the owner so. -1: no vCPU in that slot.
 int td_hard_stop(int slot) {
   if (slot < 0 || slot >= TD_MAX_SLOTS) return -1;
-  td_state *s = __atomic_load_n(&slots[slot], __ATOMIC_ACQUIRE);
-  if (!s) return -1;
-  s->ctl[CTL_HARD_STOPPED] = 1;
-  s->ctl[CTL_REASON] = STOP_PAUSE;
-  return (int)uc_emu_stop(s->uc);
+  __atomic_add_fetch(&users[slot], 1, __ATOMIC_SEQ_CST);
+  td_state *s = __atomic_load_n(&slots[slot], __ATOMIC_SEQ_CST);
+  int r = -1;
+  if (s) {
+    s->ctl[CTL_HARD_STOPPED] = 1;
+    s->ctl[CTL_REASON] = STOP_PAUSE;
+    r = (int)uc_emu_stop(s->uc);
+  }
+  __atomic_sub_fetch(&users[slot], 1, __ATOMIC_SEQ_CST);
+  return r;
 }
 
+// Removes the hooks td_attach added and frees the slot. Breakpoints and
+// watchpoints still installed point at the state: delete them first, or close the
+// engine right after (uc_close).
 void td_detach(td_state *s) {
-  uint64_t slot = s->ctl[CTL_SLOT];
-  if (slot < TD_MAX_SLOTS) __atomic_store_n(&slots[slot], NULL, __ATOMIC_RELEASE);
-  free(s);
+  if (s) release(s);
 }

@@ -46,7 +46,9 @@ export class Cpu {
   private readonly lib = unicorn();
   private readonly breakpoints = new Map<bigint, bigint>();
   private readonly watchpoints = new Map<string, bigint>();
-  private readonly keep: unknown[] = [];
+  /** koffi callbacks handed to C: unregistered on close (koffi has a limited number). */
+  private readonly callbacks: bigint[] = [];
+  private closed = false;
   private counting = false;
   /** PC where the last run stopped: a breakpoint there is passed once when resuming. */
   private stoppedAt: bigint | undefined;
@@ -71,20 +73,36 @@ export class Cpu {
     const err = this.lib.uc_open(arch === 'aarch64' ? UC_ARCH_ARM64 : UC_ARCH_ARM, UC_MODE_ARM, h) as number;
     if (err) throw new Error(`uc_open failed: ${ucError(err)}`);
     this.uc = h[0];
-    if (opts.cpuModel !== undefined) this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_CPU_MODEL, 1), 'int', opts.cpuModel);
-    for (const r of mem.regions) {
-      if (r.kind !== 'ram') continue;
-      const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
-      if (e) throw new Error(`mapping ${r.name} at ${hex(r.base)} failed: ${ucError(e)}`);
+    // From here every failure gives back what was taken (the engine reserves 1 GiB
+    // of address space; the native state holds one of the process's vCPU slots).
+    let td: Ptr = null;
+    try {
+      if (opts.cpuModel !== undefined) {
+        const e = this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_CPU_MODEL, 1), 'int', opts.cpuModel) as number;
+        if (e) throw new Error(`CPU model ${opts.cpuModel}: ${ucError(e)}`);
+      }
+      for (const r of mem.regions) {
+        if (r.kind !== 'ram') continue;
+        const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
+        if (e) throw new Error(`mapping ${r.name} at ${hex(r.base)} failed: ${ucError(e)}`);
+      }
+      const cb = koffi.register(onTrap, koffi.pointer(this.lib.TrapCb));
+      this.callbacks.push(cb);
+      td = this.lib.td_attach(this.uc, this.ctl, arch === 'aarch64' ? 0 : 1, cb, opts.countBlocks === false ? 0 : 1);
+      if (!td) throw new Error(`attaching the native hooks failed: ${this.lib.td_last_error() as string}`);
+      // HVC only reaches the interrupt hook as a hypervisor call once SCR says EL2 exists
+      // (FACTS.md): SCR_EL3 = NS|HCE|RW (AArch64), SCR = NS|HCE (AArch32).
+      const e = arch === 'aarch64'
+        ? this.writeCp64({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 0x501n)
+        : this.writeCp32({ cp: 15, crn: 1, crm: 1, opc1: 0, opc2: 0 }, 0x101n);
+      if (e) throw new Error(`enabling HVC (writing SCR): ${ucError(e)}`);
+    } catch (e) {
+      if (td) this.lib.td_detach(td);
+      this.lib.uc_close(this.uc);
+      this.unregisterCallbacks();
+      throw e;
     }
-    const cb = koffi.register(onTrap, koffi.pointer(this.lib.TrapCb));
-    this.keep.push(cb);
-    this.td = this.lib.td_attach(this.uc, this.ctl, arch === 'aarch64' ? 0 : 1, cb, opts.countBlocks === false ? 0 : 1);
-    if (!this.td) throw new Error('attaching the native hooks failed');
-    // HVC only reaches the interrupt hook as a hypervisor call once SCR says EL2 exists
-    // (FACTS.md): SCR_EL3 = NS|HCE|RW (AArch64), SCR = NS|HCE (AArch32).
-    if (arch === 'aarch64') this.writeCp64({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 0x501n);
-    else this.writeCp32({ cp: 15, crn: 1, crm: 1, opc1: 0, opc2: 0 }, 0x101n);
+    this.td = td;
   }
 
   /** Maps a device: callbacks run on this thread, inside the run. */
@@ -93,17 +111,9 @@ export class Cpu {
     if (!added.ok) return added;
     const rd = koffi.register((_uc: unknown, off: bigint | number, sz: number) => dev.read(BigInt(off), sz), koffi.pointer(this.lib.MmioRead));
     const wr = koffi.register((_uc: unknown, off: bigint | number, sz: number, v: bigint | number) => dev.write(BigInt(off), sz, BigInt(v)), koffi.pointer(this.lib.MmioWrite));
-    this.keep.push(rd, wr);
+    this.callbacks.push(rd, wr);
     const e = this.lib.uc_mmio_map(this.uc, base, Number(size), rd, null, wr, null) as number;
     return e ? { ok: false, error: `mapping device ${name}: ${ucError(e)}` } : { ok: true, value: true };
-  }
-
-  /** Maps RAM added to the memory map after construction (e.g. for an ELF segment). */
-  mapRam(base: bigint): MemResult<true> {
-    const r = this.mem.find(base);
-    if (!r || r.kind !== 'ram') return { ok: false, error: `no RAM at ${hex(base)}` };
-    const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
-    return e ? { ok: false, error: `mapping ${r.name}: ${ucError(e)}` } : { ok: true, value: true };
   }
 
   // ---------------------------------------------------------------- registers
@@ -235,8 +245,32 @@ export class Cpu {
   private dropBlocks(addr: bigint) {
     this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_REMOVE_CACHE, 2), 'uint64_t', addr, 'uint64_t', addr + 4n);
   }
-  private flushBlocks() {
-    this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_FLUSH, 0));
+  /**
+   * Drops every translated block. Not with UC_CTL_TB_FLUSH when it can be helped:
+   * in 2.0.1 a flush memsets the whole 1 GiB translation buffer (tcg_region_assign),
+   * which commits 1 GiB of RSS per vCPU that is never given back (bug 5). Removing
+   * the blocks of each RAM region by range (tb_invalidate_phys_range) costs
+   * microseconds and no memory. Unicorn takes that range as an address the guest
+   * runs at: right while the guest MMU is off (virtual = physical); with it on, the
+   * flush is the only complete way.
+   */
+  private dropAllBlocks() {
+    if (this.guestMmuOn()) {
+      this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_FLUSH, 0));
+      return;
+    }
+    const top = 1n << (this.arch === 'aarch64' ? 64n : 32n);
+    for (const r of this.mem.regions) {
+      if (r.kind !== 'ram') continue;
+      const end = r.base + r.size >= top ? top - 1n : r.base + r.size;
+      this.lib.uc_ctl_int(this.uc, ucCtlWrite(UC_CTL_TB_REMOVE_CACHE, 2), 'uint64_t', r.base, 'uint64_t', end);
+    }
+  }
+  private guestMmuOn(): boolean {
+    const sctlr = this.arch === 'aarch64'
+      ? this.readCp64({ op0: 3, op1: 0, crn: 1, crm: 0, op2: 0 })
+      : this.readCp32({ cp: 15, crn: 1, crm: 0, opc1: 0, opc2: 0 });
+    return (sctlr & 1n) === 1n;
   }
 
   /**
@@ -275,7 +309,9 @@ export class Cpu {
     const h = this.lib.td_add_watchpoint(this.td, addr, BigInt(len), kind === 'read' ? 1 : kind === 'write' ? 2 : 3) as bigint;
     if (!h) return { ok: false, error: `cannot set a watchpoint at ${hex(addr)}` };
     this.watchpoints.set(key, h);
-    this.flushBlocks();
+    // Unicorn decides when it translates a block whether its loads and stores go
+    // through the memory hooks: blocks translated before must be translated again.
+    this.dropAllBlocks();
     return { ok: true, value: true };
   }
   removeWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): boolean {
@@ -284,7 +320,9 @@ export class Cpu {
     if (h === undefined) return false;
     this.lib.td_del_hook(this.td, h);
     this.watchpoints.delete(key);
-    this.flushBlocks();
+    // Not needed to stop firing (hooks are looked up when the access happens), but
+    // the blocks would keep the slow memory path.
+    this.dropAllBlocks();
     return true;
   }
 
@@ -306,7 +344,9 @@ export class Cpu {
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
     // Unicorn adds its instruction-count hook on the first counted run without
     // dropping blocks translated before it, which would then run uncounted.
-    if (count && !this.counting) this.flushBlocks();
+    // (Unicorn itself flushes, with the 1 GiB memset, when a counted run is followed
+    // by an uncounted one: uc_emu_start deletes its count hook and calls tb_flush.)
+    if (count && !this.counting) this.dropAllBlocks();
     this.counting = count > 0;
     const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, count) as number;
     let reason = Number(c[CTL.REASON]);
@@ -409,9 +449,16 @@ export class Cpu {
     return { vector, lr, spsr: cpsr };
   }
 
+  /** Gives everything back (idempotent). */
   close() {
+    if (this.closed) return;
+    this.closed = true;
     this.lib.td_detach(this.td);
     this.lib.uc_close(this.uc);
+    this.unregisterCallbacks();
+  }
+  private unregisterCallbacks() {
+    for (const cb of this.callbacks.splice(0)) koffi.unregister(cb);
   }
 }
 

@@ -81,6 +81,7 @@ function bind() {
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
     td_detach: td.func('void td_detach(void *s)'),
     td_hard_stop: td.func('int td_hard_stop(int slot)'),
+    td_last_error: td.func('const char *td_last_error(void)'),
   };
 }
 
