@@ -6,7 +6,8 @@
 // a batch into a shared control block, JS decides, C writes the answer back.
 //
 // The control block is an array of 64-bit slots shared with JS (a
-// SharedArrayBuffer); the slot numbers are mirrored in server/machine/ctl.ts.
+// SharedArrayBuffer); the slot numbers are mirrored in server/machine/ctl.ts
+// (test/native.test.ts compiles this file and compares CTL_*, STOP_*, ACT_* with it).
 #include <unicorn/unicorn.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,14 +60,10 @@ typedef struct td_state {
   uc_hook hooks[3]; // the hooks td_attach added, deleted by td_detach
 } td_state;
 
-#define ARM64_X0 199
-#define ARM64_PC 260
-#define ARM64_PSTATE 265
-#define ARM_R0 66
-#define ARM_SP 12
-#define ARM_LR 10
-#define ARM_PC 11
-#define ARM_CPSR 3
+// Register ids straight from the headers (JS reads x0..x17 / r0..r14 at CTL_REGS in
+// this order, and writes them back by the same index).
+_Static_assert(UC_ARM64_REG_X17 == UC_ARM64_REG_X0 + 17, "x0..x17 have consecutive ids");
+_Static_assert(UC_ARM_REG_R12 == UC_ARM_REG_R0 + 12, "r0..r12 have consecutive ids");
 
 static inline int pause_requested(td_state *s) {
   return __atomic_load_n((volatile int32_t *)&s->ctl[CTL_PAUSE], __ATOMIC_ACQUIRE) != 0;
@@ -99,12 +96,12 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
   uint64_t pc = 0, ps = 0;
   uint32_t insn = 0;
   if (c[CTL_ARCH] == 0) {
-    uc_reg_read(uc, ARM64_PC, &pc);
-    uc_reg_read(uc, ARM64_PSTATE, &ps);
+    uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
+    uc_reg_read(uc, UC_ARM64_REG_PSTATE, &ps);
   } else {
     uint32_t pc32 = 0, cpsr = 0;
-    uc_reg_read(uc, ARM_PC, &pc32);
-    uc_reg_read(uc, ARM_CPSR, &cpsr);
+    uc_reg_read(uc, UC_ARM_REG_PC, &pc32);
+    uc_reg_read(uc, UC_ARM_REG_CPSR, &cpsr);
     pc = pc32; ps = cpsr;
   }
   if (pc >= 4 && uc_mem_read(uc, pc - 4, &insn, 4) != UC_ERR_OK) insn = 0;
@@ -232,12 +229,12 @@ td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, 
   ctl[CTL_ARCH] = (uint64_t)arch;
   if (arch == 0) {
     s->nregs = 18;
-    for (int i = 0; i < 18; i++) s->regids[i] = ARM64_X0 + i;
+    for (int i = 0; i < 18; i++) s->regids[i] = UC_ARM64_REG_X0 + i;
   } else {
     s->nregs = 15; // r0..r12, sp, lr
-    for (int i = 0; i < 13; i++) s->regids[i] = ARM_R0 + i;
-    s->regids[13] = ARM_SP;
-    s->regids[14] = ARM_LR;
+    for (int i = 0; i < 13; i++) s->regids[i] = UC_ARM_REG_R0 + i;
+    s->regids[13] = UC_ARM_REG_SP;
+    s->regids[14] = UC_ARM_REG_LR;
   }
   if (add_hook(s, UC_HOOK_INTR, (void *)hook_intr, "UC_HOOK_INTR") ||
       add_hook(s, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, "UC_HOOK_MEM_INVALID") ||

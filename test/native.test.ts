@@ -2,12 +2,14 @@
 // libunicorn (memory cost of watchpoints, attach failures, the shared layout).
 // Driven at the Cpu level, on this thread: no worker, no Session.
 import { describe, it, expect, afterEach } from 'vitest';
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Cpu } from '../server/machine/cpu.js';
+import * as uc from '../server/machine/unicorn.js';
 import { unicorn, UC_ARCH_ARM64, UC_MODE_ARM } from '../server/machine/unicorn.js';
-import { CTL, ACT } from '../server/machine/ctl.js';
+import { CTL, ACT, STOP } from '../server/machine/ctl.js';
+import { registerTable, ARM64_IDS, ARM_IDS } from '../server/machine/registers.js';
 import { MemoryMap } from '../server/machine/memory.js';
 import { parseElf } from '../server/machine/elf.js';
 import { assemble, scratchDir, ROOT } from './helpers/asm.js';
@@ -168,5 +170,93 @@ describe('attaching the native hooks (bug 10)', () => {
       for (const t of taken) lib.td_detach(t.td);
       lib.uc_close(scratch);
     }
+  });
+});
+
+/**
+ * Values of C constants as the compiler sees them: native/trapdoor.c itself (so its
+ * enums are evaluated, not parsed) and the installed Unicorn headers. A name that
+ * does not exist is a compile error, which fails the test with gcc's message.
+ */
+function cValues(names: string[]): Map<string, bigint> {
+  const dir = mkdtempSync(path.join(scratchDir(), 'layout-'));
+  const src = path.join(dir, 'layout.c');
+  writeFileSync(src, `#include "${path.join(ROOT, 'native/trapdoor.c')}"\n#include <stdio.h>\nint main(void) {\n` +
+    names.map((n) => `  printf("%s %lld\\n", "${n}", (long long)(${n}));\n`).join('') + '  return 0;\n}\n');
+  const exe = path.join(dir, 'layout');
+  const r = spawnSync('gcc', ['-w', '-o', exe, src, '-lunicorn'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`compiling the layout probe failed:\n${r.stderr}`);
+  const out = execFileSync(exe, { encoding: 'utf8' });
+  return new Map(out.trim().split('\n').map((l) => { const i = l.lastIndexOf(' '); return [l.slice(0, i), BigInt(l.slice(i + 1))]; }));
+}
+
+/** The members of trapdoor.c's enums whose names start with `prefix`. */
+function cEnumNames(prefix: string): string[] {
+  const text = readFileSync(path.join(ROOT, 'native/trapdoor.c'), 'utf8').replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  const names = new Set<string>();
+  for (const body of text.matchAll(/\benum\s*\{([^}]*)\}/g)) {
+    for (const m of body[1].matchAll(/\b([A-Z][A-Z0-9_]*)\s*(=|,|$)/g)) if (m[1].startsWith(prefix)) names.add(m[1]);
+  }
+  return [...names];
+}
+
+describe('one layout for C and TypeScript (ctl.ts, registers.ts, unicorn.ts against trapdoor.c and the Unicorn headers)', () => {
+  it('CTL_*, STOP_* and ACT_* of native/trapdoor.c are CTL, STOP and ACT of server/machine/ctl.ts', () => {
+    for (const [prefix, table] of [['CTL_', CTL], ['STOP_', STOP], ['ACT_', ACT]] as const) {
+      const names = cEnumNames(prefix);
+      expect(names.length).toBeGreaterThan(1);
+      const c = cValues(names);
+      const fromC = Object.fromEntries([...c].map(([n, v]) => [n.slice(prefix.length), Number(v)]));
+      expect([prefix, table]).toEqual([prefix, fromC]);
+    }
+    // Every slot fits the shared block and no two names share a slot (REGS and WB span 18).
+    const slots = Object.entries(CTL).filter(([n]) => n !== 'SLOTS').map(([n, v]) => [n, v, n === 'REGS' || n === 'WB' ? 18 : 1] as const);
+    const used = new Map<number, string>();
+    for (const [n, v, len] of slots) {
+      for (let i = v; i < v + len; i++) {
+        expect([n, i, used.get(i)]).toEqual([n, i, undefined]);
+        used.set(i, n);
+      }
+      expect(v + len).toBeLessThanOrEqual(CTL.SLOTS);
+    }
+  });
+
+  it('register ids in registers.ts are those of the 2.0.1 headers', () => {
+    const want = new Map<string, number>(); // header name -> id used in TypeScript
+    const put = (name: string, id: number) => {
+      expect([name, want.get(name) ?? id]).toEqual([name, id]);
+      want.set(name, id);
+    };
+    for (const [k, v] of Object.entries(ARM64_IDS)) put(`UC_ARM64_REG_${k}`, v);
+    for (const [k, v] of Object.entries(ARM_IDS)) put(`UC_ARM_REG_${k}`, v);
+    // Every register of both tables read through an id, by its header name.
+    const a64 = (n: string) => (/^v\d+$/.test(n) ? `Q${n.slice(1)}` : n === 'cpsr' ? 'PSTATE' : n.toUpperCase());
+    for (const d of registerTable('aarch64')) if (d.uc !== undefined) put(`UC_ARM64_REG_${a64(d.name)}`, d.uc);
+    for (const d of registerTable('arm')) if (d.uc !== undefined) put(`UC_ARM_REG_${d.name.toUpperCase()}`, d.uc);
+    put('UC_ARM64_REG_CP_REG', uc.UC_ARM64_REG_CP_REG);
+    put('UC_ARM_REG_CP_REG', uc.UC_ARM_REG_CP_REG);
+    expect(want.size).toBeGreaterThan(100);
+    const c = cValues([...want.keys()]);
+    for (const [n, id] of want) expect([n, id]).toEqual([n, Number(c.get(n))]);
+  });
+
+  it('the Unicorn constants of unicorn.ts are those of the headers', () => {
+    const want = new Map<string, number>([
+      ['UC_ARCH_ARM', uc.UC_ARCH_ARM], ['UC_ARCH_ARM64', uc.UC_ARCH_ARM64], ['UC_MODE_ARM', uc.UC_MODE_ARM],
+      ['UC_PROT_ALL', uc.UC_PROT_ALL], ['UC_CTL_CPU_MODEL', uc.UC_CTL_CPU_MODEL],
+      ['UC_CTL_TB_REMOVE_CACHE', uc.UC_CTL_TB_REMOVE_CACHE], ['UC_CTL_TB_FLUSH', uc.UC_CTL_TB_FLUSH],
+      ['UC_CTL_WRITE(UC_CTL_CPU_MODEL, 1)', uc.ucCtlWrite(uc.UC_CTL_CPU_MODEL, 1)],
+      ['UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2)', uc.ucCtlWrite(uc.UC_CTL_TB_REMOVE_CACHE, 2)],
+      ['UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0)', uc.ucCtlWrite(uc.UC_CTL_TB_FLUSH, 0)],
+    ]);
+    for (const [k, v] of Object.entries(uc.UC_ERR)) want.set(`UC_ERR_${k}`, v);
+    const memName: Record<string, string> = {
+      read: 'READ', write: 'WRITE', fetch: 'FETCH', 'read (unmapped)': 'READ_UNMAPPED', 'write (unmapped)': 'WRITE_UNMAPPED',
+      'fetch (unmapped)': 'FETCH_UNMAPPED', 'write (protected)': 'WRITE_PROT', 'read (protected)': 'READ_PROT', 'fetch (protected)': 'FETCH_PROT',
+    };
+    for (const [v, text] of Object.entries(uc.UC_MEM_TYPES)) want.set(`UC_MEM_${memName[text]}`, Number(v));
+    const c = cValues([...want.keys()]);
+    // uc_ctl's control word is an int: compare as 32-bit signed
+    for (const [n, v] of want) expect([n, v]).toEqual([n, Number(BigInt.asIntN(32, c.get(n)!))]);
   });
 });

@@ -2,7 +2,7 @@
 // SMCCC: it reports raw exceptions (interrupt number, PC, instruction word) and
 // offers registers, memory, run/step, breakpoints and watchpoints.
 // Everything here runs on the thread that owns the vCPU (the emulation worker).
-import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES } from './unicorn.js';
+import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES, UC_ARM64_REG_CP_REG, UC_ARM_REG_CP_REG } from './unicorn.js';
 import { CTL, STOP } from './ctl.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
@@ -121,7 +121,7 @@ export class Cpu {
     const b = this.cpBuf;
     b.fill(0);
     b.writeUInt32LE(cp.crn, 0); b.writeUInt32LE(cp.crm, 4); b.writeUInt32LE(cp.op0, 8); b.writeUInt32LE(cp.op1, 12); b.writeUInt32LE(cp.op2, 16);
-    this.lib.uc_reg_read(this.uc, 290, b);
+    this.lib.uc_reg_read(this.uc, UC_ARM64_REG_CP_REG, b);
     return b.readBigUInt64LE(24);
   }
   private writeCp64(cp: { op0: number; op1: number; crn: number; crm: number; op2: number }, v: bigint): number {
@@ -129,7 +129,7 @@ export class Cpu {
     b.fill(0);
     b.writeUInt32LE(cp.crn, 0); b.writeUInt32LE(cp.crm, 4); b.writeUInt32LE(cp.op0, 8); b.writeUInt32LE(cp.op1, 12); b.writeUInt32LE(cp.op2, 16);
     b.writeBigUInt64LE(v, 24);
-    return this.lib.uc_reg_write(this.uc, 290, b) as number;
+    return this.lib.uc_reg_write(this.uc, UC_ARM64_REG_CP_REG, b) as number;
   }
   private cp32Buf(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }, v = 0n) {
     const b = this.cpBuf;
@@ -141,11 +141,11 @@ export class Cpu {
   }
   private readCp32(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }): bigint {
     const b = this.cp32Buf(cp);
-    this.lib.uc_reg_read(this.uc, 139, b);
+    this.lib.uc_reg_read(this.uc, UC_ARM_REG_CP_REG, b);
     return b.readBigUInt64LE(32);
   }
   private writeCp32(cp: { cp: number; crn: number; crm: number; opc1: number; opc2: number; is64?: boolean }, v: bigint): number {
-    return this.lib.uc_reg_write(this.uc, 139, this.cp32Buf(cp, v)) as number;
+    return this.lib.uc_reg_write(this.uc, UC_ARM_REG_CP_REG, this.cp32Buf(cp, v)) as number;
   }
 
   private readId(id: number, bits: number): bigint {

@@ -1,6 +1,7 @@
 // Typed koffi binding of the system libunicorn.so.2 (Debian libunicorn2 2.0.1) and
 // of our native hook library (native/trapdoor.c). Only the calls Trapdoor uses.
-// Enum values are those of the 2.0.1 headers (they differ between versions).
+// Enum values are those of the 2.0.1 headers (they differ between versions);
+// test/native.test.ts checks them against /usr/include/unicorn.
 import koffi from 'koffi';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,14 +10,15 @@ import path from 'node:path';
 export const UC_ARCH_ARM = 1;
 export const UC_ARCH_ARM64 = 2;
 export const UC_MODE_ARM = 0;
-export const UC_MODE_THUMB = 16;
 export const UC_PROT_ALL = 7;
 export const UC_CTL_CPU_MODEL = 7;
 export const UC_CTL_TB_REMOVE_CACHE = 9;
 export const UC_CTL_TB_FLUSH = 10;
-export const UC_CTL_IO_WRITE = 1 << 30;
-export const UC_CTL_IO_READ = 2 << 30;
-/** uc_ctl's encoding: (nargs << 26) | io | control. */
+/** The system-register pseudo ids (value through uc_arm64_cp_reg / uc_arm_cp_reg). */
+export const UC_ARM64_REG_CP_REG = 290;
+export const UC_ARM_REG_CP_REG = 139;
+const UC_CTL_IO_WRITE = 1 << 30;
+/** uc_ctl's encoding (UC_CTL_WRITE): (nargs << 26) | io << 30 | control. */
 export const ucCtlWrite = (ctl: number, nargs: number) => ((UC_CTL_IO_WRITE | (nargs << 26) | ctl) >>> 0) | 0;
 
 export const UC_MEM_TYPES: Record<number, string> = {
@@ -62,7 +64,6 @@ function bind() {
   const MmioWrite = koffi.proto('void uc_cb_mmio_write_t(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *user)');
   return {
     TrapCb, MmioRead, MmioWrite,
-    uc_version: uc.func('unsigned int uc_version(_Out_ unsigned int *major, _Out_ unsigned int *minor)'),
     uc_open: uc.func('int uc_open(int arch, int mode, _Out_ void **uc)'),
     uc_close: uc.func('int uc_close(void *uc)'),
     uc_strerror: uc.func('const char *uc_strerror(int code)'),
@@ -74,7 +75,6 @@ function bind() {
     uc_mem_map_ptr: uc.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
     uc_mmio_map: uc.func('int uc_mmio_map(void *uc, uint64_t address, size_t size, uc_cb_mmio_read_t *read_cb, void *user_read, uc_cb_mmio_write_t *write_cb, void *user_write)'),
     uc_emu_start: uc.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
-    uc_emu_stop: uc.func('int uc_emu_stop(void *uc)'),
     td_attach: td.func('void *td_attach(void *uc, void *ctl, int arch, td_trap_cb *cb, int count_blocks)'),
     td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
     td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
@@ -95,4 +95,3 @@ export function ucError(code: number): string {
   return `${unicorn().uc_strerror(code) as string} (UC_ERR ${code})`;
 }
 
-export { koffi };
