@@ -42,7 +42,7 @@ async function runTrapdoor(elf: string, countBlocks = true): Promise<{ seconds: 
   if (!r.ok) throw new Error(r.error);
   const s = r.value;
   const t0 = process.hrtime.bigint();
-  const stop = await s.cont();
+  const stop = await s.connect('bench').cont();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (!stop.ok || stop.value.reason !== 'exit') throw new Error(`bench guest did not exit: ${JSON.stringify(stop)}`);
   const insns = s.insns;
@@ -77,7 +77,7 @@ async function startup(): Promise<number> {
   const t0 = process.hrtime.bigint();
   const r = await Session.open({ image: { path: LOOP }, interactive: false });
   if (!r.ok) throw new Error(r.error);
-  await r.value.step();
+  await r.value.connect('bench').step();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   await r.value.close();
   return ms;

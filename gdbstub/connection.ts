@@ -4,10 +4,11 @@
 // is sent when the session stops.
 import type { Socket } from 'node:net';
 import type { Session, StopEvent } from '../server/session/session.js';
+import type { Client } from '../server/session/client.js';
 import type { RegDef } from '../server/machine/registers.js';
 import { FrameParser, frame, textToHex } from './framing.js';
 import { errorPacket, fail, isError, type GdbError } from './errors.js';
-import { advertise, lookup } from './dispatch.js';
+import { advertise, lookup, splitPacket } from './dispatch.js';
 import { readRamHex } from './packets/memory.js';
 import { Points } from './points.js';
 import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
@@ -28,6 +29,9 @@ export interface ConnectionOptions {
 /** See keepHot: long enough to cover gdb's think time between the packets of one command. */
 const HOT_MS = 1;
 
+/** Packets that may run the guest (vCont;t and vCont? do not, but counting them is harmless). */
+const RESUME_PACKETS = new Set(['c', 'C', 's', 'S', 'vCont']);
+
 export class GdbConnection implements Stub {
   readonly layout: readonly RegDef[];
   readonly byRegnum: ReadonlyMap<number, RegDef>;
@@ -47,6 +51,9 @@ export class GdbConnection implements Stub {
   private noAckAfterReply = false;
   private lastFrame: Buffer | undefined;
   private running = false;
+  /** Resume packets received whose handling (up to the stop reply) has not finished. */
+  private resumesPending = 0;
+  /** A Ctrl-C came for the run in progress or a resume received and not yet run. */
   private interrupted = false;
   private gone = false;
   private resolveClosed!: () => void;
@@ -55,7 +62,12 @@ export class GdbConnection implements Stub {
   /** The m reply gdb will probably ask for next (see readOn). */
   private readAhead: { packet: string; frame: Buffer } | undefined;
 
-  constructor(readonly session: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
+  /** This connection's own client of the session: its breakpoints, its decisions. */
+  readonly session: Client;
+
+  constructor(shared: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
+    const session = shared.connect(`gdb ${socket.remoteAddress}:${socket.remotePort}`);
+    this.session = session;
     this.layout = registerLayout(session.registers);
     this.byRegnum = new Map(this.layout.map((r) => [r.regnum, r]));
     this.packetSize = opts.packetSize;
@@ -89,13 +101,13 @@ export class GdbConnection implements Stub {
       switch (ev.kind) {
         case 'packet':
           if (!this.noAck) this.write('+');
-          this.enqueue(() => this.handle(ev.data));
+          this.enqueuePacket(ev.data);
           break;
         case 'bad-checksum':
           if (this.noAck) {
             // TCP already checked the bytes; a wrong sum here is the client's bug.
             this.log(`bad checksum ignored (no-ack mode): ${ev.data.slice(0, 40)}`);
-            this.enqueue(() => this.handle(ev.data));
+            this.enqueuePacket(ev.data);
           } else {
             this.log(`bad checksum: asking for a resend of ${JSON.stringify(ev.data.slice(0, 40))}`);
             this.write('-');
@@ -115,6 +127,26 @@ export class GdbConnection implements Stub {
           break;
       }
     }
+  }
+
+  /**
+   * A resume counts as pending from the moment it is read, so that a Ctrl-C
+   * right behind it (often in the same TCP segment, handled before the packet's
+   * job has started the run) is kept for that run instead of being dropped.
+   */
+  private enqueuePacket(data: string) {
+    if (!RESUME_PACKETS.has(splitPacket(data).name)) { this.enqueue(() => this.handle(data)); return; }
+    this.resumesPending++;
+    const done = () => {
+      // The stop reply is out (or the resume failed): a Ctrl-C kept for it is used up.
+      if (--this.resumesPending === 0 && !this.running) this.interrupted = false;
+    };
+    this.enqueue(() => {
+      let r: void | Promise<void>;
+      try { r = this.handle(data); } catch (e) { done(); throw e; }
+      if (!r) { done(); return; }
+      return r.finally(done);
+    });
   }
 
   /**
@@ -168,9 +200,13 @@ export class GdbConnection implements Stub {
   }
 
   private interrupt() {
-    if (!this.running) { this.log('Ctrl-C while the guest is stopped: nothing to do'); return; }
-    this.interrupted = true;
-    this.session.pause();
+    if (this.running) {
+      this.interrupted = true;
+      this.session.pause();
+    } else if (this.resumesPending > 0) {
+      // the run has not started yet: run() pauses it as soon as it is launched
+      this.interrupted = true;
+    } else this.log('Ctrl-C while the guest is stopped: nothing to do');
   }
 
   private handle(data: string): void | Promise<void> {
@@ -264,7 +300,7 @@ export class GdbConnection implements Stub {
 
   // ------------------------------------------------------------------ run control
   private nextStop(): Promise<StopEvent> {
-    return new Promise((resolve) => this.session.once('stop', resolve));
+    return this.session.nextStop();
   }
 
   private async haltRunningGuest() {
@@ -277,7 +313,7 @@ export class GdbConnection implements Stub {
   /** The stop reply, reading the registers it expedites. */
   private async stopPacket(ev: StopEvent | undefined, asked = false): Promise<string> {
     if (ev?.reason === 'exit' || this.session.state === 'exited') return stopReply(this, ev, undefined, asked);
-    const r = await this.session.readRegisters(stopRegisterNames(this));
+    const r = await this.session.readRegisters({ names: stopRegisterNames(this) });
     return stopReply(this, ev, r.ok ? r.value : undefined, asked);
   }
 
@@ -297,13 +333,14 @@ export class GdbConnection implements Stub {
 
   private async run(how: 'continue' | 'step') {
     if (this.session.state === 'exited') {
-      this.send([...this.consolePackets(consoleLines(this.session.lastStop ?? { reason: 'exit', pc: '0x0', insns: 0 })), 'W00']);
+      this.send([...this.consolePackets(consoleLines(this.session.lastStop ?? { reason: 'exit', vcpu: 0, pc: '0x0', insns: 0 })), 'W00']);
       return;
     }
+    // `interrupted` is not reset here: a Ctrl-C that came after the resume packet
+    // and before this run started is for this run (reset when its reply is out).
     this.running = true;
-    this.interrupted = false;
     let ev: StopEvent | undefined;
-    let regs: ReadonlyMap<string, bigint> | undefined;
+    let regs: Readonly<Record<string, string>> | undefined;
     const notes: string[] = [];
     let retried = false;
     for (;;) {
@@ -366,10 +403,12 @@ export class GdbConnection implements Stub {
     if (this.gone) return;
     this.gone = true;
     this.session.off('output', this.onOutput);
+    // the client's breakpoints and watchpoints go with it (below, after the queue)
     // A client that vanishes while the guest runs leaves it paused, re-attachable.
     if (this.running) this.session.pause();
     await this.queue.catch(() => undefined);
     await this.points.clear();
+    await this.session.close();
     this.log(`disconnected; the session stays ${this.session.state}`);
     this.resolveClosed();
   }

@@ -10,7 +10,8 @@
 // The book also remembers which Z kinds asked for an address (z0 must not drop a
 // Z1 at the same place) and maps a watchpoint hit back to the Z2/Z3/Z4 that
 // caused it. What a client leaves behind is removed when it goes.
-import type { Session } from '../server/session/session.js';
+import type { Client } from '../server/session/client.js';
+import { hex } from '../server/machine/memory.js';
 
 export type WatchKind = 'write' | 'read' | 'access';
 export type BreakKind = 'sw' | 'hw';
@@ -32,7 +33,7 @@ export class Points {
   private readonly haveBreaks = new Set<bigint>();
   private readonly haveWatches = new Map<string, Watch>();
 
-  constructor(private readonly session: Session) {}
+  constructor(private readonly session: Client) {}
 
   addBreak(addr: bigint, kind: BreakKind, thumb = false) {
     const want = this.wantBreaks.get(addr) ?? { kinds: new Set<BreakKind>(), thumb };
@@ -62,7 +63,7 @@ export class Points {
   dropStale(addr: bigint) {
     if (!this.isStale(addr)) return;
     this.haveBreaks.delete(addr);
-    void this.session.removeBreakpoint(addr);
+    void this.session.removeBreakpoint({ addr: hex(addr) });
   }
 
   addWatch(w: Watch) { this.wantWatches.set(watchKey(w), w); }
@@ -82,19 +83,19 @@ export class Points {
     const stale = [...this.haveBreaks].filter((a) => !this.wantBreaks.has(a));
     for (const a of all ? stale : stale.slice(0, Math.max(0, stale.length - STALE_LIMIT))) {
       this.haveBreaks.delete(a);
-      calls.push(this.session.removeBreakpoint(a));
+      calls.push(this.session.removeBreakpoint({ addr: hex(a) }));
     }
     for (const [a, want] of this.wantBreaks) {
       if (this.haveBreaks.has(a)) continue;
       this.haveBreaks.add(a);
       // one the core refused is not installed: the next sync tries again (and says why again)
-      calls.push(this.session.addBreakpoint(a, { thumb: want.thumb }).then((r) => { if (!r.ok) this.haveBreaks.delete(a); return r; }));
+      calls.push(this.session.addBreakpoint({ addr: hex(a), thumb: want.thumb }).then((r) => { if (!r.ok) this.haveBreaks.delete(a); return r; }));
     }
     for (const [k, w] of [...this.haveWatches]) {
-      if (!this.wantWatches.has(k)) { this.haveWatches.delete(k); calls.push(this.session.removeWatchpoint(w.addr, w.len, w.kind)); }
+      if (!this.wantWatches.has(k)) { this.haveWatches.delete(k); calls.push(this.session.removeWatchpoint({ addr: hex(w.addr), len: w.len, kind: w.kind })); }
     }
     for (const [k, w] of this.wantWatches) {
-      if (!this.haveWatches.has(k)) { this.haveWatches.set(k, w); calls.push(this.session.addWatchpoint(w.addr, w.len, w.kind)); }
+      if (!this.haveWatches.has(k)) { this.haveWatches.set(k, w); calls.push(this.session.addWatchpoint({ addr: hex(w.addr), len: w.len, kind: w.kind })); }
     }
     return Promise.all(calls).then((rs) => rs.flatMap((r) => (r.ok ? [] : [r.error ?? 'failed'])));
   }

@@ -61,13 +61,13 @@ export function stopRegisterNames(stub: Stub): string[] {
 const STOP_NAMES = new Map<string, string[]>();
 
 /** Expedited registers: the core feature, `regnum:value;` each. */
-function expedite(stub: Stub, regs: ReadonlyMap<string, bigint> | undefined): string {
+function expedite(stub: Stub, regs: Readonly<Record<string, string>> | undefined): string {
   if (!regs) return '';
   let out = '';
   for (const r of stub.layout) {
     if (!CORE_FEATURES.has(r.feature)) continue;
-    const v = regs.get(r.name);
-    if (v !== undefined) out += `${r.regnum.toString(16)}:${regToHex(v, r.bits / 8)};`;
+    const v = regs[r.name];
+    if (v !== undefined) out += `${r.regnum.toString(16)}:${regToHex(BigInt(v), r.bits / 8)};`;
   }
   return out;
 }
@@ -78,7 +78,7 @@ function expedite(stub: Stub, regs: ReadonlyMap<string, bigint> | undefined): st
  * `asked` is true for `?`: it reports where the guest is, not a fresh event, so it
  * names no watchpoint (gdb would take it as a new hit).
  */
-export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: ReadonlyMap<string, bigint> | undefined, asked = false): string {
+export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: Readonly<Record<string, string>> | undefined, asked = false): string {
   if (ev?.reason === 'exit' || stub.session.state === 'exited') return 'W00';
   const sig = ev ? signalOf(ev) : SIG.TRAP;
   let reason = '';

@@ -1,7 +1,7 @@
 // What a packet handler sees and what it may answer. Handlers translate one
 // packet family to Session calls; they never touch the socket: the connection
 // (connection.ts) frames replies, maps errors to `Exx` and runs the guest.
-import type { Session } from '../server/session/session.js';
+import type { Client } from '../server/session/client.js';
 import type { RegDef } from '../server/machine/registers.js';
 import type { GdbError } from './errors.js';
 import type { Points } from './points.js';
@@ -28,7 +28,8 @@ export interface PacketFamily {
 }
 
 export interface Stub {
-  readonly session: Session;
+  /** This connection's client of the session (its breakpoints, its decisions). */
+  readonly session: Client;
   /** Registers in g/G order (sorted by regnum). */
   readonly layout: readonly RegDef[];
   readonly byRegnum: ReadonlyMap<number, RegDef>;

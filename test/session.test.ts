@@ -1,6 +1,7 @@
 // The core as a front-end sees it: a Session running real assembled guests.
 import { describe, it, expect, afterEach } from 'vitest';
-import { Session, type SessionOptions } from '../server/session/session.js';
+import { Session, Client, type SessionOptions } from '../server/session/session.js';
+import { hex } from '../server/machine/memory.js';
 import type { PolicySpec } from '../server/policy/index.js';
 import { parseOnFlag } from '../server/policy/index.js';
 import { armVectors, assemble } from './helpers/asm.js';
@@ -15,8 +16,9 @@ async function session(arch: 'aarch64' | 'arm', src: string, opts: Partial<Sessi
   if (!r.ok) throw new Error(r.error);
   open.push(r.value);
   const log: TrapRecord[] = [];
-  r.value.on('trap', (t) => log.push(t));
-  return Object.assign(r.value, { log });
+  const c = r.value.connect('test');
+  c.on('trap', (t) => log.push(t));
+  return Object.assign(c, { log });
 }
 
 function policy(...on: string[]): PolicySpec {
@@ -28,16 +30,16 @@ function policy(...on: string[]): PolicySpec {
 
 const A64_OFF = `ldr x0, =0x84000008\n  smc #0\n`;
 
-async function runToEnd(s: Session) {
-  const r = await s.cont();
+async function runToEnd(s: Session | Client) {
+  const r = await (s instanceof Session ? s.connect('test') : s).cont();
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }
 
-async function reg(s: Session, name: string) {
-  const r = await s.readRegister(name);
+async function reg(s: Session | Client, name: string) {
+  const r = await (s instanceof Session ? s.connect('test') : s).readRegisters({ names: [name] });
   if (!r.ok) throw new Error(r.error);
-  return r.value;
+  return BigInt(r.value[name]);
 }
 
 describe('AArch64 traps', () => {
@@ -144,7 +146,7 @@ vectors:
 .balign 8\ninfo:\n  .word 0\n  .word 0xdeadbeef\n`);
     await runToEnd(s);
     const info = s.symbol('info')!.value;
-    const mem = await s.readMemory(info, 8);
+    const mem = await s.readMemory({ addr: hex(info), len: 8 });
     expect(mem.ok && Buffer.from(mem.value).readUInt32LE(4)).toBe(0);
     expect(await reg(s, 'x19')).toBe(0n);
     expect(s.log[0].decoded.summary).toMatch(/get_features/);
@@ -157,7 +159,7 @@ vectors:
     expect(stop.reason).toBe('trap');
     expect(stop.trap?.decision).toBe('pending');
     expect(stop.trap?.decoded.name).toMatch(/PSCI_VERSION|VERSION/);
-    const d = await s.decide({ action: 'return', values: { x0: 0x20000n } });
+    const d = await s.decide({ decision: { action: 'return', values: { x0: '0x20000' } } });
     expect(d.ok && d.value.by).toBe('user');
     expect((await runToEnd(s)).reason).toBe('exit');
     expect(await reg(s, 'x19')).toBe(0x20000n);
@@ -166,7 +168,7 @@ vectors:
   it('breakpoints, single steps and pauses a running guest at an exact point', async () => {
     const s = await session('aarch64', `.global _start\n_start:\n  mov x1, #0\nloop:\n  add x1, x1, #1\nback:\n  b loop\n`);
     const back = s.symbol('back')!.value;
-    expect((await s.addBreakpoint(back)).ok).toBe(true);
+    expect((await s.addBreakpoint({ addr: hex(back) })).ok).toBe(true);
     let stop = await runToEnd(s);
     expect(stop).toMatchObject({ reason: 'breakpoint', pc: '0x' + back.toString(16) });
     expect(await reg(s, 'x1')).toBe(1n);
@@ -175,7 +177,7 @@ vectors:
     const st = await s.step();
     expect(st.ok && st.value.reason).toBe('step');
     expect(await reg(s, 'pc')).toBe(s.symbol('loop')!.value);
-    await s.removeBreakpoint(back);
+    await s.removeBreakpoint({ addr: hex(back) });
     setTimeout(() => s.pause(), 100);
     stop = await runToEnd(s);
     expect(stop.reason).toBe('pause');
@@ -183,7 +185,7 @@ vectors:
     expect(x1).toBeGreaterThan(1000n);
     expect(await reg(s, 'pc')).toBe(s.symbol('loop')!.value); // a block boundary
     // resuming after a pause must not run anything twice: exactly one more add
-    await s.addBreakpoint(back);
+    await s.addBreakpoint({ addr: hex(back) });
     await runToEnd(s);
     expect(await reg(s, 'x1')).toBe(x1 + 1n);
   });
@@ -192,7 +194,7 @@ vectors:
     const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =vectors\n  msr vbar_el1, x0\n  ldr x0, =0x82000010\n  smc #0\n  b .
 .balign 2048\nvectors:\n  .space 0x200\nhandler:\n  mrs x20, esr_el1\n  ${A64_OFF}`, { policy: policy('0x82000010=undef') });
     const handler = s.symbol('handler')!.value;
-    await s.addBreakpoint(handler);
+    await s.addBreakpoint({ addr: hex(handler) });
     const stop = await runToEnd(s);
     expect(stop).toMatchObject({ reason: 'breakpoint', pc: '0x' + handler.toString(16) });
     expect((await runToEnd(s)).reason).toBe('exit');

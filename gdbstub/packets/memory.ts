@@ -4,6 +4,7 @@
 import { fail, type GdbError } from '../errors.js';
 import { fromHex, parseHexNumber, toHex, unescapeBinary } from '../framing.js';
 import type { PacketFamily, Stub } from '../stub.js';
+import { hex } from '../../server/machine/memory.js';
 
 const PAGE = 0x1000n;
 const MAX_ADDR = 1n << 64n;
@@ -19,7 +20,7 @@ function addrLen(text: string): { addr: bigint; len: number } | GdbError {
 }
 
 async function read(stub: Stub, addr: bigint, len: number): Promise<Uint8Array | GdbError> {
-  const whole = await stub.session.readMemory(addr, len);
+  const whole = await stub.session.readMemory({ addr: hex(addr), len });
   if (whole.ok) return whole.value;
   // Page by page up to the first unreadable one.
   const parts: Uint8Array[] = [];
@@ -27,7 +28,7 @@ async function read(stub: Stub, addr: bigint, len: number): Promise<Uint8Array |
   let left = len;
   while (left > 0) {
     const n = Math.min(left, Number(PAGE - (a % PAGE)));
-    const p = await stub.session.readMemory(a, n);
+    const p = await stub.session.readMemory({ addr: hex(a), len: n });
     if (!p.ok) break;
     parts.push(p.value);
     a += BigInt(n);
@@ -39,7 +40,7 @@ async function read(stub: Stub, addr: bigint, len: number): Promise<Uint8Array |
 
 async function write(stub: Stub, addr: bigint, data: Uint8Array) {
   if (data.length === 0) return 'OK'; // gdb probes X support with an empty write
-  const r = await stub.session.writeMemory(addr, data);
+  const r = await stub.session.writeMemory({ addr: hex(addr), data });
   return r.ok ? 'OK' : fail('memory', r.error);
 }
 

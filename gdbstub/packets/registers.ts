@@ -3,6 +3,7 @@
 import { fail } from '../errors.js';
 import { hexToReg, regToHex } from '../framing.js';
 import type { PacketFamily, Stub } from '../stub.js';
+import { hex } from '../../server/machine/memory.js';
 
 function regnumOf(stub: Stub, text: string) {
   if (!/^[0-9a-fA-F]{1,4}$/.test(text)) return fail('malformed', `bad register number '${text}'`);
@@ -13,19 +14,19 @@ function regnumOf(stub: Stub, text: string) {
 export const registerPackets: PacketFamily = {
   packets: {
     g: async (stub) => {
-      const r = await stub.session.readRegisters(stub.layout.map((d) => d.name));
+      const r = await stub.session.readRegisters({ names: stub.layout.map((d) => d.name) });
       if (!r.ok) return fail('register', r.error);
       let out = '';
       for (const d of stub.layout) {
-        const v = r.value.get(d.name);
-        out += v === undefined ? 'xx'.repeat(d.bits / 8) : regToHex(v, d.bits / 8);
+        const v = r.value[d.name];
+        out += v === undefined ? 'xx'.repeat(d.bits / 8) : regToHex(BigInt(v), d.bits / 8);
       }
       return out;
     },
     G: async (stub, args) => {
       const total = stub.layout.reduce((n, d) => n + d.bits / 4, 0);
       if (args.length !== total) return fail('malformed', `G: expected ${total} hex digits, got ${args.length}`);
-      const current = await stub.session.readRegisters(stub.layout.map((d) => d.name));
+      const current = await stub.session.readRegisters({ names: stub.layout.map((d) => d.name) });
       if (!current.ok) return fail('register', current.error);
       let at = 0;
       for (const d of stub.layout) {
@@ -34,8 +35,8 @@ export const registerPackets: PacketFamily = {
         if (/^x+$/i.test(text)) continue; // gdb does not know it either
         const v = hexToReg(text, d.bits / 8);
         if (v === undefined) return fail('malformed', `G: bad value for ${d.name}`);
-        if (d.readonly || v === current.value.get(d.name)) continue;
-        const w = await stub.session.writeRegister(d.name, v);
+        if (d.readonly || hex(v) === current.value[d.name]) continue;
+        const w = await stub.session.writeRegister({ name: d.name, value: hex(v) });
         if (!w.ok) return fail('register', w.error);
       }
       return 'OK';
@@ -43,8 +44,9 @@ export const registerPackets: PacketFamily = {
     p: async (stub, args) => {
       const def = regnumOf(stub, args);
       if ('error' in def) return def;
-      const r = await stub.session.readRegister(def.name);
-      return r.ok ? regToHex(r.value, def.bits / 8) : 'xx'.repeat(def.bits / 8);
+      const r = await stub.session.readRegisters({ names: [def.name] });
+      const v = r.ok ? r.value[def.name] : undefined;
+      return v !== undefined ? regToHex(BigInt(v), def.bits / 8) : 'xx'.repeat(def.bits / 8);
     },
     P: async (stub, args) => {
       const eq = args.indexOf('=');
@@ -54,7 +56,7 @@ export const registerPackets: PacketFamily = {
       const v = hexToReg(args.slice(eq + 1), def.bits / 8);
       if (v === undefined) return fail('malformed', `P: ${def.name} takes ${def.bits / 4} hex digits`);
       if (def.readonly) return fail('register', `${def.name} is read-only`);
-      const w = await stub.session.writeRegister(def.name, v);
+      const w = await stub.session.writeRegister({ name: def.name, value: hex(v) });
       return w.ok ? 'OK' : fail('register', w.error);
     },
   },

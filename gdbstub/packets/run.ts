@@ -4,13 +4,14 @@
 import { fail, type GdbError } from '../errors.js';
 import { parseHexNumber } from '../framing.js';
 import type { PacketFamily, Reply, Stub } from '../stub.js';
+import { hex } from '../../server/machine/memory.js';
 import { selectsOurThread } from './threads.js';
 
 async function resumeAt(stub: Stub, how: 'continue' | 'step', addrText: string | undefined): Promise<Reply> {
   if (addrText) {
     const addr = parseHexNumber(addrText);
     if (addr === undefined) return fail('malformed', `bad resume address '${addrText}'`);
-    const w = await stub.session.writeRegister('pc', addr);
+    const w = await stub.session.writeRegister({ name: 'pc', value: hex(addr) });
     if (!w.ok) return fail('register', w.error);
   }
   return { resume: how };

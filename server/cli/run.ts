@@ -3,13 +3,15 @@
 // or a fault, each with its own exit code.
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
-import { Session, type StopEvent } from '../session/session.js';
+import { Session, capabilitiesOf, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
 import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
-import type { ForwardFallback } from '../session/engine.js';
+import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/index.js';
-import type { Decision, TrapRecord } from '../session/trap-record.js';
-import { TrapTable, describeTrap } from './table.js';
+import type { TrapRecord } from '../session/trap-record.js';
+import type { DecisionParams } from '../session/contract.js';
+import { TrapTable, describeTrap } from '../session/render.js';
+import { lineSplitter } from './output.js';
 import { EXIT, UsageError } from './errors.js';
 import { startGdbServer, type GdbServer } from '../../gdbstub/index.js';
 
@@ -128,7 +130,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
   if (o.wait && !o.gdb) throw new UsageError('--wait goes with --gdb HOST:PORT (it waits for gdb to start the guest)');
   const gdbAt = o.gdb !== undefined ? parseGdbAddress(o.gdb) : undefined;
-  if (o['no-count'] && o['max-insns']) throw new UsageError('--max-insns needs the instruction counter: drop --no-count');
+  if (o['no-count']) {
+    // What this mode cannot do is refused here, with the reason capabilities() gives.
+    const caps = capabilitiesOf({ countBlocks: false });
+    if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts, which ${caps.why.instructionCounts}`);
+    if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from, which ${caps.why.resumablePause}`);
+  }
   const policy = await buildPolicy(o.policy, o.on, o.default);
   if (o.forward) {
     const ep = parseEndpoint(o.forward);
@@ -137,6 +144,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const json = !!o.json;
   const out = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+  let session: Session | undefined;
+  /** Writes text; when the reader is behind, the guest is held back (flow control) until it drains. */
+  const emitText = (stream: NodeJS.WriteStream, text: string) => {
+    if (!text) return;
+    if (!stream.write(text) && session) session.hold(new Promise((r) => stream.once('drain', r)));
+  };
   // Someone can answer `ask`: a terminal, or gdb (monitor decide) when --gdb is given.
   const terminal = !!process.stdin.isTTY && !json;
   const interactive = terminal || o.gdb !== undefined;
@@ -165,22 +178,31 @@ export async function runCommand(argv: string[]): Promise<number> {
     countBlocks: !o['no-count'],
   });
   if (!opened.ok) throw new UsageError(opened.error);
-  const s = opened.value;
-  const table = new TrapTable(out);
-  let guestLine = '';
-  s.on('trap', (r) => {
-    if (json) out(JSON.stringify(r));
-    else if (!o.quiet) table.row(r);
+  session = opened.value;
+  const s = session;
+  const cli = s.connect('cli');
+  // Long runs show progress on a terminal: one status line, cleared before anything else is printed.
+  let progressShown = false;
+  const clearProgress = () => { if (progressShown) { process.stderr.write('\r\x1b[2K'); progressShown = false; } };
+  // Rows are written a batch at a time: one write for up to 512 records.
+  let rows: string[] = [];
+  const table = new TrapTable((line) => rows.push(line));
+  cli.on('traps', (batch) => {
+    if (json) for (const r of batch) rows.push(JSON.stringify(r));
+    else if (!o.quiet) for (const r of batch) table.row(r);
+    if (!rows.length) return;
+    clearProgress();
+    rows.push('');
+    emitText(process.stdout, rows.join('\n'));
+    rows = [];
   });
-  s.on('output', (text) => {
-    guestLine += text;
-    let nl: number;
-    while ((nl = guestLine.indexOf('\n')) >= 0) {
-      info(`guest| ${guestLine.slice(0, nl).replace(/\r$/, '')}`);
-      guestLine = guestLine.slice(nl + 1);
-    }
+  const guest = lineSplitter((line) => `guest| ${line}\n`);
+  const infoStream = json ? process.stderr : process.stdout;
+  cli.on('output', (text) => {
+    clearProgress();
+    emitText(infoStream, guest.push(text));
   });
-  s.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
+  cli.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
 
   let timedOut = false;
   const timer = o.timeout ? setTimeout(() => { timedOut = true; s.pause(); }, Number(o.timeout) * 1000) : undefined;
@@ -199,17 +221,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     info(`gdb stub on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
   }
   const started = Date.now();
-  // Long runs show progress on a terminal: one status line, rewritten each second.
-  let progressShown = false;
   const progress = process.stderr.isTTY ? setInterval(() => {
     if (s.state !== 'running') return;
     const secs = ((Date.now() - started) / 1000).toFixed(0);
     process.stderr.write(`\r\x1b[2K[trapdoor] ${secs} s, ${fmtCount(s.insns)} instructions, ${fmtCount(s.trapCount)} traps (Ctrl-C stops)`);
     progressShown = true;
   }, 1000) : undefined;
-  const clearProgress = () => { if (progressShown) { process.stderr.write('\r\x1b[2K'); progressShown = false; } };
-  s.on('trap', clearProgress);
-  s.on('output', clearProgress);
   let code: number = EXIT.OK;
   let stop: StopEvent | undefined;
   let waitForGdb = false;
@@ -219,7 +236,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         // gdb drives the guest now: wait for its end (or Ctrl-C / --timeout here).
         info(o.wait && !gdb.clients() ? 'waiting for gdb to attach and continue (Ctrl-C ends)' : 'gdb attached: it drives the guest now');
         let announced = 0;
-        stop = await untilEnd(s, () => interrupted || timedOut, () => {
+        stop = await untilEnd(cli, () => interrupted || timedOut, () => {
           // gdb detached and the guest ran on into a trap that waits for a decision
           const ev = s.lastStop;
           if (s.state !== 'stopped' || ev?.reason !== 'trap' || !ev.trap || gdb!.clients() > 0 || ev.trap.seq === announced) return;
@@ -228,7 +245,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         });
         break;
       }
-      const r = await s.cont();
+      const r = await cli.cont();
       if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
       stop = r.value;
       if (stop.reason === 'trap' && stop.trap && gdb && !terminal) {
@@ -238,7 +255,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
       if (stop.reason === 'trap' && stop.trap && terminal) {
         const d = await askUser(stop.trap);
-        const res = await s.decide(d);
+        const res = await cli.decide({ decision: d });
         if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
         continue;
       }
@@ -254,7 +271,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     clearProgress();
     process.off('SIGINT', onSigint);
   }
-  if (guestLine) info(`guest| ${guestLine}`);
+  emitText(infoStream, guest.end());
   const secs = (Date.now() - started) / 1000;
   const n = s.trapCount;
   const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
@@ -266,10 +283,15 @@ export async function runCommand(argv: string[]): Promise<number> {
         info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
         code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
         break;
+      case 'internal':
+        process.stderr.write(`trapdoor: the run stopped: ${stop.message}\n  (nothing after this trap ran; the records before it are complete)\n`);
+        info(`run ended by an internal error (${tail})`);
+        code = EXIT.ERROR;
+        break;
       case 'fault': case 'exception':
         process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
           (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
-        const last = await s.traps(3);
+        const last = await cli.traps({ n: 3 });
         if (last.ok && last.value.length) {
           process.stderr.write('  last traps:\n');
           for (const t of last.value) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
@@ -282,17 +304,23 @@ export async function runCommand(argv: string[]): Promise<number> {
         code = EXIT.ERROR;
     }
   }
+  await cli.close();
   await s.close();
+  // A limit holds even when nobody reads our output (a stalled pipe): give it a moment, then go.
+  if (timedOut && process.stdout.writableLength > 0) {
+    await new Promise((r) => { process.stdout.once('drain', r); setTimeout(r, 1000).unref(); });
+    if (process.stdout.writableLength > 0) process.exit(code);
+  }
   return code;
 }
 
 /** Resolves with the stop that ends the run (exit, fault), or a pause asked here; `tick` runs every 100 ms meanwhile. */
-function untilEnd(s: Session, askedToStop: () => boolean, tick: () => void): Promise<StopEvent> {
+function untilEnd(s: Client, askedToStop: () => boolean, tick: () => void): Promise<StopEvent> {
   return new Promise((resolve) => {
     const check = () => {
       const ev = s.lastStop;
       if (s.state === 'exited' && ev) return finish(ev);
-      if (askedToStop()) return finish(ev ?? { reason: 'pause', pc: '0x0', insns: s.insns });
+      if (askedToStop()) return finish(ev ?? { reason: 'pause', vcpu: 0, pc: '0x0', insns: s.insns });
       tick();
     };
     const onStop = (ev: StopEvent) => {
@@ -326,7 +354,7 @@ function sym(s: Session, pc: string): string {
 }
 
 /** One key per action at the ask prompt; `r` then reads the values as a line. */
-async function askUser(t: TrapRecord): Promise<Decision> {
+async function askUser(t: TrapRecord): Promise<DecisionParams> {
   for (const l of describeTrap(t)) process.stdout.write(l + '\n');
   for (;;) {
     process.stdout.write('  decide: [e]mulate [f]orward [u]ndef [r]eturn values [s]kip > ');
@@ -339,7 +367,7 @@ async function askUser(t: TrapRecord): Promise<Decision> {
     if (key === 'r') {
       const line = (await question('  values (e.g. x0=0 x1=5): ')).trim().replace(/[\s,]+/g, ', ');
       const p = parseActionText(`return(${line})`);
-      if (p.ok && p.value.action === 'return') return { action: 'return', values: p.value.values };
+      if (p.ok && p.value.action === 'return') return { action: 'return', values: Object.fromEntries(Object.entries(p.value.values ?? {}).map(([k, v]) => [k, v.toString()])) };
       process.stdout.write(`  ${p.ok ? 'not a return action' : p.error}\n`);
       continue;
     }

@@ -73,6 +73,18 @@ export function decodeCall(ctx: CallContext): DecodedCall {
   return decodeUnknown(ctx, fields);
 }
 
+/**
+ * Whether decodeCall's answer for ctx depends only on (arch, conduit, imm, w0), so
+ * that a trap path may reuse it for every later call with the same four: true for
+ * SMCCC calls, unless a legacy platform table is consulted (then r12 matters too,
+ * and only a valid SMCCC fast-call id is decided by w0 alone).
+ */
+export function decodeDependsOnIdOnly(ctx: Pick<CallContext, 'platform'>, decoded: DecodedCall, w0: number): boolean {
+  if (decoded.kind !== 'smccc') return false;
+  if (ctx.platform !== undefined && ctx.platform !== '') return isSmcccFastId(w0 >>> 0);
+  return true;
+}
+
 function withFields(call: DecodedCall, extra: DecodedCall['fields']): DecodedCall {
   if (Object.keys(extra).length) Object.assign(call.fields, extra);
   return call;
@@ -84,10 +96,4 @@ function withFields(call: DecodedCall, extra: DecodedCall['fields']): DecodedCal
  */
 export function decodeId(id: number, args: bigint[] = []): DecodedCall {
   return decodeCall({ arch: 'aarch64', conduit: 'smc', imm: 0, args: [BigInt(id >>> 0), ...args] });
-}
-
-/** For messages: "0x84000003 PSCI_CPU_ON" or just the id. */
-export function describeId(id: number): string {
-  const d = decodeId(id);
-  return d.kind === 'smccc' ? `${formatId(id)} ${d.name}` : formatId(id);
 }

@@ -4,3 +4,4 @@ export type { Rule, RuleInput, RuleMatch, DecideInput, Verdict, PolicySpec, Poli
 export { parsePolicyText, parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError } from './parse.js';
 export type { PolicyParseError, PolicyParseResult, FlagResult } from './parse.js';
 export { parseActionText, formatAction, formatValue, ACTIONS } from './values.js';
+export type { Action, Decision, DecidedBy } from './actions.js';

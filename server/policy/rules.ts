@@ -3,13 +3,15 @@
 // worker thread can rebuild the same Policy from `toSpec()`; the matchers are
 // compiled per instance.
 import type { Conduit, DecodedCall } from '../decode/types.js';
-import type { Action, DecidedBy } from '../session/trap-record.js';
+import type { Action, DecidedBy } from './actions.js';
 import { CompiledMatch, functionIdOf, type RuleMatch } from './match.js';
 import { KINDS, OWNERS, SERVICES, XEN_HYPERCALLS } from './names.js';
 import {
   ACTIONS,
   checkRegisterName,
   checkRegisterValue,
+  checkValuesFor,
+  type GuestRegArch,
   formatAction,
   formatHex32,
   suggest,
@@ -169,6 +171,23 @@ export class Policy {
     const lines = this.entries.map((e) => describeRule(e.rule));
     lines.push(`default -> ${formatAction(this.getDefault())}`);
     return lines.join('\n');
+  }
+
+  /** The first free id `<prefix>N` (N from 1). */
+  freeId(prefix: string): string {
+    let n = 1;
+    while (this.has(`${prefix}${n}`)) n++;
+    return `${prefix}${n}`;
+  }
+
+  /** Why this policy cannot answer this guest (a return register it lacks, a value too wide), if so. */
+  checkFor(arch: GuestRegArch): string | undefined {
+    for (const e of this.entries) {
+      const bad = checkValuesFor(arch, e.rule.values);
+      if (bad) return `rule ${e.rule.id}: ${bad}`;
+    }
+    const bad = checkValuesFor(arch, this.defaultVerdict.values);
+    return bad ? `default: ${bad}` : undefined;
   }
 
   private has(id: string): boolean {

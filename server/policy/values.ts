@@ -1,7 +1,7 @@
 // Actions, register names and integers as users write them in policy files and
 // `--on` flags. Everything here returns errors as values (a message that says
 // what to write instead); parse.ts attaches the line and column.
-import type { Action } from '../session/trap-record.js';
+import type { Action } from './actions.js';
 
 export const ACTIONS: readonly Action[] = ['emulate', 'forward', 'undef', 'return', 'ask', 'skip'];
 
@@ -164,4 +164,35 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length];
+}
+
+/** The guest architectures as the register table names them. */
+export type GuestRegArch = 'aarch64' | 'arm';
+
+/**
+ * A result register of this guest: x0..x17 and w0..w17 on AArch64, r0..r14 on
+ * AArch32 (the registers a trap's answer is written to). Any other name, x16 on
+ * an AArch32 guest included, is an error saying which names this guest has.
+ */
+export function resultRegister(arch: GuestRegArch, name: string): Parsed<{ index: number; bits: 32 | 64 }> {
+  const m = /^([xwr])(\d{1,2})$/.exec(name);
+  const n = m ? Number(m[2]) : -1;
+  if (arch === 'aarch64') {
+    if (m && m[1] !== 'r' && n <= 17) return { ok: true, value: { index: n, bits: m[1] === 'x' ? 64 : 32 } };
+    return { ok: false, error: `this AArch64 guest has no result register '${name}': use x0..x17 or w0..w17` };
+  }
+  if (m && m[1] === 'r' && n <= 14) return { ok: true, value: { index: n, bits: 32 } };
+  return { ok: false, error: `this AArch32 guest has no register '${name}' to return in: use r0..r14` };
+}
+
+/** Checks `return` values against this guest: names it has and values that fit them. */
+export function checkValuesFor(arch: GuestRegArch, values: Record<string, bigint> | undefined): string | undefined {
+  for (const [name, v] of Object.entries(values ?? {})) {
+    const r = resultRegister(arch, name);
+    if (!r.ok) return r.error;
+    const min = -(1n << BigInt(r.value.bits - 1));
+    const max = (1n << BigInt(r.value.bits)) - 1n;
+    if (v < min || v > max) return `${name}=${formatValue(v)} does not fit in the guest's ${r.value.bits}-bit ${name} (allowed ${formatValue(min)} .. ${formatValue(max)})`;
+  }
+  return undefined;
 }

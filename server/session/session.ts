@@ -1,6 +1,9 @@
-// Session: the one interface every front-end drives (CLI, gdb stub, debug adapter,
-// JSON-RPC service). It lives on the main thread; the guest runs in a worker.
-// Errors are values ({ok:false, error}); each front-end maps them at its edge.
+// Session: one guest, driven by any number of clients (the CLI, each gdb
+// connection, a debug adapter, the JSON-RPC service's connections). It lives on
+// the main thread; the guest runs in a worker. Every operation is declared once
+// in contract.ts; a front-end calls them through its own Client (client.ts), which
+// names it as the owner of its breakpoints and the decider of its decisions.
+// Errors are values (result.ts); each front-end maps their codes at its edge.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -8,18 +11,26 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { CTL } from '../machine/ctl.js';
 import { unicorn } from '../machine/unicorn.js';
-import { hex, type MemoryMap, type MemResult } from '../machine/memory.js';
+import { hex, type MemoryMap } from '../machine/memory.js';
 import { registerTable, findRegister, type CpuArch, type RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
 import type { FirmwareConfig } from '../firmware/types.js';
-import type { PolicySpec } from '../policy/index.js';
+import { describeRule, type PolicySpec } from '../policy/rules.js';
+import { formatAction, parseIntegerText } from '../policy/values.js';
+import { fail, ok, type Result } from '../result.js';
 import { loadImage, writeRam, type ImageSpec } from './loader.js';
-import type { EngineConfig, ForwardFallback, StopEvent } from './engine.js';
-import type { WorkerMessage, WorkerRequest } from './protocol.js';
-import type { Decision, TrapRecord } from './trap-record.js';
+import type { EngineConfig, ForwardFallback } from './engine-config.js';
+import type {
+  AddRuleParams, Capabilities, DecisionParams, Hex, PolicyInfo, SessionState, StatusInfo, StopEvent, WatchKind,
+  WorkerMessage, WorkerOpName, WorkerParams, WorkerRequest, WorkerResult,
+} from './contract.js';
+import type { TrapRecord } from './trap-record.js';
+import { FlowMain, newSharedBlock } from './flow.js';
+import { Client } from './client.js';
 
-export type { StopEvent } from './engine.js';
-export type Result<T> = MemResult<T>;
+export type { StopEvent, SessionState, Capabilities } from './contract.js';
+export type { Result } from '../result.js';
+export { Client } from './client.js';
 
 export interface SessionOptions {
   image: ImageSpec;
@@ -34,38 +45,27 @@ export interface SessionOptions {
   trapLog?: string;
   /** Someone can answer `ask` (a terminal, gdb, VS Code). Default true. */
   interactive?: boolean;
-  /** Native block hook: exact pauses and instruction counts (default true). */
+  /** Native block hook: exact pauses, instruction counts, watchpoints (default true). */
   countBlocks?: boolean;
   /** Stop when this many instructions have run. */
   maxInsns?: number;
   /**
    * Deliver every trap record as a 'trap' event (default true). Off, records are
-   * made only when asked for (traps(n)), which is what lets a headless run take
-   * over a million traps a second.
+   * made only when asked for (traps), which is what lets a headless run take over
+   * a million traps a second.
    */
   subscribe?: boolean;
-  /** Single steps without Unicorn's counted run (default true; see engine.ts). */
+  /** Single steps without Unicorn's counted run (default true; see stepper.ts). */
   softStep?: boolean;
 }
 
-export type SessionState = 'stopped' | 'running' | 'exited';
-
-export interface RunOptions {
-  /** Registers to read at the stop, returned in StopEvent.registers (not for an exit). */
-  registers?: string[];
-}
-
 export interface SessionEvents {
+  /** Records as they arrive, one batch at a time (one write for a whole batch). */
+  traps: [TrapRecord[]];
   trap: [TrapRecord];
   output: [string];
   log: [string];
   stop: [StopEvent];
-}
-
-function toMap(names: string[], values: (bigint | undefined)[]): Map<string, bigint> {
-  const m = new Map<string, bigint>();
-  names.forEach((n, i) => { const v = values[i]; if (v !== undefined) m.set(n, v); });
-  return m;
 }
 
 /** file URL of tsx's ESM API (the worker bootstrap registers it when running from source). */
@@ -77,18 +77,48 @@ function tsxApi(from: string): string {
 export const DEFAULT_RAM = { base: 0x4000_0000n, size: 128n << 20n };
 export const DEFAULT_UART = 0x0900_0000n;
 
+/** What a mode can do, and why not (read by every front-end before it advertises anything). */
+export function capabilitiesOf(opts: Pick<SessionOptions, 'countBlocks' | 'softStep'>): Capabilities {
+  const counting = opts.countBlocks !== false;
+  const noCount = 'this session runs with --no-count (no native block hook): drop --no-count';
+  const why: Capabilities['why'] = { mmuWalk: 'addresses are physical: there is no stage-1 MMU walk yet' };
+  if (!counting) Object.assign(why, { resumablePause: noCount, watchpoints: noCount, instructionCounts: noCount, softStep: noCount });
+  else if (opts.softStep === false) why.softStep = 'soft single step is turned off (softStep: false)';
+  return {
+    resumablePause: counting, watchpoints: counting, instructionCounts: counting,
+    softStep: counting && opts.softStep !== false, breakpoints: true, vcpus: 1, mmuWalk: false, why,
+  };
+}
+
+const pointKey = (addr: bigint) => addr.toString(16);
+const watchKey = (addr: bigint, len: number, kind: WatchKind) => `${addr.toString(16)}:${len}:${kind}`;
+
+function parseHex(v: Hex | bigint, what: string): Result<bigint> {
+  if (typeof v === 'bigint') return ok(v);
+  const n = parseIntegerText(String(v));
+  return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
+}
+
 export class Session extends EventEmitter<SessionEvents> {
-  state: SessionState = 'stopped';
-  lastStop: StopEvent | undefined;
+  private _state: SessionState = 'stopped';
+  private _lastStop: StopEvent | undefined;
   private nextId = 1;
-  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, (r: Result<unknown>) => void>();
   private readonly ctl32: Int32Array;
   private readonly ctl: BigUint64Array;
+  private readonly flow: FlowMain;
   private closed = false;
+  /** Breakpoints and watchpoints by who set them: a point is in the core while anyone owns it. */
+  private readonly breakOwners = new Map<string, Set<string>>();
+  private readonly watchOwners = new Map<string, { addr: bigint; len: number; kind: WatchKind; owners: Set<string> }>();
+  /** Set by listeners of a batch (hold()): the front-end is not ready for more. */
+  private holds: Promise<unknown>[] | undefined;
+  readonly capabilities: Capabilities;
 
   private constructor(
     private readonly worker: Worker,
     ctl: SharedArrayBuffer,
+    shared: SharedArrayBuffer,
     readonly arch: CpuArch,
     readonly entry: bigint,
     readonly symbols: ElfSymbol[],
@@ -98,18 +128,21 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.ctl32 = new Int32Array(ctl);
     this.ctl = new BigUint64Array(ctl);
+    this.flow = new FlowMain(shared);
+    this.capabilities = capabilitiesOf(options);
     worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', () => this.failAll(new Error('the emulation worker stopped')));
+    worker.on('error', (e) => this.failAll(e.message));
+    worker.on('exit', () => this.failAll('the emulation worker stopped'));
   }
 
   /** Loads the image, starts the worker and the vCPU at the entry point. */
   static async open(opts: SessionOptions): Promise<Result<Session>> {
     const ram = opts.ram ?? [DEFAULT_RAM];
     const img = loadImage(opts.image, ram);
-    if (!img.ok) return img;
+    if (!img.ok) return fail('invalid', img.error);
     const { arch, entry, symbols, mem } = img.value;
     const ctl = new SharedArrayBuffer(CTL.SLOTS * 8);
+    const shared = newSharedBlock();
     const here = import.meta.url;
     const fromSource = here.endsWith('.ts');
     const workerUrl = new URL(fromSource ? './worker.ts' : './worker.js', here);
@@ -118,9 +151,9 @@ export class Session extends EventEmitter<SessionEvents> {
       ? new Worker(`import(${JSON.stringify(tsxApi(here))})` +
           `.then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`, { eval: true })
       : new Worker(fileURLToPath(workerUrl));
-    const s = new Session(worker, ctl, arch, entry, symbols, mem, opts);
+    const s = new Session(worker, ctl, shared, arch, entry, symbols, mem, opts);
     const cfg: EngineConfig = {
-      arch, ctl, entry,
+      arch, ctl, shared, entry, vcpu: 0,
       ram: mem.regions.flatMap((r) => (r.kind === 'ram' ? [{ name: r.name, base: r.base, size: r.size, buf: r.buf }] : [])),
       uart: opts.uart === undefined ? DEFAULT_UART : opts.uart,
       platform: opts.platform,
@@ -136,129 +169,270 @@ export class Session extends EventEmitter<SessionEvents> {
     const init = await s.call('init', cfg);
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
-    return { ok: true, value: s };
+    return ok(s);
   }
 
+  /** A front-end's handle on this session: its breakpoints, its decisions. */
+  connect(name: string): Client { return new Client(this, name); }
+
   // ------------------------------------------------------------------ plumbing
-  private call<T = unknown>(op: string, args?: unknown): Promise<Result<T>> {
-    if (this.closed) return Promise.resolve({ ok: false, error: 'the session is closed' });
+  private call<N extends WorkerOpName>(op: N, args: WorkerParams<N>): Promise<Result<WorkerResult<N>>> {
+    if (this.closed) return Promise.resolve(fail('closed', 'the session is closed'));
     const id = this.nextId++;
     return new Promise((resolve) => {
-      this.calls.set(id, {
-        resolve: (v) => resolve({ ok: true, value: v as T }),
-        reject: (e) => resolve({ ok: false, error: e.message }),
-      });
+      this.calls.set(id, resolve as (r: Result<unknown>) => void);
       this.worker.postMessage({ id, op, args } satisfies WorkerRequest);
     });
   }
 
   private onMessage(m: WorkerMessage) {
     if ('event' in m) {
-      if (m.event === 'records') for (const r of m.batch) this.emit('trap', r);
-      else if (m.event === 'output') this.emit('output', m.text);
-      else this.emit('log', m.line);
+      if (m.event === 'log') { this.emit('log', m.line); return; }
+      this.holds = undefined;
+      let n: number;
+      if (m.event === 'records') {
+        this.emit('traps', m.batch);
+        for (const r of m.batch) this.emit('trap', r);
+        n = m.batch.length;
+      } else {
+        this.emit('output', m.text);
+        n = m.text.length;
+      }
+      const kind = m.event === 'records' ? 'records' : 'output';
+      const holds = this.holds as Promise<unknown>[] | undefined;
+      this.holds = undefined;
+      if (holds) void Promise.all(holds).finally(() => this.flow.ack(kind, n));
+      else this.flow.ack(kind, n);
       return;
     }
     const c = this.calls.get(m.id);
     if (!c) return;
     this.calls.delete(m.id);
-    if (m.ok) c.resolve(m.value); else c.reject(new Error(m.error));
+    c(m.ok ? ok(m.value) : fail(m.code, m.error));
   }
 
-  private failAll(e: Error) {
+  /**
+   * Called by a 'trap' or 'output' listener whose reader is behind (e.g. stdout's
+   * buffer is full): the guest is held back once it is a window ahead, until p settles.
+   */
+  hold(p: Promise<unknown>) { (this.holds ??= []).push(p); }
+
+  private failAll(error: string) {
     this.closed = true;
-    for (const c of this.calls.values()) c.reject(e);
+    this.flow.releaseAll();
+    for (const c of this.calls.values()) c(fail('closed', error));
     this.calls.clear();
   }
 
-  // ------------------------------------------------------------------ run control
-  private async runOnce(step: boolean, opts: RunOptions): Promise<Result<StopEvent>> {
-    if (this.state === 'running') return { ok: false, error: 'the guest is already running (pause it first)' };
-    if (this.state === 'exited') return { ok: false, error: `the guest has ended: ${this.lastStop?.message ?? 'exited'}` };
-    this.state = 'running';
-    const r = await this.call<{ ev: StopEvent; values?: (bigint | undefined)[] }>('run', { step, regs: opts.registers });
-    if (!r.ok) { this.state = 'stopped'; return r; }
-    const { ev, values } = r.value;
-    if (values) ev.registers = toMap(opts.registers!, values);
-    this.lastStop = ev;
-    this.state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
-    this.emit('stop', ev);
-    return { ok: true, value: ev };
-  }
-
-  /** Runs until the next stop (trap waiting for a decision, breakpoint, pause, end...). */
-  cont(opts: RunOptions = {}): Promise<Result<StopEvent>> { return this.runOnce(false, opts); }
-  /** Executes one instruction (a trap on it is taken and decided as when running). */
-  step(opts: RunOptions = {}): Promise<Result<StopEvent>> { return this.runOnce(true, opts); }
-  /** Asks a running guest to stop at the next block boundary (resumable). */
-  pause(): void {
-    if (this.state !== 'running') return;
-    if (this.options.countBlocks === false) unicorn().td_hard_stop(Number(this.ctl[CTL.SLOT]));
-    else Atomics.store(this.ctl32, 0, 1);
-  }
+  // ------------------------------------------------------------------ state
+  get state(): SessionState { return this._state; }
+  get lastStop(): StopEvent | undefined { return this._lastStop; }
+  get registers(): RegDef[] { return registerTable(this.arch); }
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
   /** SMC/HVC exceptions taken so far (every trap, recorded or not). */
   get trapCount(): number { return Number(this.ctl[CTL.NTRAPS]); }
-  /** The instruction deadline (0: none); a front-end may move it, e.g. to bound a step. */
-  get maxInsns(): number { return Number(this.ctl[CTL.DEADLINE]); }
-  set maxInsns(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
+
+  status(): StatusInfo {
+    return { state: this._state, arch: this.arch, insns: this.insns, traps: this.trapCount, lastStop: this._lastStop };
+  }
+
+  private checkVcpu(vcpu: number | undefined): Result<0> {
+    if (vcpu === undefined || vcpu === 0) return ok(0);
+    return fail('not-found', `no vCPU ${vcpu}: this session has ${this.capabilities.vcpus} (vCPU 0)`);
+  }
+
+  // ------------------------------------------------------------------ run control
+  async run(step: boolean, vcpu: number | undefined, registers: string[] | undefined): Promise<Result<StopEvent>> {
+    const v = this.checkVcpu(vcpu);
+    if (!v.ok) return v;
+    if (this._state === 'running') return fail('busy', 'the guest is already running (pause it first)');
+    if (this._state === 'exited') return fail('exited', `the guest has ended: ${this._lastStop?.message ?? 'exited'}`);
+    this._state = 'running';
+    const r = await this.call('run', { step, regs: registers });
+    if (!r.ok) { this._state = 'stopped'; return r; }
+    const { ev, values } = r.value;
+    if (values && registers) {
+      const regs: Record<string, Hex> = {};
+      registers.forEach((n, i) => { const val = values[i]; if (val !== undefined) regs[n] = hex(val); });
+      ev.registers = regs;
+    }
+    this.addOwners(ev);
+    this._lastStop = ev;
+    this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
+    this.emit('stop', ev);
+    return ok(ev);
+  }
+
+  private addOwners(ev: StopEvent) {
+    if (ev.addr === undefined) return;
+    const addr = BigInt(ev.addr);
+    if (ev.reason === 'breakpoint') {
+      const o = this.breakOwners.get(pointKey(addr));
+      if (o) ev.owners = [...o];
+    } else if (ev.reason === 'watchpoint') {
+      const owners = new Set<string>();
+      for (const w of this.watchOwners.values()) if (addr + 16n > w.addr && addr < w.addr + BigInt(w.len)) for (const o of w.owners) owners.add(o);
+      ev.owners = [...owners];
+    }
+  }
+
+  /** Asks a running guest to stop at the next block boundary (resumable, unless --no-count). */
+  pause(): SessionState {
+    if (this._state !== 'running') return this._state;
+    if (!this.capabilities.resumablePause) unicorn().td_hard_stop(Number(this.ctl[CTL.SLOT]));
+    else Atomics.store(this.ctl32, 0, 1);
+    return this._state;
+  }
 
   // ------------------------------------------------------------------ traps
-  /** The trap waiting for a decision, if the last stop was one. */
-  pendingTrap(): Promise<Result<TrapRecord | undefined>> { return this.call('pending'); }
-  /** Decides the pending trap; the record comes back (and is logged) at once. */
-  async decide(d: Decision): Promise<Result<TrapRecord>> {
-    if (this.state !== 'stopped') return { ok: false, error: 'no trap is waiting: the guest is not stopped at one' };
-    return this.call('decide', { decision: d });
+  async pendingTrap(): Promise<Result<TrapRecord | null>> {
+    const r = await this.call('pending', {});
+    return r.ok ? ok(r.value ?? null) : r;
   }
-  traps(n = 20): Promise<Result<TrapRecord[]>> { return this.call('traps', { n }); }
-  getPolicy(): Promise<Result<PolicySpec>> { return this.call('getPolicy'); }
-  setPolicy(spec: PolicySpec): Promise<Result<true>> { return this.call('setPolicy', { spec }); }
+
+  async decide(d: DecisionParams, client: string, seq?: number): Promise<Result<TrapRecord>> {
+    if (this._state === 'running') return fail('busy', 'no trap is waiting: the guest is running');
+    if (this._state === 'exited') return fail('exited', 'no trap is waiting: the guest has ended');
+    const values: Record<string, bigint> = {};
+    for (const [k, v] of Object.entries(d.values ?? {})) {
+      const n = parseIntegerText(String(v));
+      if (n === undefined) return fail('invalid', `value of ${k} '${v}' is not an integer: write e.g. 0x5, 2 or -1`);
+      values[k] = n;
+    }
+    return this.call('decide', { decision: { action: d.action, values: d.action === 'return' ? values : undefined }, client, seq });
+  }
+
+  traps(n?: number, from?: number): Promise<Result<TrapRecord[]>> { return this.call('traps', { n, from }); }
+
+  // ------------------------------------------------------------------ policy, rule by rule
+  async policy(): Promise<Result<PolicyInfo>> {
+    const r = await this.call('policy', {});
+    if (!r.ok) return r;
+    const { spec, version } = r.value;
+    return ok({ version, rules: spec.rules.map((x) => ({ id: x.id, text: describeRule(x), action: x.action })), default: formatAction(spec.default) });
+  }
+  addRule(p: AddRuleParams) { return this.call('addRule', p); }
+  removeRule(id: string, version?: number) { return this.call('removeRule', { id, version }); }
+  setDefault(action: string, version?: number) { return this.call('setDefault', { action, version }); }
 
   // ------------------------------------------------------------------ registers
-  get registers(): RegDef[] { return registerTable(this.arch); }
-  async readRegisters(names: string[] = this.registers.map((r) => r.name)): Promise<Result<Map<string, bigint>>> {
-    const r = await this.call<(bigint | undefined)[]>('regs', { names });
-    return r.ok ? { ok: true, value: toMap(names, r.value) } : r;
+  async readRegisters(names: string[] = this.registers.map((r) => r.name), vcpu?: number): Promise<Result<Record<string, Hex>>> {
+    const v = this.checkVcpu(vcpu);
+    if (!v.ok) return v;
+    for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
+    const r = await this.call('regs', { names });
+    if (!r.ok) return r;
+    const out: Record<string, Hex> = {};
+    names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = hex(val); });
+    return ok(out);
   }
-  async readRegister(name: string): Promise<Result<bigint>> {
-    if (!findRegister(this.arch, name)) return { ok: false, error: `no register named ${name} on ${this.arch}` };
-    const r = await this.call<(bigint | undefined)[]>('regs', { names: [name] });
-    return r.ok ? { ok: true, value: r.value[0]! } : r;
-  }
-  writeRegister(name: string, value: bigint): Promise<Result<true>> {
-    if (this.state === 'running') return Promise.resolve({ ok: false, error: 'pause the guest before writing registers' });
-    return this.call('writeReg', { name, value });
+
+  async writeRegister(name: string, value: Hex | bigint, vcpu?: number): Promise<Result<true>> {
+    const v = this.checkVcpu(vcpu);
+    if (!v.ok) return v;
+    if (this._state === 'running') return fail('busy', 'pause the guest before writing registers');
+    if (!findRegister(this.arch, name)) return fail('no-register', `no register named ${name} on ${this.arch}`);
+    const n = parseHex(value, name);
+    if (!n.ok) return n;
+    return this.call('writeReg', { name, value: n.value });
   }
 
   // ------------------------------------------------------------------ memory
   /** Reads guest memory: RAM directly from shared memory, anything else via the vCPU. */
-  async readMemory(addr: bigint, len: number): Promise<Result<Uint8Array>> {
-    const direct = this.memory.read(addr, len);
+  async readMemory(addr: Hex | bigint, len: number, vcpu?: number): Promise<Result<Uint8Array>> {
+    const v = this.checkVcpu(vcpu);
+    if (!v.ok) return v;
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    if (!Number.isInteger(len) || len < 0 || len > 1 << 26) return fail('invalid', `cannot read ${len} bytes: ask for 0 .. 64 MiB at a time`);
+    const direct = this.memory.read(a.value, len);
     if (direct.ok) return direct;
-    if (this.state === 'running') return direct;
-    return this.call('readMem', { addr, len });
+    if (this._state === 'running') return fail('unmapped', direct.error);
+    return this.call('readMem', { addr: a.value, len });
   }
-  writeMemory(addr: bigint, data: Uint8Array): Promise<Result<true>> {
-    if (this.state === 'running') return Promise.resolve({ ok: false, error: 'pause the guest before writing memory' });
-    return this.call('writeMem', { addr, data });
+
+  async writeMemory(addr: Hex | bigint, data: Uint8Array, vcpu?: number): Promise<Result<true>> {
+    const v = this.checkVcpu(vcpu);
+    if (!v.ok) return v;
+    if (this._state === 'running') return fail('busy', 'pause the guest before writing memory');
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    return this.call('writeMem', { addr: a.value, data });
   }
+
   /** Host-side write before the guest starts (e.g. patching a parameter block). */
-  poke(addr: bigint, data: Uint8Array): Result<true> { return writeRam(this.memory, addr, data); }
+  poke(addr: bigint, data: Uint8Array): Result<true> {
+    const r = writeRam(this.memory, addr, data);
+    return r.ok ? r : fail('unmapped', r.error);
+  }
 
-  // ------------------------------------------------------------------ breakpoints
+  // ------------------------------------------------------------------ breakpoints, owned
   /** `thumb`: the address holds Thumb code (AArch32); see Cpu.addBreakpoint. */
-  addBreakpoint(addr: bigint, opts: { thumb?: boolean } = {}): Promise<Result<boolean>> {
-    return this.call('breakpoint', { op: 'add', addr, thumb: opts.thumb });
-  }
-  removeBreakpoint(addr: bigint): Promise<Result<boolean>> { return this.call('breakpoint', { op: 'remove', addr }); }
-  addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): Promise<Result<boolean>> {
-    return this.call('watchpoint', { op: 'add', addr, len, kind });
-  }
-  removeWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): Promise<Result<boolean>> {
-    return this.call('watchpoint', { op: 'remove', addr, len, kind });
+  async addBreakpoint(owner: string, addr: Hex | bigint, thumb = false): Promise<Result<true>> {
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    const key = pointKey(a.value);
+    const owners = this.breakOwners.get(key);
+    if (owners) { owners.add(owner); return ok(true); }
+    const set = new Set([owner]);
+    this.breakOwners.set(key, set);
+    const r = await this.call('breakpoint', { op: 'add', addr: a.value, thumb });
+    if (!r.ok && this.breakOwners.get(key) === set) this.breakOwners.delete(key);
+    return r.ok ? ok(true) : r;
   }
 
+  async removeBreakpoint(owner: string, addr: Hex | bigint): Promise<Result<boolean>> {
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    const key = pointKey(a.value);
+    const owners = this.breakOwners.get(key);
+    if (!owners?.delete(owner)) return ok(false);
+    if (owners.size) return ok(true);
+    this.breakOwners.delete(key);
+    const r = await this.call('breakpoint', { op: 'remove', addr: a.value });
+    return r.ok ? ok(true) : r;
+  }
+
+  async addWatchpoint(owner: string, addr: Hex | bigint, len: number, kind: WatchKind): Promise<Result<true>> {
+    if (!this.capabilities.watchpoints) return fail('unsupported', `watchpoints cannot fire: ${this.capabilities.why.watchpoints}`);
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    if (!Number.isInteger(len) || len <= 0 || len > 0x1000_0000) return fail('invalid', `watchpoint length ${len} is out of range`);
+    const key = watchKey(a.value, len, kind);
+    const w = this.watchOwners.get(key);
+    if (w) { w.owners.add(owner); return ok(true); }
+    const entry = { addr: a.value, len, kind, owners: new Set([owner]) };
+    this.watchOwners.set(key, entry);
+    const r = await this.call('watchpoint', { op: 'add', addr: a.value, len, kind });
+    if (!r.ok && this.watchOwners.get(key) === entry) this.watchOwners.delete(key);
+    return r.ok ? ok(true) : r;
+  }
+
+  async removeWatchpoint(owner: string, addr: Hex | bigint, len: number, kind: WatchKind): Promise<Result<boolean>> {
+    const a = parseHex(addr, 'address');
+    if (!a.ok) return a;
+    const key = watchKey(a.value, len, kind);
+    const w = this.watchOwners.get(key);
+    if (!w?.owners.delete(owner)) return ok(false);
+    if (w.owners.size) return ok(true);
+    this.watchOwners.delete(key);
+    const r = await this.call('watchpoint', { op: 'remove', addr: a.value, len, kind });
+    return r.ok ? ok(true) : r;
+  }
+
+  /** Removes every point this owner set (a client that detached or went away). */
+  async clearPoints(owner: string): Promise<Result<true>> {
+    const jobs: Promise<unknown>[] = [];
+    for (const [key, owners] of [...this.breakOwners]) if (owners.has(owner)) jobs.push(this.removeBreakpoint(owner, BigInt('0x' + key)));
+    for (const w of [...this.watchOwners.values()]) if (w.owners.has(owner)) jobs.push(this.removeWatchpoint(owner, w.addr, w.len, w.kind));
+    await Promise.all(jobs);
+    return ok(true);
+  }
+
+  /** Who owns the breakpoint at addr (empty: none). */
+  breakpointOwners(addr: bigint): string[] { return [...(this.breakOwners.get(pointKey(addr)) ?? [])]; }
+
+  // ------------------------------------------------------------------ symbols
   symbol(name: string): ElfSymbol | undefined { return this.symbols.find((s) => s.name === name); }
   /** Nearest symbol at or below addr, as `name+0x10`. */
   symbolize(addr: bigint): string | undefined {
@@ -270,8 +444,9 @@ export class Session extends EventEmitter<SessionEvents> {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.state === 'running') this.pause();
-    await this.call('close').catch(() => undefined);
+    if (this._state === 'running') this.pause();
+    this.flow.releaseAll();
+    await this.call('close', {});
     this.closed = true;
     await this.worker.terminate();
   }

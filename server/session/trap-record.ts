@@ -4,14 +4,9 @@
 // 64-bit values are hex strings wherever they leave the process.
 import type { Conduit, DecodedCall, GuestArch } from '../decode/types.js';
 
-export type Action = 'emulate' | 'forward' | 'undef' | 'return' | 'ask' | 'skip';
-/** A decision is an action other than 'ask', with values for 'return'. */
-export interface Decision {
-  action: Exclude<Action, 'ask'>;
-  /** For 'return': register values by name (x0.., r0..) as bigint. */
-  values?: Record<string, bigint>;
-}
-export type DecidedBy = 'policy' | 'user' | 'default' | 'fallback';
+import type { Decision, DecidedBy } from '../policy/actions.js';
+
+export type { Action, Decision, DecidedBy } from '../policy/actions.js';
 
 export interface TrapResult {
   /** Registers written back, e.g. {x0: '0x10001'}. */
@@ -28,6 +23,7 @@ export interface TrapResult {
 export interface TrapRecord {
   seq: number;
   insns: number;
+  /** The vCPU that made the call. */
   cpu: number;
   arch: GuestArch;
   conduit: Conduit;
@@ -39,8 +35,10 @@ export interface TrapRecord {
   /** 'pending' while the trap waits for a person (the run is stopped at it). */
   decision: Decision['action'] | 'pending';
   by: DecidedBy;
-  /** Rule id when by is 'policy'. */
+  /** Rule id when by is 'policy' (ask:RULE when the default answered an ask rule). */
   rule?: string;
+  /** The client that decided, when by is 'user' (e.g. `gdb 127.0.0.1:40312`, `cli`). */
+  client?: string;
   result: TrapResult;
   /** Wall time (ISO) the trap was taken. */
   time: string;

@@ -1,20 +1,19 @@
 // Entry point of the emulation worker thread: one Engine, driven by requests from
-// the Session on the main thread. uc_emu_start blocks this thread while the guest
-// runs; pauses arrive through the shared control block, not through messages.
+// the Session on the main thread (WORKER_OPS in contract.ts). uc_emu_start blocks
+// this thread while the guest runs; pauses arrive through the shared control
+// block, not through messages.
 import { parentPort } from 'node:worker_threads';
-import { Engine, type EngineConfig } from './engine.js';
+import { Engine } from './engine.js';
 import { findRegister } from '../machine/registers.js';
-import type { WorkerRequest, WorkerMessage } from './protocol.js';
-import type { Decision } from './trap-record.js';
-import type { PolicySpec } from '../policy/index.js';
+import { CoreError, failureOf } from '../result.js';
+import type { WorkerHandlers, WorkerMessage, WorkerRequest } from './contract.js';
 
 const port = parentPort!;
 let engine: Engine | undefined;
 const post = (m: WorkerMessage) => port.postMessage(m);
 
-type Handler = (args: any) => unknown;
 const need = () => {
-  if (!engine) throw new Error('the machine is not initialised');
+  if (!engine) throw new CoreError('closed', 'the machine is not initialised');
   return engine;
 };
 
@@ -26,8 +25,13 @@ function readRegs(names: string[]): (bigint | undefined)[] {
   });
 }
 
-const handlers: Record<string, Handler> = {
-  init(cfg: EngineConfig) {
+function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code: 'invalid' | 'unmapped' | 'no-register'): T {
+  if (!r.ok) throw new CoreError(code, r.error);
+  return r.value;
+}
+
+const handlers: WorkerHandlers = {
+  init(cfg) {
     engine = new Engine(cfg, {
       records: (batch) => post({ event: 'records', batch }),
       output: (text) => post({ event: 'output', text }),
@@ -35,59 +39,49 @@ const handlers: Record<string, Handler> = {
     });
     return { pc: engine.cpu.pc };
   },
-  async run(a: { step?: boolean; regs?: string[] }) {
-    const ev = await need().run(!!a?.step);
+  async run(a) {
+    const ev = await need().run(a.step);
     // The stop and the registers in one message: one wake-up of the main thread.
-    return a?.regs && ev.reason !== 'exit' && !ev.final ? { ev, values: readRegs(a.regs) } : { ev };
+    return a.regs && ev.reason !== 'exit' && !ev.final ? { ev, values: readRegs(a.regs) } : { ev };
   },
-  decide: (a: { decision: Decision }) => need().decide(a.decision, 'user'),
+  decide: (a) => need().decide(a.decision, 'user', a.client, a.seq),
   pending: () => need().pendingTrap(),
-  regs: (a: { names: string[] }) => readRegs(a.names),
-  writeReg: (a: { name: string; value: bigint }) => {
+  regs: (a) => readRegs(a.names),
+  writeReg: (a) => {
     const cpu = need().cpu;
     const d = findRegister(cpu.arch, a.name);
-    if (!d) throw new Error(`no register named ${a.name}`);
-    const r = cpu.writeReg(d, a.value);
-    if (!r.ok) throw new Error(r.error);
+    if (!d) throw new CoreError('no-register', `no register named ${a.name}`);
+    check(cpu.writeReg(d, a.value), 'no-register');
     return true;
   },
-  readMem: (a: { addr: bigint; len: number }) => {
-    const r = need().cpu.readMem(a.addr, a.len);
-    if (!r.ok) throw new Error(r.error);
-    return r.value;
-  },
-  writeMem: (a: { addr: bigint; data: Uint8Array }) => {
-    const r = need().cpu.writeMem(a.addr, a.data);
-    if (!r.ok) throw new Error(r.error);
-    return true;
-  },
-  breakpoint: (a: { op: 'add' | 'remove'; addr: bigint; thumb?: boolean }) => {
+  readMem: (a) => check(need().cpu.readMem(a.addr, a.len), 'unmapped'),
+  writeMem: (a) => { check(need().cpu.writeMem(a.addr, a.data), 'unmapped'); return true; },
+  breakpoint: (a) => {
     const cpu = need().cpu;
     if (a.op === 'remove') return cpu.removeBreakpoint(a.addr);
-    const r = cpu.addBreakpoint(a.addr, a.thumb);
-    if (!r.ok) throw new Error(r.error);
-    return true;
+    return check(cpu.addBreakpoint(a.addr, a.thumb), 'invalid');
   },
-  watchpoint: (a: { op: 'add' | 'remove'; addr: bigint; len: number; kind: 'read' | 'write' | 'access' }) => {
+  watchpoint: (a) => {
     const cpu = need().cpu;
     if (a.op === 'remove') return cpu.removeWatchpoint(a.addr, a.len, a.kind);
-    const r = cpu.addWatchpoint(a.addr, a.len, a.kind);
-    if (!r.ok) throw new Error(r.error);
-    return true;
+    return check(cpu.addWatchpoint(a.addr, a.len, a.kind), 'invalid');
   },
-  traps: (a: { n: number }) => need().traps(a.n),
-  getPolicy: () => need().policySpec(),
-  setPolicy: (a: { spec: PolicySpec }) => { need().setPolicy(a.spec); return true; },
+  traps: (a) => need().traps(a.n, a.from),
+  policy: () => need().policyInfo(),
+  addRule: (a) => need().addRule(a),
+  removeRule: (a) => need().removeRule(a.id, a.version),
+  setDefault: (a) => need().setDefault(a.action, a.version),
   close: () => { engine?.close(); engine = undefined; return true; },
 };
 
 port.on('message', async (req: WorkerRequest) => {
-  const h = handlers[req.op];
-  if (!h) return post({ id: req.id, ok: false, error: `unknown request ${req.op}` });
+  const h = handlers[req.op] as ((args: unknown) => unknown) | undefined;
+  if (!h) return post({ id: req.id, ok: false, code: 'invalid', error: `unknown request ${req.op}` });
   try {
     const value = await h(req.args);
     post({ id: req.id, ok: true, value });
   } catch (e) {
-    post({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) });
+    const f = failureOf(e);
+    post({ id: req.id, ok: false, code: f.code, error: f.error });
   }
 });

@@ -1,6 +1,6 @@
-// Renders trap records for people: one table row per trap (CLI), and the full
-// record (gdb `monitor trap`, CLI after a fault). Every front-end uses these.
-import type { TrapRecord } from '../session/trap-record.js';
+// The trap renderer every front-end shares: one table row per trap (the CLI, the
+// console's traps), and the full record (console trap, the ask prompt, faults).
+import type { TrapRecord } from './trap-record.js';
 
 export const TABLE_COLUMNS = ['seq', 'insns', 'call site', 'decoded call', 'decision', 'result'] as const;
 

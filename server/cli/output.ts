@@ -1,0 +1,32 @@
+// Guest output as lines for the terminal: `guest| ` before each. A line that never
+// ends (a guest printing without newlines) is printed in pieces of at most
+// MAX_LINE characters, so memory and time stay linear in what the guest prints.
+export const MAX_LINE = 4096;
+
+export function lineSplitter(format: (line: string) => string, maxLine = MAX_LINE) {
+  let partial = '';
+  return {
+    /** Text in, the formatted complete lines (and full pieces) out. */
+    push(text: string): string {
+      let out = '';
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        out += format((partial + text.slice(start, nl)).replace(/\r$/, ''));
+        partial = '';
+        start = nl + 1;
+      }
+      partial += text.slice(start);
+      while (partial.length >= maxLine) {
+        out += format(partial.slice(0, maxLine));
+        partial = partial.slice(maxLine);
+      }
+      return out;
+    },
+    /** What is left at the end of the run. */
+    end(): string {
+      const rest = partial;
+      partial = '';
+      return rest ? format(rest) : '';
+    },
+  };
+}

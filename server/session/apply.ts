@@ -1,0 +1,66 @@
+// Applying a decision to a trapped call: one applier, used inside the trap hook
+// (registers written back by the native hook as it returns) and outside it (a
+// person's decision, a forwarded answer), so both give the same registers and
+// the same record.
+import { hex } from '../machine/memory.js';
+import type { CpuArch } from '../machine/registers.js';
+import type { CallContext, DecodedCall } from '../decode/types.js';
+import type { Firmware } from '../firmware/index.js';
+import type { FirmwareAnswer } from '../firmware/types.js';
+import { resultRegister } from '../policy/values.js';
+import { CoreError } from '../result.js';
+import type { TrapResult } from './trap-record.js';
+import { emulateResult } from './records.js';
+
+export interface ApplyEnv {
+  arch: CpuArch;
+  firmware: Firmware;
+  /** Writes result register i (x_i / r_i); the value is already masked to the register. */
+  write(i: number, v: bigint): void;
+  writeMem(addr: bigint, bytes: Uint8Array): void;
+}
+
+export type ExitEffect = { effect: string; detail?: Record<string, string> };
+
+const MASK64 = 0xffff_ffff_ffff_ffffn;
+
+/** The built-in firmware's answer, written to the guest. */
+export function applyEmulate(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { ans: FirmwareAnswer; effect?: ExitEffect } {
+  const ans = env.firmware.respond(ctx, decoded);
+  const mask = env.arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
+  for (let i = 0; i < ans.regs.length; i++) env.write(i, ans.regs[i] & mask);
+  if (ans.memWrites) for (const mw of ans.memWrites) env.writeMem(mw.addr, mw.bytes);
+  return { ans, effect: exitEffectOf(ans) };
+}
+
+export function emulated(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { result: TrapResult; effect?: ExitEffect } {
+  const { ans, effect } = applyEmulate(env, ctx, decoded);
+  return { result: emulateResult(ans, env.arch), effect };
+}
+
+/**
+ * `return` values ({x0: 5n, w1: ...}) written to the guest; returns them as the
+ * record shows them. A register this guest does not have is a `no-register`
+ * error and nothing is written.
+ */
+export function applyReturn(env: ApplyEnv, values: Record<string, bigint>): Record<string, string> {
+  const writes: [number, bigint][] = [];
+  for (const [name, v] of Object.entries(values)) {
+    const r = resultRegister(env.arch, name);
+    if (!r.ok) throw new CoreError('no-register', r.error);
+    writes.push([r.value.index, r.value.bits === 32 ? v & 0xffff_ffffn : v & MASK64]);
+  }
+  const prefix = env.arch === 'aarch64' ? 'x' : 'r';
+  const shown: Record<string, string> = {};
+  for (const [i, v] of writes) {
+    env.write(i, v);
+    shown[`${prefix}${i}`] = hex(v);
+  }
+  return shown;
+}
+
+/** PSCI calls that end the run: SYSTEM_OFF, SYSTEM_RESET, CPU_OFF of the only vCPU. */
+function exitEffectOf(ans: FirmwareAnswer): ExitEffect | undefined {
+  if (ans.effect === 'system_off' || ans.effect === 'system_reset' || ans.effect === 'cpu_off') return { effect: ans.effect, detail: ans.detail };
+  return undefined;
+}

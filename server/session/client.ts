@@ -1,0 +1,92 @@
+// A front-end's handle on a Session: each gdb connection, debug adapter, triage
+// client and the CLI has its own. It implements every operation of the contract
+// (contract.ts) under the same names and with the same types, and names its
+// owner: breakpoints and watchpoints belong to it (another client clearing its
+// own never removes these), and the trap records it decides say so.
+import type { MemoryMap } from '../machine/memory.js';
+import type { RegDef } from '../machine/registers.js';
+import type { ElfSymbol } from '../machine/elf.js';
+import { ok, type Result } from '../result.js';
+import type { OpName, ParamsOf, ResultOf, SessionApi, SessionState, StopEvent } from './contract.js';
+import { runConsole } from './console.js';
+import type { Session, SessionEvents } from './session.js';
+
+type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export class Client implements SessionApi {
+  private readonly listeners: [keyof SessionEvents, Listener][] = [];
+  private closed = false;
+
+  constructor(readonly session: Session, readonly name: string) {}
+
+  // ---------------------------------------------------------------- what front-ends read without a call
+  get arch() { return this.session.arch; }
+  get state(): SessionState { return this.session.state; }
+  get lastStop(): StopEvent | undefined { return this.session.lastStop; }
+  get registers(): RegDef[] { return this.session.registers; }
+  get memory(): MemoryMap { return this.session.memory; }
+  get symbols(): ElfSymbol[] { return this.session.symbols; }
+  get insns(): number { return this.session.insns; }
+  get trapCount(): number { return this.session.trapCount; }
+  get caps() { return this.session.capabilities; }
+  symbol(name: string) { return this.session.symbol(name); }
+  symbolize(addr: bigint) { return this.session.symbolize(addr); }
+
+  // ---------------------------------------------------------------- the contract
+  async capabilities() { return ok(this.session.capabilities); }
+  async status() { return ok(this.session.status()); }
+  cont(p: ParamsOf<'cont'> = {}) { return this.session.run(false, p.vcpu, p.registers); }
+  step(p: ParamsOf<'step'> = {}) { return this.session.run(true, p.vcpu, p.registers); }
+  async pause(_p: ParamsOf<'pause'> = {}) { return ok(this.session.pause()); }
+  readRegisters(p: ParamsOf<'readRegisters'> = {}) { return this.session.readRegisters(p.names, p.vcpu); }
+  writeRegister(p: ParamsOf<'writeRegister'>) { return this.session.writeRegister(p.name, p.value, p.vcpu); }
+  readMemory(p: ParamsOf<'readMemory'>) { return this.session.readMemory(p.addr, p.len, p.vcpu); }
+  writeMemory(p: ParamsOf<'writeMemory'>) { return this.session.writeMemory(p.addr, p.data, p.vcpu); }
+  addBreakpoint(p: ParamsOf<'addBreakpoint'>) { return this.session.addBreakpoint(this.name, p.addr, p.thumb); }
+  removeBreakpoint(p: ParamsOf<'removeBreakpoint'>) { return this.session.removeBreakpoint(this.name, p.addr); }
+  addWatchpoint(p: ParamsOf<'addWatchpoint'>) { return this.session.addWatchpoint(this.name, p.addr, p.len, p.kind); }
+  removeWatchpoint(p: ParamsOf<'removeWatchpoint'>) { return this.session.removeWatchpoint(this.name, p.addr, p.len, p.kind); }
+  clearPoints(_p: ParamsOf<'clearPoints'> = {}) { return this.session.clearPoints(this.name); }
+  pendingTrap(_p: ParamsOf<'pendingTrap'> = {}) { return this.session.pendingTrap(); }
+  decide(p: ParamsOf<'decide'>) { return this.session.decide(p.decision, this.name, p.seq); }
+  traps(p: ParamsOf<'traps'> = {}) { return this.session.traps(p.n, p.from); }
+  policy(_p: ParamsOf<'policy'> = {}) { return this.session.policy(); }
+  addRule(p: ParamsOf<'addRule'>) { return this.session.addRule(p); }
+  removeRule(p: ParamsOf<'removeRule'>) { return this.session.removeRule(p.id, p.version); }
+  setDefault(p: ParamsOf<'setDefault'>) { return this.session.setDefault(p.action, p.version); }
+  async console(p: ParamsOf<'console'>) { return ok(await runConsole(this, p.line)); }
+
+  /** Calls an operation by name (the JSON-RPC service's dispatch). */
+  request<N extends OpName>(name: N, params: ParamsOf<N>): Promise<Result<ResultOf<N>>> {
+    return (this[name] as (p: ParamsOf<N>) => Promise<Result<ResultOf<N>>>)(params);
+  }
+
+  // ---------------------------------------------------------------- events (removed when the client closes)
+  on<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this {
+    this.session.on(event, fn as never);
+    this.listeners.push([event, fn as unknown as Listener]);
+    return this;
+  }
+  off<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this {
+    this.session.off(event, fn as never);
+    const i = this.listeners.findIndex(([e, f]) => e === event && f === (fn as unknown as Listener));
+    if (i >= 0) this.listeners.splice(i, 1);
+    return this;
+  }
+  /** The next stop of the guest, whoever ran it. */
+  nextStop(): Promise<StopEvent> {
+    return new Promise((resolve) => {
+      const fn = (ev: StopEvent) => { this.off('stop', fn); resolve(ev); };
+      this.on('stop', fn);
+    });
+  }
+
+  /** The client goes: its breakpoints and watchpoints go with it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [e, f] of this.listeners) this.session.off(e, f as never);
+    this.listeners.length = 0;
+    await this.session.clearPoints(this.name);
+  }
+}

@@ -1,0 +1,75 @@
+// The session's shared block: what every vCPU worker and the main thread share.
+//  - the global trap seq (one counter for all vCPUs, so records stay in guest order);
+//  - flow control of what the workers post to the main thread (trap records and
+//    guest output): a worker that is more than a window ahead of what the front-end
+//    has consumed waits inside the guest's trap or UART write, so a slow reader
+//    (a stalled pipe, a slow terminal) holds the guest back instead of growing
+//    memory. A pause request (Ctrl-C, --timeout, close) always ends the wait.
+
+/** Int32 slots of the shared block (the seq takes a 64-bit slot at byte 0). */
+const I32 = { SEQ_LO: 0, SEQ_HI: 1, REC_POSTED: 2, REC_ACKED: 3, OUT_POSTED: 4, OUT_ACKED: 5 } as const;
+export const SHARED_BYTES = 64;
+
+/** Records and output bytes a worker may be ahead of the front-end. */
+export const FLOW_LIMITS = { records: 8192, outputBytes: 1 << 20 };
+
+export type FlowKind = 'records' | 'output';
+
+export function newSharedBlock(): SharedArrayBuffer {
+  return new SharedArrayBuffer(SHARED_BYTES);
+}
+
+/** Worker side: the seq counter and the wait for room. */
+export class FlowWorker {
+  private readonly i32: Int32Array;
+  private readonly seq64: BigInt64Array;
+
+  constructor(shared: SharedArrayBuffer, private readonly pause: Int32Array, private readonly limits = FLOW_LIMITS) {
+    this.i32 = new Int32Array(shared);
+    this.seq64 = new BigInt64Array(shared, 0, 1);
+  }
+
+  /** The next global trap seq (1, 2, ...). */
+  nextSeq(): number {
+    return Number(Atomics.add(this.seq64, 0, 1n)) + 1;
+  }
+
+  /**
+   * Waits until posting n more units keeps this worker within its window, or a
+   * pause is requested. Then counts them as posted.
+   */
+  post(kind: FlowKind, n: number) {
+    const posted = kind === 'records' ? I32.REC_POSTED : I32.OUT_POSTED;
+    const acked = kind === 'records' ? I32.REC_ACKED : I32.OUT_ACKED;
+    const limit = kind === 'records' ? this.limits.records : this.limits.outputBytes;
+    for (;;) {
+      const a = Atomics.load(this.i32, acked);
+      const ahead = (Atomics.load(this.i32, posted) - a) | 0;
+      if (ahead + n <= limit || ahead <= 0 || Atomics.load(this.pause, 0) !== 0) break;
+      Atomics.wait(this.i32, acked, a, 50);
+    }
+    Atomics.add(this.i32, posted, n);
+  }
+}
+
+/** Main-thread side: acknowledges what the front-end has consumed. */
+export class FlowMain {
+  private readonly i32: Int32Array;
+  constructor(shared: SharedArrayBuffer) { this.i32 = new Int32Array(shared); }
+
+  ack(kind: FlowKind, n: number) {
+    const slot = kind === 'records' ? I32.REC_ACKED : I32.OUT_ACKED;
+    Atomics.add(this.i32, slot, n);
+    Atomics.notify(this.i32, slot);
+  }
+
+  /** Lets every waiting worker go (closing). */
+  releaseAll() {
+    Atomics.store(this.i32, I32.REC_ACKED, Atomics.load(this.i32, I32.REC_POSTED));
+    Atomics.store(this.i32, I32.OUT_ACKED, Atomics.load(this.i32, I32.OUT_POSTED));
+    Atomics.notify(this.i32, I32.REC_ACKED);
+    Atomics.notify(this.i32, I32.OUT_ACKED);
+  }
+
+  get seq(): number { return Number(new BigInt64Array(this.i32.buffer, 0, 1)[0]); }
+}

@@ -1,0 +1,167 @@
+// The trap path: what runs inside the native trap hook for every SMC/HVC. It
+// reads the trapping registers from the control block (no BigInt per register),
+// decodes and decides the call (reusing the decode and verdict of an earlier call
+// when the decoder says they depend on the function id alone), answers the calls
+// that need no person right here, and stops the run exactly at the trap when a
+// person (ask), the network (forward) or an injected exception (undef) must
+// answer. Nothing thrown here escapes into Unicorn: a failure stops the run at
+// this trap as an internal stop.
+import type { Cpu } from '../machine/cpu.js';
+import { INTNO } from '../machine/cpu.js';
+import { ACT, CTL } from '../machine/ctl.js';
+import { decodeCall, decodeDependsOnIdOnly } from '../decode/index.js';
+import type { CallContext, Conduit, DecodedCall, GuestArch } from '../decode/types.js';
+import type { Firmware } from '../firmware/index.js';
+import type { Policy, Verdict } from '../policy/rules.js';
+import { applyEmulate, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
+import type { FlowWorker } from './flow.js';
+import { RING_REGS, type Lazy, type RecordBook } from './records.js';
+
+/** A trap the hook could not finish: the run is stopped exactly at it. */
+export interface Pending {
+  seq: number;
+  insns: number;
+  time: number;
+  /** PC after the trap. */
+  pc: bigint;
+  regs: BigUint64Array;
+  ctx: CallContext;
+  decoded: DecodedCall;
+  verdict: Verdict;
+  /** Why the run stopped here: a person must answer, or an internal async step. */
+  wait: 'user' | 'forward' | 'undef';
+}
+
+/** Decode and verdict of a call whose decode depends on its id alone, reused while the policy stands. */
+interface CachedCall { conduit: Conduit; imm: number; arch: GuestArch; decoded: DecodedCall; verdict: Verdict }
+
+/** A record's rule when the default answered what an `ask` rule asked (nobody could, or nobody did). */
+export const askedBy = (rule: string) => `ask:${rule}`;
+
+export class TrapPath {
+  pending: Pending | undefined;
+  exitEffect: ExitEffect | undefined;
+  /** A CPU exception other than SMC/HVC (the run loop reports it). */
+  exception: { intno: number; pc: bigint } | undefined;
+  /** What failed inside the hook, and at which trap. */
+  internal: { message: string; seq: number } | undefined;
+  private readonly callCache = new Map<number, CachedCall>();
+  private readonly archName: GuestArch;
+  private readonly hookEnv: ApplyEnv;
+
+  constructor(
+    private readonly cpu: Cpu,
+    private readonly records: RecordBook,
+    private readonly firmware: Firmware,
+    private readonly flow: FlowWorker,
+    private readonly policy: () => Policy,
+    private readonly opts: { platform?: string; interactive: boolean; vcpu: number },
+  ) {
+    this.archName = cpu.arch === 'aarch64' ? 'aarch64' : 'aarch32';
+    this.hookEnv = {
+      arch: cpu.arch, firmware,
+      write: (i, v) => cpu.writeBack(i, v),
+      writeMem: (addr, bytes) => { cpu.writeMem(addr, bytes); },
+    };
+  }
+
+  /** The policy changed: cached verdicts no longer hold. */
+  policyChanged() { this.callCache.clear(); }
+
+  readonly readGuest = (addr: bigint, len: number): Uint8Array | null => {
+    const r = this.cpu.readMem(addr, len);
+    return r.ok ? r.value : null;
+  };
+
+  /** Called by the native trap hook inside uc_emu_start. */
+  onTrap(): number {
+    let seq = 0;
+    try {
+      const c32 = this.cpu.ctl32;
+      const intno = c32[CTL.INTNO * 2];
+      if (intno !== INTNO.SMC && intno !== INTNO.HVC) {
+        this.exception = { intno, pc: this.cpu.ctl[CTL.PC] };
+        return ACT.STOP;
+      }
+      seq = this.flow.nextSeq();
+      return this.trap(seq, intno === INTNO.SMC ? 'smc' : 'hvc');
+    } catch (e) {
+      this.internal = { message: e instanceof Error ? e.message : String(e), seq };
+      return ACT.STOP;
+    }
+  }
+
+  private trap(seq: number, conduit: Conduit): number {
+    const cpu = this.cpu;
+    const c32 = cpu.ctl32;
+    const thumb = cpu.arch === 'arm' && (c32[CTL.PSTATE * 2] & 0x20) !== 0;
+    const arch: GuestArch = thumb ? 'thumb' : this.archName;
+    const imm = immediateOf(arch, conduit, c32[CTL.INSN * 2] >>> 0);
+    // The registers go to the ring as 32-bit halves: no BigInt is made on this path.
+    const slot = this.records.nextSlot();
+    this.records.ring32.set(c32.subarray(CTL.REGS * 2, CTL.REGS * 2 + cpu.nArgRegs * 2), slot * RING_REGS * 2);
+    const ctx: CallContext = { arch, conduit, imm, args: cpu.liveArgs, platform: this.opts.platform, readMem: this.readGuest, cpu: this.opts.vcpu };
+    const w0 = c32[CTL.REGS * 2] >>> 0;
+    const hit = this.callCache.get(w0);
+    let decoded: DecodedCall;
+    let verdict: Verdict;
+    let exact: boolean;
+    if (hit !== undefined && hit.conduit === conduit && hit.imm === imm && hit.arch === arch) {
+      decoded = hit.decoded;
+      verdict = hit.verdict;
+      exact = false;
+    } else {
+      decoded = decodeCall(ctx);
+      verdict = this.policy().decide({ conduit, imm, decoded });
+      exact = true;
+      if (decodeDependsOnIdOnly(ctx, decoded, w0) && this.callCache.size < 4096) this.callCache.set(w0, { conduit, imm, arch, decoded, verdict });
+    }
+    if (verdict.action === 'ask' && !this.opts.interactive) verdict = this.noOneToAsk(verdict);
+    const insns = cpu.insns;
+    const pc = cpu.ctl[CTL.PC];
+    const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, exact, verdict, decision: 'pending', by: verdict.by };
+    switch (verdict.action) {
+      case 'emulate': {
+        const { ans, effect } = applyEmulate(this.hookEnv, ctx, decoded);
+        lazy.decision = 'emulate';
+        lazy.ans = ans;
+        this.records.keep(lazy);
+        if (effect) { this.exitEffect = effect; return ACT.STOP; }
+        return ACT.CONTINUE;
+      }
+      case 'return':
+        lazy.decision = 'return';
+        lazy.result = { regs: applyReturn(this.hookEnv, verdict.values ?? {}) };
+        this.records.keep(lazy);
+        return ACT.CONTINUE;
+      case 'skip':
+        lazy.decision = 'skip';
+        lazy.result = { note: 'registers left unchanged' };
+        this.records.keep(lazy);
+        return ACT.CONTINUE;
+      default: {
+        // undef and forward finish outside the hook (exact stop at the trap); ask waits for a person.
+        const wait = verdict.action === 'ask' ? 'user' : verdict.action === 'forward' ? 'forward' : 'undef';
+        const regs = this.records.regsAt(slot);
+        const pctx = { ...ctx, args: regs };
+        this.pending = { seq, insns, time: lazy.time, pc, regs, ctx: pctx, decoded: exact ? decoded : decodeCall(pctx), verdict, wait };
+        return ACT.STOP;
+      }
+    }
+  }
+
+  private noOneToAsk(v: Verdict): Verdict {
+    const d = this.policy().getDefault();
+    const action = d.action === 'ask' ? 'emulate' : d.action;
+    return { action, values: d.values, by: 'default', rule: v.rule ? askedBy(v.rule) : undefined };
+  }
+}
+
+/** The SMC/HVC immediate from the trapping instruction word. */
+export function immediateOf(arch: GuestArch, conduit: Conduit, insn: number): number {
+  if (arch === 'aarch64') return (insn >>> 5) & 0xffff;
+  if (arch === 'aarch32') return conduit === 'smc' ? insn & 0xf : (((insn >>> 8) & 0xfff) << 4) | (insn & 0xf);
+  const hw1 = insn & 0xffff;
+  const hw2 = insn >>> 16;
+  return conduit === 'smc' ? hw1 & 0xf : ((hw1 & 0xf) << 12) | (hw2 & 0xfff);
+}
