@@ -1,5 +1,8 @@
 // The gdb remote stub: `trapdoor run guest.elf --gdb 127.0.0.1:1234` serves one
 // gdb-multiarch client at a time over TCP; a second one is told why and closed.
+// The slot is free as soon as the client's socket has closed (as QEMU takes the
+// next connection once the previous one is gone); the next client is accepted
+// at once and served once the previous one's cleanup is done.
 import net from 'node:net';
 import type { Session } from '../server/session/session.js';
 import { GdbConnection } from './connection.js';
@@ -35,19 +38,51 @@ export const PACKET_SIZE = 0x20000;
 /** How long a refused second client may take to send its first packet. */
 const REFUSE_WAIT_MS = 2000;
 
+/** The client that holds the slot: from its connection until its socket has closed. */
+interface Holder { peer: string; open: boolean }
+
 export function startGdbServer(session: Session, opts: GdbServerOptions): Promise<GdbServer> {
   const log = opts.log ?? (() => undefined);
-  let active: GdbConnection | undefined;
+  let holder: Holder | undefined;
+  /** Resolves when the last client served (and every one before it) has been cleaned up. */
+  let cleanedUp: Promise<void> = Promise.resolve();
+  let cleanedUpNow = true;
   const sockets = new Set<net.Socket>();
+  const peerOf = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+
+  /**
+   * Gives the slot to this client. Its packets are handled only once the previous
+   * client's cleanup (removing its breakpoints and watchpoints, pausing a guest it
+   * left running) is done, so that cleanup cannot undo what the new client sets;
+   * until then the socket holds what arrives.
+   */
+  const attach = (socket: net.Socket) => {
+    const me: Holder = { peer: peerOf(socket), open: true };
+    holder = me;
+    const release = () => { me.open = false; if (holder === me) holder = undefined; };
+    socket.once('end', release);
+    socket.once('close', release);
+    socket.once('error', release);
+    const serve = () => {
+      if (socket.destroyed) return Promise.resolve(); // gone before it was served: nothing to clean up
+      const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
+      socket.resume(); // it may have been paused while its first bytes were looked at (see waitOrRefuse)
+      log(`gdb ${conn.peer}: attached`);
+      return conn.closed;
+    };
+    let done: Promise<void>;
+    if (cleanedUpNow) done = serve();
+    else done = cleanedUp.then(serve);
+    cleanedUpNow = false;
+    cleanedUp = done;
+    void done.then(() => { if (cleanedUp === done) cleanedUpNow = true; });
+  };
 
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    if (active) { refuse(socket, active.peer, log); return; }
-    const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
-    active = conn;
-    log(`gdb ${conn.peer}: attached`);
-    void conn.closed.then(() => { if (active === conn) active = undefined; });
+    if (holder?.open) waitOrRefuse(socket, () => holder?.open ? holder.peer : undefined, attach, log);
+    else attach(socket);
   });
 
   return new Promise((resolve, reject) => {
@@ -61,11 +96,11 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
       log(`gdb server listening on ${addr.address}:${addr.port}`);
       resolve({
         port: addr.port,
-        clients: () => (active ? 1 : 0),
+        clients: () => (holder?.open ? 1 : 0),
         async close() {
           const closing = new Promise<void>((r) => server.close(() => r()));
-          await active?.close();
           for (const s of sockets) s.destroy();
+          await cleanedUp;
           await closing;
         },
       });
@@ -74,22 +109,45 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
 }
 
 /**
- * A second client: answer its first packet with a textual error (gdb prints
- * "Remote failure reply: E.…"), then close.
+ * A client that came while another one's socket is open. Nothing is decided
+ * until its first packet: if the holder has gone by then (its close may be
+ * seen after this connection, e.g. gdb restarted at once), this client is
+ * served with what it sent; otherwise its first packet is answered with a
+ * textual error (gdb prints "Remote failure reply: E.…"), and it is closed.
  */
-function refuse(socket: net.Socket, holder: string, log: (line: string) => void) {
+function waitOrRefuse(socket: net.Socket, holderPeer: () => string | undefined, attach: (socket: net.Socket) => void, log: (line: string) => void) {
   const who = `${socket.remoteAddress}:${socket.remotePort}`;
-  log(`gdb ${who}: refused (gdb ${holder} is attached)`);
-  const message = `E.Trapdoor: another gdb (${holder}) is attached to this session; one client at a time`;
   const parser = new FrameParser(0x1000);
+  const received: Buffer[] = [];
+  let decided = false;
   const timer = setTimeout(() => socket.destroy(), REFUSE_WAIT_MS);
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
   socket.on('close', () => clearTimeout(timer));
-  socket.on('data', (b) => {
-    if (parser.push(b).some((e) => e.kind !== 'ack' && e.kind !== 'nack')) {
-      socket.end(Buffer.concat([Buffer.from('+'), frame(message)]));
-      clearTimeout(timer);
+  const decide = () => {
+    const holder = holderPeer();
+    if (holder === undefined) {
+      // The slot is free: this client is served, from its first byte (unless it went meanwhile).
+      socket.off('data', onData);
+      if (socket.destroyed || socket.readableEnded) { socket.destroy(); return; }
+      socket.pause();
+      socket.unshift(Buffer.concat(received));
+      attach(socket);
+      return;
     }
-  });
+    log(`gdb ${who}: refused (gdb ${holder} is attached)`);
+    const message = `E.Trapdoor: another gdb (${holder}) is attached to this session; one client at a time`;
+    socket.off('data', onData);
+    socket.end(Buffer.concat([Buffer.from('+'), frame(message)]));
+  };
+  const onData = (b: Buffer) => {
+    received.push(b);
+    if (decided || !parser.push(b).some((e) => e.kind !== 'ack' && e.kind !== 'nack')) return;
+    decided = true;
+    clearTimeout(timer);
+    // The holder's end of stream may be read in the same turn of the event loop
+    // as this packet: look once that turn is over.
+    if (holderPeer() === undefined) decide(); else setImmediate(decide);
+  };
+  socket.on('data', onData);
 }
