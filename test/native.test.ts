@@ -260,3 +260,100 @@ describe('one layout for C and TypeScript (ctl.ts, registers.ts, unicorn.ts agai
     for (const [n, v] of want) expect([n, v]).toEqual([n, Number(BigInt.asIntN(32, c.get(n)!))]);
   });
 });
+
+describe('counting mode (the native block hook)', () => {
+  const src = `.global _start
+_start:
+  mov x1, #1000
+1:
+  subs x1, x1, #1
+  b.ne 1b
+  ldr x0, =0x84000008
+  smc #0
+`;
+  it('stops at the first block that reaches the deadline; a deadline set between runs is honoured; none runs to the end', () => {
+    const { cpu } = guest(src);
+    cpu.deadline = 101; // blocks of 3, then 2 instructions: 3, 5, ... 101
+    expect(cpu.run()).toEqual({ kind: 'deadline' });
+    expect(cpu.insns).toBe(101);
+    expect(cpu.reg('x1')).toBe(1000n - 49n);
+    cpu.deadline = 0;
+    cpu.deadline = 151; // the resumed block is counted again: 103, 105, ... 151
+    expect(cpu.run()).toEqual({ kind: 'deadline' });
+    expect(cpu.insns).toBe(151);
+    cpu.deadline = 0;
+    expect(cpu.run()).toEqual({ kind: 'trap' });
+    expect(cpu.reg('x1')).toBe(0n);
+    expect(cpu.reg('x0')).toBe(0x84000008n);
+  });
+
+  it('a pause requested before the run stops before the first block runs', () => {
+    const { cpu } = guest(src);
+    const entry = cpu.pc;
+    Atomics.store(cpu.ctl32, 0, 1);
+    expect(cpu.run()).toEqual({ kind: 'pause' });
+    expect(cpu.pc).toBe(entry);
+    expect(cpu.reg('x1')).toBe(0n);
+    expect(cpu.run()).toEqual({ kind: 'trap' });
+  });
+
+  it('without the block hook (--no-count) nothing is counted and the run goes to the end', () => {
+    const { cpu } = guest(src, { countBlocks: false });
+    cpu.deadline = 10;
+    expect(cpu.run()).toEqual({ kind: 'trap' });
+    expect(cpu.insns).toBe(0);
+  });
+});
+
+describe('counted runs (single steps Unicorn cannot be spared)', () => {
+  const src = `.global _start
+_start:
+  mov x1, #1
+  mov x2, #2
+  mov x3, #3
+next:
+  mov x4, #4
+  b far
+  nop
+far:
+  mov x5, #5
+  ldr x0, =0x84000008
+  smc #0
+`;
+  it('steps one instruction at a time, a breakpoint on the next instruction reads as the step, and the switch back to a normal run costs < 100 MB', () => {
+    const { cpu, sym } = guest(src);
+    const entry = cpu.pc;
+    const before = rss();
+    expect(cpu.run(1)).toEqual({ kind: 'step' });
+    expect(cpu.pc).toBe(entry + 4n);
+    expect(cpu.reg('x1')).toBe(1n);
+    expect(cpu.addBreakpoint(entry + 8n).ok).toBe(true);
+    expect(cpu.run(1)).toEqual({ kind: 'step' });
+    expect(cpu.pc).toBe(entry + 8n);
+    expect(cpu.reg('x2')).toBe(2n);
+    // resuming from the breakpoint passes it
+    expect(cpu.run(1)).toEqual({ kind: 'step' });
+    expect(cpu.pc).toBe(entry + 12n);
+    expect(cpu.reg('x3')).toBe(3n);
+    expect(cpu.addBreakpoint(sym('far')).ok).toBe(true);
+    expect(cpu.run()).toEqual({ kind: 'breakpoint', addr: sym('far') });
+    expect(cpu.reg('x4')).toBe(4n);
+    expect(cpu.run(2)).toEqual({ kind: 'step' });
+    expect(cpu.reg('x5')).toBe(5n);
+    expect(cpu.pc).toBe(sym('far') + 8n);
+    expect(cpu.run()).toEqual({ kind: 'trap' });
+    expect((rss() - before) / MB).toBeLessThan(100);
+  });
+
+  it('a step right after a normal run sees the instructions already translated', () => {
+    const { cpu, sym } = guest(src);
+    expect(cpu.addBreakpoint(sym('next')).ok).toBe(true);
+    expect(cpu.run()).toEqual({ kind: 'breakpoint', addr: sym('next') });
+    expect(cpu.removeBreakpoint(sym('next'))).toBe(true);
+    // the block at `next` was translated without any per-instruction hook
+    expect(cpu.run(1)).toEqual({ kind: 'step' });
+    expect(cpu.pc).toBe(sym('next') + 4n);
+    expect(cpu.reg('x4')).toBe(4n);
+    expect(cpu.reg('x5')).toBe(0n);
+  });
+});

@@ -335,6 +335,9 @@ export class Cpu {
   run(count = 0, passBreakAtPc = false): CpuStop {
     const c = this.ctl;
     c[CTL.REASON] = BigInt(STOP.NONE);
+    // The native block hook compares the count with LIMIT only (one compare on its
+    // fast path): the deadline as it stands now, or none.
+    c[CTL.LIMIT] = c[CTL.DEADLINE] || 0xffff_ffff_ffff_ffffn;
     const pc = this.pc;
     // Resuming from where the last run stopped executes a breakpoint there once; a
     // PC moved elsewhere (an injected exception, a register write) is not passed,
@@ -342,13 +345,28 @@ export class Cpu {
     c[CTL.SKIP_BP] = (passBreakAtPc || pc === this.stoppedAt) && this.breakpoints.has(pc) ? pc + 1n : 0n;
     const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
-    // Unicorn adds its instruction-count hook on the first counted run without
-    // dropping blocks translated before it, which would then run uncounted.
-    // (Unicorn itself flushes, with the 1 GiB memset, when a counted run is followed
-    // by an uncounted one: uc_emu_start deletes its count hook and calls tb_flush.)
-    if (count && !this.counting) this.dropAllBlocks();
+    // Counted runs use the native counter (td_count), never uc_emu_start's count:
+    // Unicorn drops its whole translation cache with tb_flush when an uncounted run
+    // follows a counted one, which memsets its 1 GiB code buffer (13 ms to 2 s,
+    // and 1 GiB of RSS for good). Blocks translated before the counter was added
+    // lack its calls and are dropped; breakpoints are added again after it so that
+    // the counter runs first at each instruction, as Unicorn's own does (a
+    // breakpoint on the instruction a step stops at reads as the step).
+    if (count > 0) {
+      const added = this.lib.td_count(this.td, BigInt(count)) as number;
+      if (added < 0) return { kind: 'fault', error: 'cannot install the instruction counter for a counted run', pc };
+      if (added === 1) {
+        for (const [addr, h] of this.breakpoints) {
+          this.lib.td_del_hook(this.td, h);
+          const again = this.lib.td_add_breakpoint(this.td, addr) as bigint;
+          if (again) this.breakpoints.set(addr, again);
+          else this.breakpoints.delete(addr);
+        }
+        this.dropAllBlocks();
+      }
+    } else if (this.counting) this.lib.td_count(this.td, 0n);
     this.counting = count > 0;
-    const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, count) as number;
+    const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, 0) as number;
     let reason = Number(c[CTL.REASON]);
     c[CTL.SKIP_BP] = 0n;
     this.stoppedAt = this.pc;
