@@ -46,6 +46,7 @@ test: build
 
 bench: build
 	node dist/bench/core.js
+	node dist/bench/records.js
 
 bench-gdb: build
 	@$(MAKE) -s check-apt APT_PACKAGES=qemu-system-arm

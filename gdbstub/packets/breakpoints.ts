@@ -31,6 +31,8 @@ function point(stub: Stub, args: string, insert: boolean) {
     if (insert) stub.points.addBreak(addr, t.break, thumb); else stub.points.removeBreak(addr, t.break);
     return 'OK';
   }
+  // A mode whose watchpoints cannot fire says so (gdb then watches by single-stepping).
+  if (!stub.session.caps.watchpoints) return '';
   if (kind === 0n || kind > 0x1000_0000n || addr + kind > 1n << 64n) return fail('invalid', `watchpoint length ${kind} is out of range`);
   const w = { addr, len: Number(kind), kind: t.watch };
   if (insert) stub.points.addWatch(w); else stub.points.removeWatch(w);

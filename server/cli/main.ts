@@ -2,7 +2,6 @@
 // the pure decoders; bad input ends with one clear line and exit code 2.
 import { runCommand, RUN_HELP } from './run.js';
 import { decodeCommand } from './decode.js';
-import { runFirmwareStubCli } from '../forward/index.js';
 import { EXIT, UsageError } from './errors.js';
 
 const HELP = `trapdoor: stop at every SMC/HVC/Xen hypercall a guest makes, see what it means, choose the answer.
@@ -28,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': return await runCommand(rest);
       case 'decode': return decodeCommand(rest);
-      case 'firmware-stub': return await runFirmwareStubCli(rest);
+      case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? EXIT.USAGE : EXIT.OK;

@@ -7,13 +7,13 @@ import { Session, capabilitiesOf, type StopEvent, type Client } from '../session
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
 import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
 import type { ForwardFallback } from '../session/engine-config.js';
-import { parseEndpoint } from '../forward/index.js';
+import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { DecisionParams } from '../session/contract.js';
 import { TrapTable, describeTrap } from '../session/render.js';
 import { lineSplitter } from './output.js';
 import { EXIT, UsageError } from './errors.js';
-import { startGdbServer, type GdbServer } from '../../gdbstub/index.js';
+import type { GdbServer } from '../../gdbstub/index.js';
 
 export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
 
@@ -213,6 +213,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   let gdb: GdbServer | undefined;
   if (gdbAt) {
     try {
+      const { startGdbServer } = await import('../../gdbstub/index.js');
       gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: (l) => process.stderr.write(`trapdoor: ${l}\n`) });
     } catch (e) {
       await s.close();

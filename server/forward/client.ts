@@ -10,7 +10,8 @@ import {
   StreamMessageReader,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import { CallRequest, parseEndpoint, regsOf, type Endpoint, type ForwardCallParams } from './protocol.js';
+import { CallRequest } from './request.js';
+import { parseEndpoint, regsOf, type Endpoint, type ForwardCallParams } from './protocol.js';
 
 export interface ForwardClientOptions {
   /** Per call, connecting included. Default 2000. */

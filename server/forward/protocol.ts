@@ -1,7 +1,6 @@
 // The forward protocol (docs/forward-protocol.md), shared by the client and the
 // reference stub so both compile against one definition: JSON-RPC 2.0 over TCP
 // with LSP-style Content-Length framing, one request method.
-import { RequestType } from 'vscode-jsonrpc/node';
 import type { DecodedCall } from '../decode/types.js';
 import type { TrapRecord } from '../session/trap-record.js';
 
@@ -14,8 +13,6 @@ export interface ForwardCallResult {
   /** Register values to write back, e.g. { x0: "0x10001" } or { r0: -1 }. */
   regs: Record<string, string | number>;
 }
-
-export const CallRequest = new RequestType<ForwardCallParams, ForwardCallResult, void>('trapdoor/call');
 
 /** JSON-RPC error code the stub uses when its table has no answer for a call. */
 export const NO_ANSWER = -32001;

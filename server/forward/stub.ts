@@ -10,7 +10,8 @@ import {
   SocketMessageWriter,
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
-import { CallRequest, NO_ANSWER, regValue, type Checked, type ForwardCallParams, type ForwardCallResult } from './protocol.js';
+import { CallRequest } from './request.js';
+import { NO_ANSWER, regValue, type Checked, type ForwardCallParams, type ForwardCallResult } from './protocol.js';
 
 type Regs = Record<string, string>;
 

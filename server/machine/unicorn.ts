@@ -83,6 +83,10 @@ function bind() {
     td_detach: td.func('void td_detach(void *s)'),
     td_hard_stop: td.func('int td_hard_stop(int slot)'),
     td_last_error: td.func('const char *td_last_error(void)'),
+    td_log_open: td.func('int64_t td_log_open(const char *path, _Out_ uint64_t *size)'),
+    td_log_map: td.func('void *td_log_map(int64_t fd, uint64_t offset, uint64_t len, _Out_ int *err)'),
+    td_log_unmap: td.func('int td_log_unmap(void *p, uint64_t len)'),
+    td_log_close: td.func('int td_log_close(int64_t fd, uint64_t size)'),
   };
 }
 

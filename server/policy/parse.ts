@@ -2,7 +2,12 @@
 // Every error carries the line and column (1-based) of the node at fault and
 // says what to write instead.
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Node, Pair } from 'yaml';
+
+/** The YAML parser, loaded when a policy file is read (a run without one starts faster). */
+let yaml: typeof import('yaml') | undefined;
+const Y = () => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 import type { DecodedKind } from '../decode/types.js';
 import { checkMatch, MATCH_KEYS, Policy, type Rule, type RuleInput } from './rules.js';
 import type { RuleMatch } from './match.js';
@@ -79,8 +84,8 @@ export function parsePolicyFile(path: string): PolicyParseResult {
 }
 
 export function parsePolicyText(text: string, fileName: string): PolicyParseResult {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new (Y().LineCounter)();
+  const doc = Y().parseDocument(text, { lineCounter, intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
   const fail = (offset: number, message: string): PolicyParseResult => {
     const { line, col } = lineCounter.linePos(offset);
     return { ok: false, error: { message, line, col, file: fileName } };
@@ -109,7 +114,7 @@ function offsetOf(node: Node | Pair | null | undefined): number {
 
 function buildPolicy(root: Node | null): Policy {
   if (root === null) return new Policy();
-  if (!isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
+  if (!Y().isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
   let defaultSpec: ActionSpec = { action: 'emulate' };
   let rulesNode: Node | null = null;
   for (const pair of root.items) {
@@ -119,13 +124,13 @@ function buildPolicy(root: Node | null): Policy {
   }
   const policy = new Policy(defaultSpec);
   if (rulesNode === null) return policy;
-  if (!isSeq(rulesNode)) throw new At(rulesNode, '`rules:` must be a list: start each rule with `- match: ...`');
+  if (!Y().isSeq(rulesNode)) throw new At(rulesNode, '`rules:` must be a list: start each rule with `- match: ...`');
   for (const item of rulesNode.items) {
     const node = item as Node;
     const rule = ruleOf(node);
     const added = policy.add(rule);
     if (!added.ok) {
-      const idNode = isMap(node) ? node.get('id', true) : undefined;
+      const idNode = Y().isMap(node) ? node.get('id', true) : undefined;
       throw new At((idNode as Node | undefined) ?? node, added.error);
     }
   }
@@ -133,14 +138,14 @@ function buildPolicy(root: Node | null): Policy {
 }
 
 function ruleOf(node: Node): RuleInput {
-  if (!isMap(node)) throw new At(node, 'each rule is a mapping: `- match: { id: 0x84000000 }` then `action: emulate`');
+  if (!Y().isMap(node)) throw new At(node, 'each rule is a mapping: `- match: { id: 0x84000000 }` then `action: emulate`');
   const byKey = new Map<string, Pair>();
   for (const pair of node.items) byKey.set(keyOf(pair, RULE_KEYS, 'in a rule'), pair);
   const idPair = byKey.get('id');
   let id: string | undefined;
   if (idPair) {
     const v = idPair.value as Node | null;
-    if (!isScalar(v) || (typeof v.value !== 'string' && typeof v.value !== 'bigint')) {
+    if (!Y().isScalar(v) || (typeof v.value !== 'string' && typeof v.value !== 'bigint')) {
       throw new At(v ?? idPair, 'rule id must be a name like undef-sip-0x10');
     }
     id = String(v.value);
@@ -159,7 +164,7 @@ function ruleOf(node: Node): RuleInput {
 
 function matchOf(node: Node | null, pair: Pair): RuleMatch {
   if (node === null) throw new At(pair, '`match:` is empty: write e.g. `match: { id: 0x84000000 }`, or `match: {}` for every call');
-  if (!isMap(node)) throw new At(node, '`match:` must be a mapping, e.g. `{ id: 0x84000000 }` or `{ range: [0x84000000, 0x8400001f] }`');
+  if (!Y().isMap(node)) throw new At(node, '`match:` must be a mapping, e.g. `{ id: 0x84000000 }` or `{ range: [0x84000000, 0x8400001f] }`');
   const match: RuleMatch = {};
   for (const p of node.items) {
     const key = keyOf(p, MATCH_KEYS as readonly string[], 'in `match:`') as keyof RuleMatch;
@@ -176,7 +181,7 @@ function matchOf(node: Node | null, pair: Pair): RuleMatch {
         break;
       }
       case 'range': {
-        if (!isSeq(v) || v.items.length !== 2) {
+        if (!Y().isSeq(v) || v.items.length !== 2) {
           throw new At(v, 'range must be [first, last], e.g. [0x84000000, 0x8400001f]');
         }
         match.range = [u32Of(v.items[0] as Node, 'range first'), u32Of(v.items[1] as Node, 'range last')];
@@ -206,7 +211,7 @@ function matchOf(node: Node | null, pair: Pair): RuleMatch {
 
 /** An action: `emulate`, `"return(x0=5)"`, or `return` with a `values:` mapping beside it. */
 function actionOf(node: Node | null, valuesPair: Pair | undefined, pair: Pair): ActionSpec {
-  if (node === null || !isScalar(node) || typeof node.value !== 'string') {
+  if (node === null || !Y().isScalar(node) || typeof node.value !== 'string') {
     throw new At(node ?? pair, 'action must be one of emulate, forward, undef, return(x0=..), ask, skip');
   }
   if (valuesPair && node.value.trim() === 'return') return { action: 'return', values: valuesOf(valuesPair) };
@@ -225,17 +230,17 @@ function actionOf(node: Node | null, valuesPair: Pair | undefined, pair: Pair): 
 
 function valuesOf(pair: Pair): Record<string, bigint> {
   const node = pair.value as Node | null;
-  if (!isMap(node) || node.items.length === 0) {
+  if (!Y().isMap(node) || node.items.length === 0) {
     throw new At(node ?? pair, '`values:` must map registers to numbers, e.g. `{ x0: "0x5", x1: -1 }`');
   }
   const values: Record<string, bigint> = {};
   for (const p of node.items) {
     const k = p.key as Node | null;
     const v = p.value as Node | null;
-    if (!isScalar(k) || typeof k.value !== 'string') throw new At(k ?? p, 'register names are x0..x17, w0..w17 or r0..r14');
+    if (!Y().isScalar(k) || typeof k.value !== 'string') throw new At(k ?? p, 'register names are x0..x17, w0..w17 or r0..r14');
     const badName = checkRegisterName(k.value);
     if (badName) throw new At(k, badName);
-    if (!isScalar(v) || !['string', 'bigint', 'number'].includes(typeof v.value)) {
+    if (!Y().isScalar(v) || !['string', 'bigint', 'number'].includes(typeof v.value)) {
       throw new At(v ?? p, `value of ${k.value} must be a number, e.g. "0x5" or -1`);
     }
     const r = checkAssignment(k.value, v.value as string | bigint | number, values);
@@ -246,7 +251,7 @@ function valuesOf(pair: Pair): Record<string, bigint> {
 
 function keyOf(pair: Pair, allowed: readonly string[], where: string): string {
   const k = pair.key as Node | null;
-  if (!isScalar(k) || typeof k.value !== 'string') throw new At(k ?? pair, `keys ${where} are names: ${allowed.join(', ')}`);
+  if (!Y().isScalar(k) || typeof k.value !== 'string') throw new At(k ?? pair, `keys ${where} are names: ${allowed.join(', ')}`);
   if (!allowed.includes(k.value)) {
     const hint = suggest(k.value, allowed);
     throw new At(k, `unknown key '${k.value}' ${where}${hint ? ` (did you mean '${hint}'?)` : ''}: use ${allowed.join(', ')}`);
@@ -255,7 +260,7 @@ function keyOf(pair: Pair, allowed: readonly string[], where: string): string {
 }
 
 function u32Of(node: Node | null, what: string): number {
-  if (!isScalar(node)) throw new At(node, `${what} must be a number, e.g. 0x84000000`);
+  if (!Y().isScalar(node)) throw new At(node, `${what} must be a number, e.g. 0x84000000`);
   const v = node.value;
   let r: Parsed<number>;
   if (typeof v === 'bigint') r = checkU32(v, what);
@@ -266,13 +271,13 @@ function u32Of(node: Node | null, what: string): number {
 }
 
 function stringOf(node: Node, what: string): string {
-  if (!isScalar(node) || typeof node.value !== 'string') throw new At(node, `${what} must be a name`);
+  if (!Y().isScalar(node) || typeof node.value !== 'string') throw new At(node, `${what} must be a name`);
   return node.value;
 }
 
 /** Xen/legacy selectors: a number (17, 0x102, "0x102") or a name (xen_version). */
 function numberOrName(node: Node, what: string): number | string {
-  if (!isScalar(node)) throw new At(node, `${what} must be a call number or name`);
+  if (!Y().isScalar(node)) throw new At(node, `${what} must be a call number or name`);
   if (typeof node.value === 'bigint' || (typeof node.value === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(node.value))) {
     return u32Of(node, what);
   }

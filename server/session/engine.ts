@@ -10,7 +10,7 @@ import { Firmware } from '../firmware/index.js';
 import { Policy, describeRule, type PolicySpec } from '../policy/rules.js';
 import { parseOnFlag } from '../policy/parse.js';
 import type { Decision, DecidedBy } from '../policy/actions.js';
-import { ForwardClient } from '../forward/client.js';
+import type { ForwardClient } from '../forward/client.js';
 import { toForwardParams } from '../forward/protocol.js';
 import { CoreError } from '../result.js';
 import type { EngineConfig } from './engine-config.js';
@@ -36,7 +36,8 @@ export class Engine {
   private readonly firmware: Firmware;
   private policy: Policy;
   private policyVersion = 1;
-  private readonly forward?: ForwardClient;
+  /** Made on the first forwarded call (its JSON-RPC library loads then, not at start-up). */
+  private forward?: ForwardClient;
   private readonly records: RecordBook;
   private readonly path: TrapPath;
   private readonly log: TrapLog | undefined;
@@ -73,7 +74,6 @@ export class Engine {
     }
     if (cfg.arch === 'arm' && cfg.entry & 1n) this.cpu.setReg('cpsr', this.cpu.reg('cpsr') | 0x20n);
     this.cpu.pc = cfg.entry & ~1n;
-    if (cfg.forward) this.forward = new ForwardClient(cfg.forward.endpoint, { timeoutMs: cfg.forward.timeoutMs });
   }
 
   private onUart(b: number) { this.records.output(b); }
@@ -285,7 +285,12 @@ export class Engine {
   }
 
   private async forwardCall(p: Pending): Promise<{ ok: true; regs: Record<string, bigint> } | { ok: false; error: string }> {
-    if (!this.forward) return { ok: false, error: 'forward asked but no endpoint is configured (use --forward tcp://127.0.0.1:PORT)' };
+    const fwd = this.cfg.forward;
+    if (!fwd) return { ok: false, error: 'forward asked but no endpoint is configured (use --forward tcp://127.0.0.1:PORT)' };
+    if (!this.forward) {
+      const { ForwardClient } = await import('../forward/client.js');
+      this.forward = new ForwardClient(fwd.endpoint, { timeoutMs: fwd.timeoutMs });
+    }
     return this.forward.call(toForwardParams(this.recordOf(p, 'pending', p.verdict.by, {})));
   }
 

@@ -1,7 +1,13 @@
 // The trap records of one vCPU: a ring of recent traps kept in their raw form (a
-// register slot and references, no strings), made into TrapRecords only when
-// someone looks (the trap log, a subscribed front-end, a query), and posted to
-// the Session in batches, within the flow-control window (flow.ts).
+// register slot and references, no strings), turned into their JSON line only
+// when someone looks (the trap log, a subscribed front-end, a query), and posted
+// to the Session in batches, within the flow-control window (flow.ts).
+//
+// The JSON line is the record's one wire form: the trap log writes it, a batch
+// is posted as one JSON text (parsed once on the main thread: cheaper than a
+// structured clone of the objects), and queries parse it back. A call whose
+// decode depends on its id alone reuses the JSON of its decode while its
+// argument registers are the same as last time.
 import { hex } from '../machine/memory.js';
 import type { CpuArch } from '../machine/registers.js';
 import { decodeCall } from '../decode/index.js';
@@ -12,6 +18,20 @@ import type { DecidedBy } from '../policy/actions.js';
 import type { TrapRecord, TrapResult } from './trap-record.js';
 import type { FlowWorker } from './flow.js';
 import type { TrapLog } from './trap-log.js';
+
+/** Decode and verdict of a call whose decode depends on its id alone, reused while the policy stands. */
+export interface CachedCall {
+  conduit: Conduit;
+  imm: number;
+  arch: GuestArch;
+  decoded: DecodedCall;
+  verdict: Verdict;
+  /** Registers (as 32-bit words, x0 first) the decode reads: x0 and one per decoded argument. */
+  words: number;
+  /** The words of the last trap whose decode JSON is in `json`. */
+  lastWords?: Int32Array;
+  json?: string;
+}
 
 /** A trap as the hot path keeps it. */
 export interface Lazy {
@@ -27,6 +47,8 @@ export interface Lazy {
   pc: bigint;
   /** The decode: exact, or the cached decode of an earlier call with the same id (static fields only). */
   decoded: DecodedCall;
+  /** The cache entry the decode came from (or went to). */
+  call?: CachedCall;
   exact: boolean;
   verdict: Verdict;
   decision: TrapRecord['decision'];
@@ -37,7 +59,8 @@ export interface Lazy {
 }
 
 export interface RecordSink {
-  records(batch: TrapRecord[]): void;
+  /** A batch as JSON text: {"d": [decodes], "r": [records whose "decoded" is an index into d, or the decode itself]}. */
+  records(json: string, count: number): void;
   output(text: string): void;
 }
 
@@ -56,9 +79,19 @@ export class RecordBook {
   readonly ring64: BigUint64Array;
   readonly ring32: Int32Array;
   private ringNext = 0;
-  private batch: TrapRecord[] = [];
+  private batch: string[] = [];
+  /** The decodes of the batch, by their JSON text (see keep). */
+  private readonly batchDecoded = new Map<string, number>();
   private batchStart = 0;
   private outBuf: number[] = [];
+  private lastTime = 0;
+  private lastPc = -1n;
+  private lastPcHex = '';
+  private readonly lastArgs = new Int32Array(RING_REGS * 2);
+  private lastArgsJson = '';
+  private lastIso = '';
+  private readonly regJson: string;
+  private readonly archJson: Record<GuestArch, string> = { aarch64: '"aarch64"', aarch32: '"aarch32"', thumb: '"thumb"' };
 
   constructor(
     private readonly arch: CpuArch,
@@ -74,6 +107,7 @@ export class RecordBook {
     this.ringSize = keep;
     this.ring64 = new BigUint64Array(keep * RING_REGS);
     this.ring32 = new Int32Array(this.ring64.buffer);
+    this.regJson = arch === 'aarch64' ? 'x' : 'r';
   }
 
   /** A free register slot for the next trap (its words at ring32[slot * 36 ...]). */
@@ -97,23 +131,114 @@ export class RecordBook {
     }
     this.kept.push(l);
     if (!this.subscribed && !this.log) return;
-    const rec = this.materialize(l);
-    this.log?.write(JSON.stringify(rec) + '\n');
+    if (l.rec) {
+      const line = JSON.stringify(l.rec);
+      this.log?.write(line + '\n');
+      if (this.subscribed) this.queue(line);
+      return;
+    }
+    const w = l.slot * RING_REGS * 2;
+    const head = this.head(l, w);
+    const decoded = this.decodedJson(l, w);
+    const tail = this.tail(l);
+    this.log?.write(head + decoded + tail + '\n');
     if (!this.subscribed) return;
+    // In a batch a decode is sent once and named by its index: a storm of one call posts its decode once.
+    let index = this.batchDecoded.get(decoded);
+    if (index === undefined) {
+      index = this.batchDecoded.size;
+      this.batchDecoded.set(decoded, index);
+    }
+    this.queue(head + index + tail);
+  }
+
+  private queue(rec: string) {
     if (this.batch.length === 0) this.batchStart = Date.now();
     this.batch.push(rec);
     if (this.batch.length >= BATCH_MAX || Date.now() - this.batchStart > BATCH_MS) this.flush();
   }
 
+  /** The record as an object (queries; rare). */
   materialize(l: Lazy): TrapRecord {
-    if (l.rec) return l.rec;
-    const regs = this.regsAt(l.slot);
-    const ctx: CallContext = { arch: l.arch, conduit: l.conduit, imm: l.imm, args: regs, platform: this.platform, cpu: this.vcpu };
-    const decoded = l.exact ? l.decoded : decodeCall(ctx);
-    const result = l.result ?? (l.ans ? emulateResult(l.ans, this.arch) : {});
-    const rec = makeRecord(this.vcpu, l.seq, l.insns, regs, l.pc, ctx, decoded, l.verdict.rule, l.decision, l.by, result, l.time);
-    l.rec = rec;
-    return rec;
+    return l.rec ?? (JSON.parse(this.line(l)) as TrapRecord);
+  }
+
+  /**
+   * The record's JSON line (key order as in makeRecord). Not kept: a kept line
+   * would be copied by every young-generation collection while its trap is in
+   * the ring, which cost more than making it again when a query asks.
+   */
+  line(l: Lazy): string {
+    if (l.rec) return JSON.stringify(l.rec);
+    const w = l.slot * RING_REGS * 2;
+    return this.head(l, w) + this.decodedJson(l, w) + this.tail(l);
+  }
+
+  /** The line up to `"decoded":`. */
+  private head(l: Lazy, w: number): string {
+    const args = this.argsJson(w);
+    if (l.pc !== this.lastPc) { this.lastPc = l.pc; this.lastPcHex = hex(l.pc - 4n); }
+    return `{"seq":${l.seq},"insns":${l.insns},"cpu":${this.vcpu},"arch":${this.archJson[l.arch]},"conduit":"${l.conduit}","imm":${l.imm},`
+      + `"pc":"${this.lastPcHex}","args":[${args}],"decoded":`;
+  }
+
+  /** The line after the decode. */
+  private tail(l: Lazy): string {
+    if (l.time !== this.lastTime) { this.lastTime = l.time; this.lastIso = new Date(l.time).toISOString(); }
+    const rule = l.verdict.rule === undefined ? '' : `,"rule":${JSON.stringify(l.verdict.rule)}`;
+    return `,"decision":"${l.decision}","by":"${l.by}","result":${this.resultJson(l)}${rule},"time":"${this.lastIso}"}`;
+  }
+
+  /** The argument registers as JSON strings: the last trap's text while they are the same (a storm of one call). */
+  private argsJson(w: number): string {
+    const ring = this.ring32;
+    const n = this.nArgRegs * 2;
+    const last = this.lastArgs;
+    let same = this.lastArgsJson !== '';
+    for (let i = 0; same && i < n; i++) same = last[i] === ring[w + i];
+    if (same) return this.lastArgsJson;
+    let args = '';
+    for (let i = 0; i < this.nArgRegs; i++) {
+      const lo = ring[w + 2 * i] >>> 0;
+      const hi = ring[w + 2 * i + 1] >>> 0;
+      args += (i ? ',"0x' : '"0x') + (hi ? hi.toString(16) + lo.toString(16).padStart(8, '0') : lo.toString(16)) + '"';
+    }
+    last.set(ring.subarray(w, w + n));
+    this.lastArgsJson = args;
+    return args;
+  }
+
+  /** The decode's JSON: the cached one while the registers it reads are unchanged. */
+  private decodedJson(l: Lazy, w: number): string {
+    const c = l.call;
+    if (!c) return JSON.stringify(l.exact ? l.decoded : this.decodeAt(l));
+    const ring = this.ring32;
+    const last = c.lastWords;
+    let same = last !== undefined && c.json !== undefined;
+    for (let i = 0; same && i < c.words; i++) same = last![i] === ring[w + i];
+    if (same) return c.json!;
+    c.json = JSON.stringify(l.exact ? l.decoded : this.decodeAt(l));
+    c.lastWords = ring.slice(w, w + c.words);
+    return c.json;
+  }
+
+  private decodeAt(l: Lazy): DecodedCall {
+    const ctx: CallContext = { arch: l.arch, conduit: l.conduit, imm: l.imm, args: this.regsAt(l.slot), platform: this.platform, cpu: this.vcpu };
+    return decodeCall(ctx);
+  }
+
+  private resultJson(l: Lazy): string {
+    if (l.result) return JSON.stringify(l.result);
+    const ans = l.ans;
+    if (!ans) return '{}';
+    const mask = this.arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
+    let regs = '';
+    for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;
+    let out = `{"regs":{${regs}}`;
+    if (ans.effect) out += `,"effect":"${ans.effect}"`;
+    if (!ans.handled) out += ',"note":"not implemented by the built-in firmware: NOT_SUPPORTED"';
+    else if (ans.note) out += `,"note":${JSON.stringify(ans.note)}`;
+    return out + '}';
   }
 
   /** Posts what is batched (records first, then output, so their order holds). */
@@ -121,8 +246,10 @@ export class RecordBook {
     if (this.batch.length) {
       const b = this.batch;
       this.batch = [];
+      const decoded = [...this.batchDecoded.keys()];
+      this.batchDecoded.clear();
       this.flow.post('records', b.length);
-      this.sink.records(b);
+      this.sink.records(`{"d":[${decoded.join(',')}],"r":[${b.join(',')}]}`, b.length);
     }
     if (this.outBuf.length) {
       const text = String.fromCharCode(...this.outBuf);
@@ -154,12 +281,11 @@ export function makeRecord(vcpu: number, seq: number, insns: number, regs: Array
   rule: string | undefined, decision: TrapRecord['decision'], by: DecidedBy, result: TrapResult, time = Date.now()): TrapRecord {
   const args = new Array<string>(regs.length);
   for (let i = 0; i < regs.length; i++) args[i] = '0x' + regs[i].toString(16);
-  const rec: TrapRecord = {
+  // the key order of the JSON line (line() above)
+  return {
     seq, insns, cpu: vcpu, arch: ctx.arch, conduit: ctx.conduit, imm: ctx.imm, pc: hex(pcAfter - 4n),
-    args, decoded, decision, by, result, time: new Date(time).toISOString(),
+    args, decoded, decision, by, result, ...(rule ? { rule } : {}), time: new Date(time).toISOString(),
   };
-  if (rule) rec.rule = rule;
-  return rec;
 }
 
 export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {

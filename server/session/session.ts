@@ -99,6 +99,13 @@ function parseHex(v: Hex | bigint, what: string): Result<bigint> {
   return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
 }
 
+/** A batch from the worker (records.ts): decodes sent once, records naming them by index. */
+function parseBatch(json: string): TrapRecord[] {
+  const b = JSON.parse(json) as { d: TrapRecord['decoded'][]; r: (Omit<TrapRecord, 'decoded'> & { decoded: TrapRecord['decoded'] | number })[] };
+  for (const r of b.r) if (typeof r.decoded === 'number') r.decoded = b.d[r.decoded];
+  return b.r as TrapRecord[];
+}
+
 export class Session extends EventEmitter<SessionEvents> {
   private _state: SessionState = 'stopped';
   private _lastStop: StopEvent | undefined;
@@ -191,9 +198,10 @@ export class Session extends EventEmitter<SessionEvents> {
       this.holds = undefined;
       let n: number;
       if (m.event === 'records') {
-        this.emit('traps', m.batch);
-        for (const r of m.batch) this.emit('trap', r);
-        n = m.batch.length;
+        const batch = parseBatch(m.json);
+        this.emit('traps', batch);
+        if (this.listenerCount('trap')) for (const r of batch) this.emit('trap', r);
+        n = m.count;
       } else {
         this.emit('output', m.text);
         n = m.text.length;

@@ -15,7 +15,7 @@ import type { Firmware } from '../firmware/index.js';
 import type { Policy, Verdict } from '../policy/rules.js';
 import { applyEmulate, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
 import type { FlowWorker } from './flow.js';
-import { RING_REGS, type Lazy, type RecordBook } from './records.js';
+import { RING_REGS, type CachedCall, type Lazy, type RecordBook } from './records.js';
 
 /** A trap the hook could not finish: the run is stopped exactly at it. */
 export interface Pending {
@@ -32,8 +32,6 @@ export interface Pending {
   wait: 'user' | 'forward' | 'undef';
 }
 
-/** Decode and verdict of a call whose decode depends on its id alone, reused while the policy stands. */
-interface CachedCall { conduit: Conduit; imm: number; arch: GuestArch; decoded: DecodedCall; verdict: Verdict }
 
 /** A record's rule when the default answered what an `ask` rule asked (nobody could, or nobody did). */
 export const askedBy = (rule: string) => `ask:${rule}`;
@@ -106,20 +104,26 @@ export class TrapPath {
     let decoded: DecodedCall;
     let verdict: Verdict;
     let exact: boolean;
+    let call: CachedCall | undefined;
     if (hit !== undefined && hit.conduit === conduit && hit.imm === imm && hit.arch === arch) {
       decoded = hit.decoded;
       verdict = hit.verdict;
       exact = false;
+      call = hit;
     } else {
       decoded = decodeCall(ctx);
       verdict = this.policy().decide({ conduit, imm, decoded });
       exact = true;
-      if (decodeDependsOnIdOnly(ctx, decoded, w0) && this.callCache.size < 4096) this.callCache.set(w0, { conduit, imm, arch, decoded, verdict });
+      if (decodeDependsOnIdOnly(ctx, decoded, w0) && this.callCache.size < 4096) {
+        // the decode reads x0 and one register per argument it names (2 words each)
+        call = { conduit, imm, arch, decoded, verdict, words: Math.min(1 + decoded.args.length, cpu.nArgRegs) * 2 };
+        this.callCache.set(w0, call);
+      }
     }
     if (verdict.action === 'ask' && !this.opts.interactive) verdict = this.noOneToAsk(verdict);
     const insns = cpu.insns;
     const pc = cpu.ctl[CTL.PC];
-    const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, exact, verdict, decision: 'pending', by: verdict.by };
+    const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, call, exact, verdict, decision: 'pending', by: verdict.by };
     switch (verdict.action) {
       case 'emulate': {
         const { ans, effect } = applyEmulate(this.hookEnv, ctx, decoded);

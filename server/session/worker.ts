@@ -33,7 +33,7 @@ function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code
 const handlers: WorkerHandlers = {
   init(cfg) {
     engine = new Engine(cfg, {
-      records: (batch) => post({ event: 'records', batch }),
+      records: (json, count) => post({ event: 'records', json, count }),
       output: (text) => post({ event: 'output', text }),
       log: (line) => post({ event: 'log', line }),
     });

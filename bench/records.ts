@@ -1,0 +1,81 @@
+// Record-path benchmark (part of `npm run bench`): what `trapdoor run` does with
+// a trap storm, as a user runs it, each figure against its goal:
+//  - trap records/s with --trap-log (the log written before the guest runs on)
+//  - table rows/s with the table written to a file
+//  - traps/s headless (no record consumer)
+//  - start-up overhead: `trapdoor run` of a 6-instruction guest over a bare `node -e 0`
+// Rates come from the run's own summary (its wall time from start to end of the
+// guest), the start-up from whole process times (median of several runs).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT } from './root.js';
+
+const BIN = path.join(ROOT, 'bin/trapdoor.js');
+const STORM = path.join(ROOT, 'examples/aarch64/trap-storm.elf');
+const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-bench-rec-'));
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+
+/** Runs trapdoor; returns the traps and seconds its summary line reports. */
+function run(args: string[], stdoutFile?: string): { traps: number; seconds: number } {
+  const fd = stdoutFile ? openSync(stdoutFile, 'w') : 'pipe';
+  const r = spawnSync(process.execPath, [BIN, 'run', ...args], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (typeof fd === 'number') closeSync(fd);
+  const text = (r.stderr ?? '') + (stdoutFile ? readFileSync(stdoutFile, 'utf8').slice(-2000) : r.stdout ?? '');
+  const m = /\((\d+) traps?, \d+ instructions, ([\d.]+) s\)/.exec(text);
+  if (r.status !== 0 || !m) throw new Error(`trapdoor ${args.join(' ')} failed (${r.status}):\n${text.slice(-2000)}`);
+  return { traps: Number(m[1]), seconds: Number(m[2]) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}-${f(Math.max(...xs))}`;
+
+function rate(label: string, args: () => string[], out?: string) {
+  const rates: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    const r = run(args(), out);
+    rates.push(r.traps / r.seconds);
+  }
+  process.stderr.write(`bench: ${label} done\n`);
+  return rates;
+}
+
+const log = path.join(tmp, 'traps.jsonl');
+const table = path.join(tmp, 'table.txt');
+const logged = rate('trap log', () => { rmSync(log, { force: true }); return [STORM, '--quiet', '--trap-log', log]; });
+const logBytes = statSync(log).size;
+const rows = rate('table to a file', () => [STORM], table);
+const headless = rate('headless', () => [STORM, '--quiet']);
+
+// Start-up: a guest of six instructions that calls SYSTEM_OFF, against `node -e 0`.
+const tinyDir = mkdtempSync(path.join(tmp, 'tiny-'));
+writeFileSync(path.join(tinyDir, 'tiny.S'), '.global _start\n_start:\n  ldr x0, =0x84000008\n  smc #0\n');
+execFileSync('aarch64-linux-gnu-as', ['-o', path.join(tinyDir, 'tiny.o'), path.join(tinyDir, 'tiny.S')]);
+execFileSync('aarch64-linux-gnu-ld', ['-Ttext=0x40000000', '-e', '_start', '-o', path.join(tinyDir, 'tiny.elf'), path.join(tinyDir, 'tiny.o')]);
+const wall = (cmd: string[]) => {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, cmd, { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} exited ${r.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+};
+const nodeMs: number[] = [];
+const runMs: number[] = [];
+for (let i = 0; i < 7; i++) {
+  nodeMs.push(wall(['-e', '0']));
+  runMs.push(wall([BIN, 'run', path.join(tinyDir, 'tiny.elf'), '--quiet']));
+}
+const overhead = median(runMs) - median(nodeMs);
+rmSync(tmp, { recursive: true, force: true });
+
+const k = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
+const goal = (x: number, g: number) => `${(x / g).toFixed(2)}x of the goal`;
+console.log(`record path, trap-storm (1,000,001 traps), ${REPS} runs each (median, range):`);
+console.log(`  --trap-log:          ${k(median(logged))} records/s (${range(logged, k)}), ${(logBytes / 1e6).toFixed(0)} MB   goal >= 250 k/s: ${goal(median(logged), 250e3)}`);
+console.log(`  table to a file:     ${k(median(rows))} rows/s (${range(rows, k)})   goal >= 250 k/s: ${goal(median(rows), 250e3)}`);
+console.log(`  headless (--quiet):  ${k(median(headless))} traps/s (${range(headless, k)})   goal >= 1.5 M/s: ${goal(median(headless), 1.5e6)}`);
+console.log(`start-up: trapdoor run of a 6-instruction guest ${median(runMs).toFixed(0)} ms, node -e 0 ${median(nodeMs).toFixed(0)} ms: overhead ${overhead.toFixed(0)} ms (goal <= 150 ms)`);
+console.log(JSON.stringify({
+  bench: 'records', log_records_per_s: median(logged), table_rows_per_s: median(rows), headless_traps_per_s: median(headless),
+  startup_ms: median(runMs), node_ms: median(nodeMs), startup_overhead_ms: overhead,
+}));
