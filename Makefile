@@ -31,8 +31,11 @@ build/libtrapdoor.so: native/trapdoor.c
 
 native: build/libtrapdoor.so
 
+# The emulation worker also as one bundled file: its start-up (part of every
+# `trapdoor run`) is ~40 ms shorter than loading its ~40 modules one by one.
 ts: deps
 	$(NODE_BIN)/tsc -p .
+	$(NODE_BIN)/esbuild dist/server/session/worker.js --bundle --platform=node --format=esm --external:koffi --external:yaml --external:vscode-jsonrpc --external:vscode-jsonrpc/node --outfile=dist/server/session/worker.bundle.js --log-level=warning
 
 include mk/examples.mk
 

@@ -6,13 +6,18 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const built = path.join(root, 'dist/server/cli/main.js');
+const args = process.argv.slice(2);
 let mod;
 if (existsSync(built)) {
+  // `run` needs the emulation worker: start it before loading the CLI, so the two overlap.
+  if (args[0] === 'run' && !args.includes('--help') && !args.includes('-h')) {
+    (await import(pathToFileURL(path.join(root, 'dist/server/session/prewarm.js')).href)).prewarm();
+  }
   mod = await import(pathToFileURL(built).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
   mod = await import(pathToFileURL(path.join(root, 'server/cli/main.ts')).href);
 }
-const code = await mod.main(process.argv.slice(2));
+const code = await mod.main(args);
 process.stdout.write("", () => process.exit(code));

@@ -3,7 +3,7 @@
 // or a fault, each with its own exit code.
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
-import { Session, capabilitiesOf, type StopEvent, type Client } from '../session/session.js';
+import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
 import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
 import type { ForwardFallback } from '../session/engine-config.js';
@@ -119,6 +119,7 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
 export async function runCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
+  prewarm();
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time (got ${positionals.join(', ')})` : 'no image given: trapdoor run IMAGE (see trapdoor run --help)');
   const ram = (o.ram ?? []).map((s) => {
     const r = parseRamSpec(s);

@@ -5,12 +5,8 @@
 // names it as the owner of its breakpoints and the decider of its decisions.
 // Errors are values (result.ts); each front-end maps their codes at its edge.
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { CTL } from '../machine/ctl.js';
-import { unicorn } from '../machine/unicorn.js';
 import { hex, type MemoryMap } from '../machine/memory.js';
 import { registerTable, findRegister, type CpuArch, type RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
@@ -27,10 +23,12 @@ import type {
 import type { TrapRecord } from './trap-record.js';
 import { FlowMain, newSharedBlock } from './flow.js';
 import { Client } from './client.js';
+import { takeWorker } from './prewarm.js';
 
 export type { StopEvent, SessionState, Capabilities } from './contract.js';
 export type { Result } from '../result.js';
 export { Client } from './client.js';
+export { prewarm } from './prewarm.js';
 
 export interface SessionOptions {
   image: ImageSpec;
@@ -66,12 +64,6 @@ export interface SessionEvents {
   output: [string];
   log: [string];
   stop: [StopEvent];
-}
-
-/** file URL of tsx's ESM API (the worker bootstrap registers it when running from source). */
-function tsxApi(from: string): string {
-  const pkg = createRequire(from).resolve('tsx/package.json');
-  return pathToFileURL(path.join(path.dirname(pkg), 'dist/esm/api/index.mjs')).href;
 }
 
 export const DEFAULT_RAM = { base: 0x4000_0000n, size: 128n << 20n };
@@ -121,6 +113,8 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Set by listeners of a batch (hold()): the front-end is not ready for more. */
   private holds: Promise<unknown>[] | undefined;
   readonly capabilities: Capabilities;
+  /** Without the block hook a pause is uc_emu_stop from this thread (loaded only for such sessions). */
+  private hardStop: ((slot: number) => unknown) | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -150,15 +144,12 @@ export class Session extends EventEmitter<SessionEvents> {
     const { arch, entry, symbols, mem } = img.value;
     const ctl = new SharedArrayBuffer(CTL.SLOTS * 8);
     const shared = newSharedBlock();
-    const here = import.meta.url;
-    const fromSource = here.endsWith('.ts');
-    const workerUrl = new URL(fromSource ? './worker.ts' : './worker.js', here);
-    // Running from TypeScript source (tests, tsx): the worker registers tsx first.
-    const worker = fromSource
-      ? new Worker(`import(${JSON.stringify(tsxApi(here))})` +
-          `.then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`, { eval: true })
-      : new Worker(fileURLToPath(workerUrl));
+    const worker = takeWorker();
     const s = new Session(worker, ctl, shared, arch, entry, symbols, mem, opts);
+    if (!s.capabilities.resumablePause) {
+      const { unicorn } = await import('../machine/unicorn.js');
+      s.hardStop = (slot) => unicorn().td_hard_stop(slot);
+    }
     const cfg: EngineConfig = {
       arch, ctl, shared, entry, vcpu: 0,
       ram: mem.regions.flatMap((r) => (r.kind === 'ram' ? [{ name: r.name, base: r.base, size: r.size, buf: r.buf }] : [])),
@@ -287,7 +278,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Asks a running guest to stop at the next block boundary (resumable, unless --no-count). */
   pause(): SessionState {
     if (this._state !== 'running') return this._state;
-    if (!this.capabilities.resumablePause) unicorn().td_hard_stop(Number(this.ctl[CTL.SLOT]));
+    if (!this.capabilities.resumablePause) this.hardStop?.(Number(this.ctl[CTL.SLOT]));
     else Atomics.store(this.ctl32, 0, 1);
     return this._state;
   }
