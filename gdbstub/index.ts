@@ -42,6 +42,10 @@ const REFUSE_WAIT_MS = 2000;
 interface Holder { peer: string; open: boolean }
 
 export function startGdbServer(session: Session, opts: GdbServerOptions): Promise<GdbServer> {
+  // gdb stops the guest (Ctrl-C, attaching to a running guest) and goes on from there.
+  if (!session.capabilities.resumablePause) {
+    return Promise.reject(new Error(`gdb server: gdb needs a pause the guest can resume from, which ${session.capabilities.why.resumablePause}`));
+  }
   const log = opts.log ?? (() => undefined);
   let holder: Holder | undefined;
   /** Resolves when the last client served (and every one before it) has been cleaned up. */

@@ -1,7 +1,6 @@
 // The gdb stub at the packet level: a raw socket client checks framing, acks,
 // every packet family, error replies and robustness (a bounded fuzz run).
 import { describe, it, expect, afterEach, beforeAll } from 'vitest';
-import net from 'node:net';
 import { Session, type SessionOptions } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
@@ -9,96 +8,7 @@ import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode, regT
 import { a64Successors } from '../server/machine/step-plan.js';
 import { PACKET_NAMES } from '../gdbstub/dispatch.js';
 import { armVectors, assemble } from './helpers/asm.js';
-
-// ---------------------------------------------------------------- a raw RSP client
-
-const sum = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) n += s.charCodeAt(i); return (n & 0xff).toString(16).padStart(2, '0'); };
-const pkt = (data: string) => `$${data}#${sum(data)}`;
-const hex = (text: string) => Buffer.from(text).toString('hex');
-const unhex = (h: string) => Buffer.from(h, 'hex').toString();
-/** Expands run-length encoding as gdb does: `c*N` is c and N-29 more. */
-const unrle = (s: string) => s.replace(/(.)\*(.)/gs, (_m, c: string, n: string) => c.repeat(1 + n.charCodeAt(0) - 29));
-
-/** Everything the stub sent, split into acks and checked packets. */
-class Client {
-  private buf = '';
-  readonly packets: string[] = [];
-  acks = 0;
-  nacks = 0;
-  closed = false;
-  private waiters: (() => void)[] = [];
-  ackMode = true;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (b) => { this.buf += b.toString('latin1'); this.parse(); });
-    socket.on('close', () => { this.closed = true; this.wake(); });
-    socket.on('error', () => undefined);
-  }
-
-  static connect(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private wake() { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
-
-  private parse() {
-    for (;;) {
-      while (this.buf.length && this.buf[0] !== '$') {
-        if (this.buf[0] === '+') this.acks++;
-        else if (this.buf[0] === '-') this.nacks++;
-        this.buf = this.buf.slice(1);
-      }
-      const end = this.buf.indexOf('#');
-      if (end < 0 || this.buf.length < end + 3) break;
-      const data = this.buf.slice(1, end);
-      const cs = this.buf.slice(end + 1, end + 3);
-      this.buf = this.buf.slice(end + 3);
-      if (cs !== sum(data)) throw new Error(`stub sent a bad checksum for ${data}`);
-      if (this.ackMode) this.socket.write('+');
-      this.packets.push(unrle(data));
-    }
-    this.wake();
-  }
-
-  write(raw: string | Buffer) { this.socket.write(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw); }
-  send(data: string) { this.write(pkt(data)); }
-
-  /** The next packet from the stub. */
-  async next(ms = 5000): Promise<string> {
-    const end = Date.now() + ms;
-    while (!this.packets.length) {
-      if (this.closed) throw new Error('the stub closed the connection');
-      const left = end - Date.now();
-      if (left <= 0) throw new Error('no reply from the stub');
-      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
-    }
-    return this.packets.shift()!;
-  }
-
-  /** Sends a packet; returns the console text (O packets) and the reply. */
-  async ask(data: string, ms?: number): Promise<{ reply: string; console: string }> {
-    this.send(data);
-    let console = '';
-    for (;;) {
-      const p = await this.next(ms);
-      if (p.startsWith('O') && p !== 'OK' && /^O([0-9a-f]{2})+$/.test(p)) { console += unhex(p.slice(1)); continue; }
-      return { reply: p, console };
-    }
-  }
-
-  async req(data: string, ms?: number): Promise<string> { return (await this.ask(data, ms)).reply; }
-
-  async noAck() {
-    expect(await this.req('QStartNoAckMode')).toBe('OK');
-    this.ackMode = false;
-  }
-
-  close() { this.socket.destroy(); }
-}
+import { RspClient as Client, pkt, hex, unhex, unrle } from './helpers/rsp-client.js';
 
 // ---------------------------------------------------------------- fixtures
 

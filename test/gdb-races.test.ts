@@ -3,77 +3,12 @@
 // client that connects the moment the previous one closed (gdb restarted at
 // once, a port probe before the real client).
 import { describe, it, expect, afterEach, beforeAll } from 'vitest';
-import net from 'node:net';
 import { Session } from '../server/session/session.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
 import { assemble } from './helpers/asm.js';
+import { RspClient as Client, pkt } from './helpers/rsp-client.js';
 
-// ---------------------------------------------------------------- a minimal raw RSP client
-
-const sum = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) n += s.charCodeAt(i); return (n & 0xff).toString(16).padStart(2, '0'); };
-const pkt = (data: string) => `$${data}#${sum(data)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Expands run-length encoding as gdb does: `c*N` is c and N-29 more. */
-const unrle = (s: string) => s.replace(/(.)\*(.)/gs, (_m, c: string, n: string) => c.repeat(1 + n.charCodeAt(0) - 29));
-
-class Client {
-  private buf = '';
-  readonly packets: string[] = [];
-  closed = false;
-  private waiters: (() => void)[] = [];
-  ackMode = true;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (b) => { this.buf += b.toString('latin1'); this.parse(); });
-    socket.on('close', () => { this.closed = true; this.wake(); });
-    socket.on('error', () => undefined);
-  }
-
-  static connect(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private wake() { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
-
-  private parse() {
-    for (;;) {
-      while (this.buf.length && this.buf[0] !== '$') this.buf = this.buf.slice(1); // acks
-      const end = this.buf.indexOf('#');
-      if (end < 0 || this.buf.length < end + 3) break;
-      const data = this.buf.slice(1, end);
-      const cs = this.buf.slice(end + 1, end + 3);
-      this.buf = this.buf.slice(end + 3);
-      if (cs !== sum(data)) throw new Error(`stub sent a bad checksum for ${data}`);
-      if (this.ackMode) this.socket.write('+');
-      if (/^O([0-9a-f]{2})+$/.test(data)) continue; // console output
-      this.packets.push(unrle(data));
-    }
-    this.wake();
-  }
-
-  write(raw: string) { this.socket.write(Buffer.from(raw, 'latin1')); }
-  send(data: string) { this.write(pkt(data)); }
-
-  /** The next packet from the stub, or undefined if none comes within ms. */
-  async next(ms = 5000): Promise<string | undefined> {
-    const end = Date.now() + ms;
-    while (!this.packets.length) {
-      if (this.closed) throw new Error('the stub closed the connection');
-      const left = end - Date.now();
-      if (left <= 0) return undefined;
-      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
-    }
-    return this.packets.shift()!;
-  }
-
-  async req(data: string, ms?: number): Promise<string | undefined> { this.send(data); return this.next(ms); }
-
-  close() { this.socket.destroy(); }
-}
 
 // ---------------------------------------------------------------- fixtures
 
@@ -100,7 +35,7 @@ async function serve(elf: string): Promise<Setup> {
 }
 
 async function connect(s: Setup): Promise<Client> {
-  const c = await Client.connect(s.server.port);
+  const c = await Client.connect(s.server.port, { skipConsole: true });
   clients.push(c);
   return c;
 }
@@ -144,13 +79,13 @@ describe('Ctrl-C right behind a resume', () => {
       if (gapMs > 0) await sleep(gapMs);
       c.write('\x03');
     }
-    const r = await c.next(1000);
+    const r = await c.poll(1000);
     if (r !== undefined) {
       expect(r).toMatch(/^T02thread:1;/);
       return true;
     }
     c.write('\x03');
-    expect(await c.next(2000)).toMatch(/^T02thread:1;/);
+    expect(await c.poll(2000)).toMatch(/^T02thread:1;/);
     return false;
   }
 
@@ -176,7 +111,7 @@ describe('Ctrl-C right behind a resume', () => {
       await sleep(50);
       expect(s.session.state).toBe('running');
       c.write('\x03');
-      expect(await c.next(2000)).toMatch(/^T02thread:1;/);
+      expect(await c.poll(2000)).toMatch(/^T02thread:1;/);
       expect(await c.req('p1')).not.toBe(x1);
       expect(await c.req('s')).toMatch(/^T05thread:1;/);
     }, 120_000);
@@ -192,9 +127,9 @@ describe('Ctrl-C right behind a resume', () => {
     for (let i = 0; i < 20; i++) {
       // g waits for the emulation thread: c is queued behind it when Ctrl-C comes
       c.write(pkt('g') + pkt('c') + '\x03');
-      expect(await c.next(2000)).toMatch(/^[0-9a-f]+$/);
-      const r = await c.next(1000);
-      if (r === undefined) { lost++; c.write('\x03'); expect(await c.next(2000)).toMatch(/^T02/); } else expect(r).toMatch(/^T02thread:1;/);
+      expect(await c.poll(2000)).toMatch(/^[0-9a-f]+$/);
+      const r = await c.poll(1000);
+      if (r === undefined) { lost++; c.write('\x03'); expect(await c.poll(2000)).toMatch(/^T02/); } else expect(r).toMatch(/^T02thread:1;/);
     }
     expect(lost, `${lost}/20 Ctrl-C lost`).toBe(0);
   });
@@ -208,10 +143,10 @@ describe('Ctrl-C right behind a resume', () => {
     expect(await c.req('?')).toMatch(/^T05thread:1;/);
     // the ignored Ctrl-C does not stop the next run
     c.send('c');
-    expect(await c.next(300)).toBeUndefined();
+    expect(await c.poll(300)).toBeUndefined();
     expect(s.session.state).toBe('running');
     c.write('\x03');
-    expect(await c.next(2000)).toMatch(/^T02thread:1;/);
+    expect(await c.poll(2000)).toMatch(/^T02thread:1;/);
     expect(s.logs.some((l) => /Ctrl-C while the guest is stopped: nothing to do/.test(l))).toBe(true);
   });
 
@@ -222,13 +157,13 @@ describe('Ctrl-C right behind a resume', () => {
     expect(await c.req('QStartNoAckMode')).toBe('OK');
     c.ackMode = false;
     c.write(pkt('s') + '\x03');
-    expect(await c.next(2000)).toMatch(/^T0[25]thread:1;/);
+    expect(await c.poll(2000)).toMatch(/^T0[25]thread:1;/);
     // nothing of that Ctrl-C is left over for the next run
     c.send('c');
-    expect(await c.next(300)).toBeUndefined();
+    expect(await c.poll(300)).toBeUndefined();
     expect(s.session.state).toBe('running');
     c.write('\x03');
-    expect(await c.next(2000)).toMatch(/^T02thread:1;/);
+    expect(await c.poll(2000)).toMatch(/^T02thread:1;/);
   });
 });
 
@@ -339,11 +274,11 @@ describe('a client right after the previous one closed', () => {
       // b asks for the same address at once (all in one write); a's cleanup must not take it away
       const b = await connect(s);
       b.write('+' + pkt('qSupported:swbreak+') + pkt(`Z0,${target},4`) + pkt('s') + pkt('c'));
-      expect(await b.next()).toMatch(/PacketSize=/);
-      expect(await b.next()).toBe('OK');
-      expect(await b.next()).toMatch(/^T05thread:1;/); // off the breakpoint
-      const r = await b.next(2000);
-      if (r === undefined) { b.write('\x03'); await b.next(2000); }
+      expect(await b.poll()).toMatch(/PacketSize=/);
+      expect(await b.poll()).toBe('OK');
+      expect(await b.poll()).toMatch(/^T05thread:1;/); // off the breakpoint
+      const r = await b.poll(2000);
+      if (r === undefined) { b.write('\x03'); await b.poll(2000); }
       expect(r ?? 'no stop: the breakpoint b set was removed', 'the breakpoint b set stopped the guest').toMatch(/^T05(swbreak:;)?thread:1;/);
       expect(await b.req(`z0,${target},4`)).toBe('OK');
       b.close();
