@@ -20,7 +20,7 @@ import { FlowWorker } from './flow.js';
 import { RecordBook, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
 import { TrapPath, askedBy, type Pending } from './trap-path.js';
-import { applyReturn, emulated, type ApplyEnv } from './apply.js';
+import { applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
 import { runPlannedStep, stepPlan } from './stepper.js';
 
 export type { EngineConfig, ForwardFallback } from './engine-config.js';
@@ -210,7 +210,7 @@ export class Engine {
     if (seq !== undefined && seq !== p.seq) throw new CoreError('conflict', `trap #${seq} is not the one waiting (trap #${p.seq} is)`);
     let result: TrapResult;
     let decision = d.action;
-    let effect;
+    let effect: ExitEffect | undefined;
     const rule = by === 'policy' ? p.verdict.rule : undefined;
     switch (d.action) {
       case 'emulate':

@@ -186,7 +186,6 @@ export class Session extends EventEmitter<SessionEvents> {
   private onMessage(m: WorkerMessage) {
     if ('event' in m) {
       if (m.event === 'log') { this.emit('log', m.line); return; }
-      this.holds = undefined;
       let n: number;
       if (m.event === 'records') {
         const batch = parseBatch(m.json);
@@ -198,6 +197,7 @@ export class Session extends EventEmitter<SessionEvents> {
         n = m.text.length;
       }
       const kind = m.event === 'records' ? 'records' : 'output';
+      // listeners whose reader is behind called hold() while we emitted
       const holds = this.holds as Promise<unknown>[] | undefined;
       this.holds = undefined;
       if (holds) void Promise.all(holds).finally(() => this.flow.ack(kind, n));
