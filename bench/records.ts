@@ -68,7 +68,7 @@ for (let i = 0; i < 7; i++) {
 const overhead = median(runMs) - median(nodeMs);
 rmSync(tmp, { recursive: true, force: true });
 
-const k = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
+const k = (x: number) => `${(x / 1e3).toFixed(0)} k`;
 const goal = (x: number, g: number) => `${(x / g).toFixed(2)}x of the goal`;
 console.log(`record path, trap-storm (1,000,001 traps), ${REPS} runs each (median, range):`);
 console.log(`  --trap-log:          ${k(median(logged))} records/s (${range(logged, k)}), ${(logBytes / 1e6).toFixed(0)} MB   goal >= 250 k/s: ${goal(median(logged), 250e3)}`);

@@ -22,16 +22,16 @@ export function newSharedBlock(): SharedArrayBuffer {
 /** Worker side: the seq counter and the wait for room. */
 export class FlowWorker {
   private readonly i32: Int32Array;
-  private readonly seq64: BigInt64Array;
 
   constructor(shared: SharedArrayBuffer, private readonly pause: Int32Array, private readonly limits = FLOW_LIMITS) {
     this.i32 = new Int32Array(shared);
-    this.seq64 = new BigInt64Array(shared, 0, 1);
   }
 
-  /** The next global trap seq (1, 2, ...). */
+  /** The next global trap seq (1, 2, ...): a 64-bit count in two 32-bit halves (no BigInt on the trap path). */
   nextSeq(): number {
-    return Number(Atomics.add(this.seq64, 0, 1n)) + 1;
+    const lo = (Atomics.add(this.i32, I32.SEQ_LO, 1) + 1) >>> 0;
+    const hi = lo === 0 ? Atomics.add(this.i32, I32.SEQ_HI, 1) + 1 : Atomics.load(this.i32, I32.SEQ_HI);
+    return (hi >>> 0) * 0x1_0000_0000 + lo;
   }
 
   /**
@@ -71,5 +71,5 @@ export class FlowMain {
     Atomics.notify(this.i32, I32.OUT_ACKED);
   }
 
-  get seq(): number { return Number(new BigInt64Array(this.i32.buffer, 0, 1)[0]); }
+  get seq(): number { return (Atomics.load(this.i32, I32.SEQ_HI) >>> 0) * 0x1_0000_0000 + (Atomics.load(this.i32, I32.SEQ_LO) >>> 0); }
 }

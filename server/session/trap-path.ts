@@ -97,7 +97,8 @@ export class TrapPath {
     const imm = immediateOf(arch, conduit, c32[CTL.INSN * 2] >>> 0);
     // The registers go to the ring as 32-bit halves: no BigInt is made on this path.
     const slot = this.records.nextSlot();
-    this.records.ring32.set(c32.subarray(CTL.REGS * 2, CTL.REGS * 2 + cpu.nArgRegs * 2), slot * RING_REGS * 2);
+    const ring = this.records.ring32;
+    for (let i = 0, to = slot * RING_REGS * 2, from = CTL.REGS * 2, n = cpu.nArgRegs * 2; i < n; i++) ring[to + i] = c32[from + i];
     const ctx: CallContext = { arch, conduit, imm, args: cpu.liveArgs, platform: this.opts.platform, readMem: this.readGuest, cpu: this.opts.vcpu };
     const w0 = c32[CTL.REGS * 2] >>> 0;
     const hit = this.callCache.get(w0);
@@ -121,7 +122,7 @@ export class TrapPath {
       }
     }
     if (verdict.action === 'ask' && !this.opts.interactive) verdict = this.noOneToAsk(verdict);
-    const insns = cpu.insns;
+    const insns = (c32[CTL.INSNS * 2] >>> 0) + (c32[CTL.INSNS * 2 + 1] >>> 0) * 0x1_0000_0000;
     const pc = cpu.ctl[CTL.PC];
     const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, call, exact, verdict, decision: 'pending', by: verdict.by };
     switch (verdict.action) {
