@@ -29,6 +29,9 @@ export interface ConnectionOptions {
 /** See keepHot: long enough to cover gdb's think time between the packets of one command. */
 const HOT_MS = 1;
 
+/** Guest output waiting for gdb to read it, beyond which the guest waits. */
+const OUTPUT_BACKLOG = 1 << 20;
+
 /** Packets that may run the guest (vCont;t and vCont? do not, but counting them is harmless). */
 const RESUME_PACKETS = new Set(['c', 'C', 's', 'S', 'vCont']);
 
@@ -278,7 +281,12 @@ export class GdbConnection implements Stub {
   }
 
   private readonly onOutput = (text: string) => {
-    if (this.running && this.opts.guestOutput) this.send(this.consolePackets([text.replace(/\n$/, '')]));
+    if (!this.running || !this.opts.guestOutput) return;
+    this.send(this.consolePackets([text.replace(/\n$/, '')]));
+    // gdb reads slower than the guest prints: hold the guest back (flow control), not our memory
+    if (this.socket.writableLength > OUTPUT_BACKLOG) {
+      this.session.hold(new Promise((r) => { this.socket.once('drain', r); this.socket.once('close', r); }));
+    }
   };
 
   private errorReply(e: GdbError, name: string): string {

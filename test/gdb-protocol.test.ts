@@ -1,42 +1,22 @@
 // The gdb stub at the packet level: a raw socket client checks framing, acks,
 // every packet family, error replies and robustness (a bounded fuzz run).
-import { describe, it, expect, afterEach, beforeAll } from 'vitest';
-import { Session, type SessionOptions } from '../server/session/session.js';
+import { describe, it, expect, beforeAll } from 'vitest';
+import { Session } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
-import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
 import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode, regToHex } from '../gdbstub/framing.js';
 import { a64Successors } from '../server/machine/step-plan.js';
 import { PACKET_NAMES } from '../gdbstub/dispatch.js';
 import { armVectors, assemble } from './helpers/asm.js';
-import { RspClient as Client, pkt, hex, unhex, unrle } from './helpers/rsp-client.js';
+import { RspClient as Client, pkt, hex, unhex, unrle, stubFixture, type StubSetup } from './helpers/rsp-client.js';
 
 // ---------------------------------------------------------------- fixtures
 
-interface Setup { session: Session; server: GdbServer; logs: string[] }
-const open: Setup[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  while (clients.length) clients.pop()!.close();
-  while (open.length) {
-    const s = open.pop()!;
-    await s.server.close();
-    await s.session.close();
-  }
-});
-
-async function serve(elf: string, opts: Partial<SessionOptions> = {}, guestOutput = false): Promise<Setup> {
-  const r = await Session.open({ image: { path: elf }, ...opts });
-  if (!r.ok) throw new Error(r.error);
-  const logs: string[] = [];
-  const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l), guestOutput });
-  const s = { session: r.value, server, logs };
-  open.push(s);
-  return s;
-}
+type Setup = StubSetup;
+const fx = stubFixture();
+const serve = fx.serve;
 
 async function connect(s: Setup, features = 'swbreak+;hwbreak+;vContSupported+'): Promise<Client> {
-  const c = await Client.connect(s.server.port);
-  clients.push(c);
+  const c = await fx.connect(s);
   c.write('+');
   await c.req(`qSupported:${features}`);
   return c;
@@ -177,8 +157,7 @@ describe('gdb stub: single-step prediction', () => {
 describe('gdb stub: set-up', () => {
   it('advertises exactly what it implements, with PacketSize >= 0x4000', async () => {
     const s = await serve(a64);
-    const c = await Client.connect(s.server.port);
-    clients.push(c);
+    const c = await fx.connect(s);
     const reply = await c.req('qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;vContSupported+');
     const features = reply.split(';');
     const size = features.find((f) => f.startsWith('PacketSize='));
@@ -536,8 +515,7 @@ ${armVectors('und')}und:
   it('refuses a second client with a message, then serves the next one after the first leaves', async () => {
     const s = await serve(a64);
     const c = await connect(s);
-    const second = await Client.connect(s.server.port);
-    clients.push(second);
+    const second = await fx.connect(s);
     second.send('qSupported');
     expect(await second.next()).toMatch(/^E\.Trapdoor: another gdb \(127\.0\.0\.1:\d+\) is attached to this session; one client at a time$/);
     await new Promise((r) => setTimeout(r, 50));

@@ -2,41 +2,20 @@
 // a Ctrl-C right behind `c` (gdb sends it as soon as the user presses it), and a
 // client that connects the moment the previous one closed (gdb restarted at
 // once, a port probe before the real client).
-import { describe, it, expect, afterEach, beforeAll } from 'vitest';
-import { Session } from '../server/session/session.js';
-import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { assemble } from './helpers/asm.js';
-import { RspClient as Client, pkt } from './helpers/rsp-client.js';
+import { RspClient as Client, pkt, stubFixture, type StubSetup } from './helpers/rsp-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- fixtures
 
-interface Setup { session: Session; server: GdbServer; logs: string[] }
-const open: Setup[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  while (clients.length) clients.pop()!.close();
-  while (open.length) {
-    const s = open.pop()!;
-    await s.server.close();
-    await s.session.close();
-  }
-});
-
-async function serve(elf: string): Promise<Setup> {
-  const r = await Session.open({ image: { path: elf } });
-  if (!r.ok) throw new Error(r.error);
-  const logs: string[] = [];
-  const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l) });
-  const s = { session: r.value, server, logs };
-  open.push(s);
-  return s;
-}
+type Setup = StubSetup;
+const fx = stubFixture();
+const serve = fx.serve;
 
 async function connect(s: Setup): Promise<Client> {
-  const c = await Client.connect(s.server.port, { skipConsole: true });
-  clients.push(c);
+  const c = await fx.connect(s, { skipConsole: true });
   return c;
 }
 
@@ -254,7 +233,7 @@ describe('a client right after the previous one closed', () => {
         r = await handshake(await connect(s));
       }
       expect(r).toMatch(/PacketSize=/);
-      for (const x of clients.splice(0)) x.close();
+      fx.closeClients();
       for (let k = 0; k < 100 && s.server.clients(); k++) await sleep(5);
       expect(s.server.clients()).toBe(0);
     }

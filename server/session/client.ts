@@ -56,6 +56,9 @@ export class Client implements SessionApi {
   setDefault(p: ParamsOf<'setDefault'>) { return this.session.setDefault(p.action, p.version); }
   async console(p: ParamsOf<'console'>) { return ok(await runConsole(this, p.line)); }
 
+  /** This client's reader is behind: hold the guest back until p settles (Session.hold). */
+  hold(p: Promise<unknown>) { this.session.hold(p); }
+
   /** Calls an operation by name (the JSON-RPC service's dispatch). */
   request<N extends OpName>(name: N, params: ParamsOf<N>): Promise<Result<ResultOf<N>>> {
     return (this[name] as (p: ParamsOf<N>) => Promise<Result<ResultOf<N>>>)(params);

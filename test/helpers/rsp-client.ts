@@ -2,7 +2,9 @@
 // checked packets, with helpers to ask and wait. Used where gdb-multiarch cannot
 // provoke what a test needs (framing, races, fuzzing).
 import net from 'node:net';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import { Session, type SessionOptions } from '../../server/session/session.js';
+import { startGdbServer, type GdbServer } from '../../gdbstub/index.js';
 
 export const sum = (s: string) => { let n = 0; for (let i = 0; i < s.length; i++) n += s.charCodeAt(i); return (n & 0xff).toString(16).padStart(2, '0'); };
 export const pkt = (data: string) => `$${data}#${sum(data)}`;
@@ -100,4 +102,44 @@ export class RspClient {
   }
 
   close() { this.socket.destroy(); }
+}
+
+// ---------------------------------------------------------------- a stub per test
+
+export interface StubSetup { session: Session; server: GdbServer; logs: string[] }
+
+/**
+ * Sessions served by a gdb stub on a free port, and the clients connected to them,
+ * all closed after each test (call once, at the top of a test file).
+ */
+export function stubFixture() {
+  const open: StubSetup[] = [];
+  const clients: RspClient[] = [];
+  afterEach(async () => {
+    while (clients.length) clients.pop()!.close();
+    while (open.length) {
+      const s = open.pop()!;
+      await s.server.close();
+      await s.session.close();
+    }
+  });
+  return {
+    async serve(elf: string, opts: Partial<SessionOptions> = {}, guestOutput = false): Promise<StubSetup> {
+      const r = await Session.open({ image: { path: elf }, ...opts });
+      if (!r.ok) throw new Error(r.error);
+      const logs: string[] = [];
+      const server = await startGdbServer(r.value, { port: 0, log: (l) => logs.push(l), guestOutput });
+      const s = { session: r.value, server, logs };
+      open.push(s);
+      return s;
+    },
+    /** Closes the clients connected so far. */
+    closeClients() { for (const c of clients.splice(0)) c.close(); },
+    /** A client connected to s, closed after the test. */
+    async connect(s: StubSetup, opts: { skipConsole?: boolean } = {}): Promise<RspClient> {
+      const c = await RspClient.connect(s.server.port, opts);
+      clients.push(c);
+      return c;
+    },
+  };
 }
