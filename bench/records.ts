@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, c
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT } from './root.js';
+import { Session } from '../server/session/session.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
 const STORM = path.join(ROOT, 'examples/aarch64/trap-storm.elf');
@@ -66,6 +67,29 @@ for (let i = 0; i < 7; i++) {
   runMs.push(wall([BIN, 'run', path.join(tinyDir, 'tiny.elf'), '--quiet']));
 }
 const overhead = median(runMs) - median(nodeMs);
+
+// The Session <-> worker channel: a request the worker answers at once (pendingTrap),
+// with the main thread sleeping between calls, and busy-polling (as the gdb stub does).
+const opened = await Session.open({ image: { path: path.join(tinyDir, 'tiny.elf') } });
+if (!opened.ok) throw new Error(opened.error);
+const probe = opened.value.connect('bench');
+let polling = false;
+const poll = () => { if (polling) setImmediate(poll); };
+const trip = async () => {
+  const n = 3000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await probe.pendingTrap();
+  return Number(process.hrtime.bigint() - t0) / 1e3 / n;
+};
+const sleeping: number[] = [];
+const hot: number[] = [];
+for (let i = 0; i < REPS; i++) {
+  sleeping.push(await trip());
+  polling = true; poll();
+  hot.push(await trip());
+  polling = false;
+}
+await opened.value.close();
 rmSync(tmp, { recursive: true, force: true });
 
 const k = (x: number) => `${(x / 1e3).toFixed(0)} k`;
@@ -75,7 +99,10 @@ console.log(`  --trap-log:          ${k(median(logged))} records/s (${range(logg
 console.log(`  table to a file:     ${k(median(rows))} rows/s (${range(rows, k)})   goal >= 250 k/s: ${goal(median(rows), 250e3)}`);
 console.log(`  headless (--quiet):  ${k(median(headless))} traps/s (${range(headless, k)})   goal >= 1.5 M/s: ${goal(median(headless), 1.5e6)}`);
 console.log(`start-up: trapdoor run of a 6-instruction guest ${median(runMs).toFixed(0)} ms, node -e 0 ${median(nodeMs).toFixed(0)} ms: overhead ${overhead.toFixed(0)} ms (goal <= 150 ms)`);
+const us = (x: number) => `${x.toFixed(1)} us`;
+console.log(`channel: one Session request answered by the worker: ${us(median(sleeping))} (${range(sleeping, us)}) with the main thread sleeping, ${us(median(hot))} (${range(hot, us)}) busy-polling`);
 console.log(JSON.stringify({
   bench: 'records', log_records_per_s: median(logged), table_rows_per_s: median(rows), headless_traps_per_s: median(headless),
   startup_ms: median(runMs), node_ms: median(nodeMs), startup_overhead_ms: overhead,
+  channel_us_sleeping: median(sleeping), channel_us_polling: median(hot),
 }));
