@@ -1,8 +1,8 @@
 // Single step as a run: exact breakpoints on the addresses one instruction can go
 // to, and/or the block hook's deadline one past the block at pc
-// (server/machine/step-plan.ts). Unicorn's counted step drops the whole
-// translation cache at each switch between stepping and running (13 ms to 2 s),
-// so it is used only where nothing can be predicted (WFI, IT blocks, MMU on).
+// (server/machine/step-plan.ts): blocks stay translated and no instruction-count
+// hook is needed. A counted run (Cpu.run with count 1, our own native counter) is
+// used only where nothing can be predicted (WFI, IT blocks, MMU on).
 import type { Cpu } from '../machine/cpu.js';
 import { a32Successors, a64Successors, type StepPlan } from '../machine/step-plan.js';
 import type { StopEvent } from './contract.js';
