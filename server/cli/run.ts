@@ -146,9 +146,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
   let session: Session | undefined;
+  // The reader went away (`| head`): stop the run and end quietly, as Unix tools do.
+  let readerGone = false;
+  const onPipeError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    readerGone = true;
+    session?.pause();
+  };
+  process.stdout.on('error', onPipeError);
   /** Writes text; when the reader is behind, the guest is held back (flow control) until it drains. */
   const emitText = (stream: NodeJS.WriteStream, text: string) => {
-    if (!text) return;
+    if (!text || readerGone) return;
     if (!stream.write(text) && session) session.hold(new Promise((r) => stream.once('drain', r)));
   };
   // Someone can answer `ask`: a terminal, or gdb (monitor decide) when --gdb is given.
@@ -261,7 +269,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
         continue;
       }
-      if (stop.reason === 'pause' && !timedOut && !interrupted) continue;
+      if (stop.reason === 'pause' && !timedOut && !interrupted && !readerGone) continue;
       break;
     }
   } finally {
@@ -282,6 +290,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       case 'exit': info(`run ended: ${stop.message} (${tail})`); code = EXIT.OK; break;
       case 'limit': case 'idle': info(`run stopped: ${stop.message} at pc ${stop.pc}${sym(s, stop.pc)} (${tail})`); code = EXIT.LIMIT; break;
       case 'pause':
+        if (readerGone) { code = EXIT.INTERRUPTED; break; }
         info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
         code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
         break;

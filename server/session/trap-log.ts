@@ -6,7 +6,7 @@
 // write() per record. A write that fails (a full disk, /dev/full) is an `io`
 // error that the trap path turns into an internal stop: the run never goes on
 // with records lost.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 import { unicorn } from '../machine/unicorn.js';
 import { CoreError } from '../result.js';
@@ -17,6 +17,24 @@ const PAGE = 4096;
 
 type Ptr = unknown;
 
+/**
+ * Where the records of an existing log end: a run killed with -9 leaves its last
+ * window's zero bytes after them, and this run's records go where they begin.
+ */
+function recordsEnd(path: string, size: number): number {
+  if (size === 0) return 0;
+  const fd = openSync(path, 'r');
+  try {
+    const tail = Buffer.alloc(Math.min(size, WINDOW));
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+    let end = tail.length;
+    while (end > 0 && tail[end - 1] === 0) end--;
+    return size - tail.length + end;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class TrapLog {
   private fd: number | undefined;
   private mapped: { fd: number; size: number; base: number; ptr: Ptr; view: Buffer } | undefined;
@@ -26,7 +44,7 @@ export class TrapLog {
     const size = [0n];
     const fd = Number(lib.td_log_open(path, size));
     if (fd >= 0) {
-      this.mapped = { fd, size: Number(size[0]), base: 0, ptr: null, view: Buffer.alloc(0) };
+      this.mapped = { fd, size: recordsEnd(path, Number(size[0])), base: 0, ptr: null, view: Buffer.alloc(0) };
       if (this.remap()) return;
       lib.td_log_close(fd, size[0]);
       this.mapped = undefined;
