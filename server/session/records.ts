@@ -133,7 +133,7 @@ export class RecordBook {
     if (!this.subscribed && !this.log) return;
     if (l.rec) {
       const line = JSON.stringify(l.rec);
-      this.log?.write(line + '\n');
+      this.log?.write(line);
       if (this.subscribed) this.queue(line);
       return;
     }
@@ -141,7 +141,7 @@ export class RecordBook {
     const head = this.head(l, w);
     const decoded = this.decodedJson(l, w);
     const tail = this.tail(l);
-    this.log?.write(head + decoded + tail + '\n');
+    this.log?.write(head + decoded + tail);
     if (!this.subscribed) return;
     // In a batch a decode is sent once and named by its index: a storm of one call posts its decode once.
     let index = this.batchDecoded.get(decoded);

@@ -18,8 +18,9 @@ const PAGE = 4096;
 type Ptr = unknown;
 
 /**
- * Where the records of an existing log end: a run killed with -9 leaves its last
- * window's zero bytes after them, and this run's records go where they begin.
+ * Where the records of an existing log end: after its last newline. A run killed
+ * with -9 leaves its last window's zero bytes, and maybe the record it was
+ * writing, after that; this run's records go where they begin.
  */
 function recordsEnd(path: string, size: number): number {
   if (size === 0) return 0;
@@ -27,9 +28,9 @@ function recordsEnd(path: string, size: number): number {
   try {
     const tail = Buffer.alloc(Math.min(size, WINDOW));
     readSync(fd, tail, 0, tail.length, size - tail.length);
-    let end = tail.length;
-    while (end > 0 && tail[end - 1] === 0) end--;
-    return size - tail.length + end;
+    const nl = tail.lastIndexOf(0x0a);
+    if (nl < 0) return size === tail.length ? 0 : size;
+    return size - tail.length + nl + 1;
   } finally {
     closeSync(fd);
   }
@@ -72,25 +73,33 @@ export class TrapLog {
     return true;
   }
 
+  /**
+   * Appends one record and its newline. Through the mapping the newline is stored
+   * after the record, so a record is whole exactly when its newline is there (a
+   * kill -9 during the copy leaves a record without one, which readers drop).
+   */
   write(line: string) {
     const m = this.mapped;
-    if (m && line.length * 3 <= WINDOW - PAGE) {
-      // room for the worst case (3 bytes a character), or the next window
-      if (m.size - m.base + line.length * 3 > WINDOW && !this.remap()) {
+    if (m && line.length * 3 < WINDOW - PAGE) {
+      // room for the worst case (3 bytes a character) and the newline, or the next window
+      if (m.size - m.base + line.length * 3 + 1 > WINDOW && !this.remap()) {
         throw new CoreError('io', `writing the trap log ${this.path} failed: the file cannot be extended (disk full?)`);
       }
-      m.size += m.view.write(line, m.size - m.base);
+      const at = m.size - m.base;
+      const n = m.view.write(line, at);
+      m.view[at + n] = 0x0a;
+      m.size += n + 1;
       return;
     }
     if (m) {
       // a line longer than a window: append it with write() after what is mapped
       const fd = openSync(this.path, 'r+');
-      try { m.size += writeSync(fd, line, m.size); } finally { closeSync(fd); }
+      try { m.size += writeSync(fd, line + '\n', m.size); } finally { closeSync(fd); }
       return;
     }
     if (this.fd === undefined) return;
     try {
-      writeSync(this.fd, line);
+      writeSync(this.fd, line + '\n');
     } catch (e) {
       throw new CoreError('io', `writing the trap log ${this.path} failed: ${(e as Error).message}`);
     }
