@@ -8,6 +8,7 @@
 // The control block is an array of 64-bit slots shared with JS (a
 // SharedArrayBuffer); the slot numbers are mirrored in server/machine/ctl.ts
 // (test/native.test.ts compiles this file and compares CTL_*, STOP_*, ACT_* with it).
+#define _GNU_SOURCE // fallocate (the trap log)
 #include <unicorn/unicorn.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -369,7 +370,10 @@ int64_t td_log_open(const char *path, uint64_t *size) {
 // Maps [offset, offset + len) of the log (offset page-aligned), growing the file
 // to cover it. Returns the address, or NULL (errno in *err).
 void *td_log_map(int64_t fd, uint64_t offset, uint64_t len, int *err) {
-  if (ftruncate((int)fd, (off_t)(offset + len)) != 0) { *err = errno; return NULL; }
+  // Allocate the blocks now: a store to a mapped page the file system cannot back
+  // (a full disk) would be a SIGBUS; a failed fallocate is an error we can report.
+  // File systems without fallocate get write() instead (the caller falls back).
+  if (fallocate((int)fd, 0, (off_t)offset, (off_t)len) != 0) { *err = errno; return NULL; }
   void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, (off_t)offset);
   if (p == MAP_FAILED) { *err = errno; return NULL; }
   return p;
