@@ -1,6 +1,6 @@
 // The trap log as a user relies on it: every record as one JSON line, nothing lost
 // to a kill -9, a log reused after a crash stays clean, and a pipe works too.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -62,5 +62,23 @@ describe('stdout closed early', () => {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" run "${storm(0)}" --timeout 30 | head -3`], { encoding: 'utf8', timeout: 60_000 });
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(3);
     expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at .*\.js:\d+/);
+  });
+});
+
+// A full disk: a small tmpfs (needs root and mount, as CI has; skipped elsewhere).
+const small = mkdtempSync(path.join(scratchDir(), 'small-disk-'));
+const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', small]).status === 0;
+afterAll(() => { if (mounted) spawnSync('umount', [small]); });
+
+describe('a trap log on a disk that fills', () => {
+  it.skipIf(!mounted)('stops the run at the trap it cannot log, exit 1, with every earlier record whole', () => {
+    const log = path.join(small, 'log.jsonl');
+    const r = spawnSync(process.execPath, [BIN, 'run', storm(0), '--quiet', '--trap-log', log], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    const m = /internal error at trap #(\d+): writing the trap log .* failed: .*disk full/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    const recs = records(log);
+    expect(recs.length).toBe(Number(m![1]) - 1);
+    expect(readFileSync(log, 'latin1').endsWith('}\n')).toBe(true);
   });
 });
