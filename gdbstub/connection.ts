@@ -374,6 +374,10 @@ export class GdbConnection implements Stub {
     }
     // A step that ends on a breakpoint (ours or gdb's) is still just a step.
     if (how === 'step' && ev?.reason === 'breakpoint') ev = { ...ev, reason: 'step', addr: undefined };
+    // Another client's breakpoint stopped the guest: gdb sees a plain SIGTRAP; say whose it is.
+    else if (ev?.reason === 'breakpoint' && ev.owners?.length && !ev.owners.includes(this.session.name)) {
+      notes.push(`Trapdoor: the guest stopped at ${ev.addr}, a breakpoint of ${ev.owners.join(', ')}`);
+    }
     this.running = false;
     if (this.gone) return;
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];

@@ -88,6 +88,20 @@ describe('the contract', () => {
   });
 });
 
+/** gdb-multiarch -batch against a stub on port, running the commands; resolves with what it printed. */
+function gdbBatch(port: number, elf: string, commands: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const args = ['-batch', '-nx', '-ex', 'set architecture aarch64', '-ex', `file ${elf}`, '-ex', `target remote 127.0.0.1:${port}`];
+    for (const c of commands) args.push('-ex', c);
+    const child = spawn('gdb-multiarch', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.stderr.on('data', (d) => { text += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`gdb timed out:\n${text}`)); }, 30_000);
+    child.on('exit', () => { clearTimeout(timer); resolve(text); });
+  });
+}
+
 describe('many clients on one session', () => {
   it('breakpoints belong to their client: one clearing its own leaves the other\'s', async () => {
     const s = await session('aarch64', LOOP);
@@ -146,16 +160,7 @@ describe('many clients on one session', () => {
     const second = s.symbol('second')!.value;
     expect((await dap.addBreakpoint({ addr: hex(second) })).ok).toBe(true);
     // gdb sets its own breakpoints (one at the same place), adds a rule, runs to `first`, and quits (detach: the guest runs on).
-    const out = await new Promise<string>((resolve, reject) => {
-      const args = ['-batch', '-nx', '-ex', 'set architecture aarch64', '-ex', `file ${elf}`, '-ex', `target remote 127.0.0.1:${server.port}`,
-        '-ex', 'break first', '-ex', 'break second', '-ex', 'monitor policy add 0x84000000=return(x0=0x77)', '-ex', 'continue', '-ex', 'p $x1'];
-      const child = spawn('gdb-multiarch', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let text = '';
-      child.stdout.on('data', (d) => { text += d; });
-      child.stderr.on('data', (d) => { text += d; });
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`gdb timed out:\n${text}`)); }, 30_000);
-      child.on('exit', () => { clearTimeout(timer); resolve(text); });
-    });
+    const out = await gdbBatch(server.port, elf, ['break first', 'break second', 'monitor policy add 0x84000000=return(x0=0x77)', 'continue', 'p $x1']);
     expect(out).toMatch(/Breakpoint 1, .*first/);
     expect(out).toMatch(/\$1 = 1/);
     expect(out).toMatch(/Added gdb1: id 0x84000000 -> return\(x0=0x77\)/);
@@ -172,6 +177,21 @@ describe('many clients on one session', () => {
     expect(end.ok && end.value.reason).toBe('exit');
     const traps = await dap.traps({});
     expect(traps.ok && traps.value[0]).toMatchObject({ decision: 'return', rule: 'gdb1', result: { regs: { x0: '0x77' } } });
+  });
+
+  it('gdb continuing into another client\'s breakpoint stops there, and is told whose it is', async () => {
+    const elf = assemble('aarch64', LOOP, 'foreign-break');
+    const r = await Session.open({ image: { path: elf } });
+    if (!r.ok) throw new Error(r.error);
+    open.push(r.value);
+    const server = await startGdbServer(r.value, { port: 0 });
+    servers.push(server);
+    const second = r.value.symbol('second')!.value;
+    await r.value.connect('dap').addBreakpoint({ addr: hex(second) });
+    const out = await gdbBatch(server.port, elf, ['continue', 'p/x $pc']);
+    expect(out).toMatch(new RegExp(`the guest stopped at ${hex(second)}, a breakpoint of dap`));
+    expect(out).toMatch(/SIGTRAP/);
+    expect(out).toMatch(new RegExp(`\\$1 = ${hex(second)}`));
   });
 
   it('a decision names its client; a second decision on the same trap is told who came first', async () => {
