@@ -143,7 +143,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
   }
   const json = !!o.json;
-  const out = (line: string) => process.stdout.write(line + '\n');
   const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
   let session: Session | undefined;
   // The reader went away (`| head`): stop the run and end quietly, as Unix tools do.

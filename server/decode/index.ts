@@ -6,7 +6,7 @@
 //     holds (r12 is scratch and may be stale); otherwise the platform's legacy table.
 //  3. A fast-call-shaped w0 is SMCCC; on SMC a yielding-call-shaped w0 too.
 //  4. Anything else is 'unknown', with its first four registers listed.
-import { formatHex, formatId, MASK32 } from './format.js';
+import { formatHex, MASK32 } from './format.js';
 import { decodeLegacy, findLegacyPlatform } from './legacy.js';
 import { isFastCallShaped, isSmcccFastId, isYieldingShaped } from './smccc.js';
 import { decodeSmccc, regName, regValue } from './smccc-calls.js';

@@ -50,7 +50,7 @@ export class TrapPath {
   constructor(
     private readonly cpu: Cpu,
     private readonly records: RecordBook,
-    private readonly firmware: Firmware,
+    firmware: Firmware,
     private readonly flow: FlowWorker,
     private readonly policy: () => Policy,
     private readonly opts: { platform?: string; interactive: boolean; vcpu: number },
