@@ -207,6 +207,31 @@ describe('many clients on one session', () => {
   });
 });
 
+describe('one record, however it is made', () => {
+  it('a record made in the trap hook (as its JSON line) and one made for a decision have the same form', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  ldr x0, =0x84000000\n  mov x1, #7\n  hvc #0\n  ldr x0, =0x84000000\n  mov x1, #7\n  smc #0\n  ${A64_OFF}`,
+      { policy: policy('hvc=ask') });
+    const c = s.connect('test');
+    const stop = await c.cont();
+    expect(stop.ok && stop.value.reason).toBe('trap');
+    const asked = await c.decide({ decision: { action: 'emulate' } });
+    const end = await c.cont();
+    expect(end.ok && end.value.reason).toBe('exit');
+    const traps = await c.traps({});
+    if (!asked.ok || !traps.ok) throw new Error('no records');
+    const [byPerson, inHook] = [asked.value, traps.value[1]];
+    const { client, ...rest } = byPerson;
+    expect(client).toBe('test');
+    // the person's record names the ask rule that stopped the guest; the hook's has no rule (the default answered)
+    expect(rest.rule).toBe('t0');
+    expect(Object.keys(rest).filter((k) => k !== 'rule')).toEqual(Object.keys(inHook));
+    expect(rest.decoded).toEqual(inHook.decoded);
+    expect(rest.args).toEqual(inHook.args);
+    expect(rest.result).toEqual(inHook.result);
+    expect(traps.value[0]).toEqual(byPerson);
+  });
+});
+
 describe('trap path bugs', () => {
   it('AArch32 with --platform: an SMCCC-looking call does not decide a later legacy call with the same r0 (the cache key covers r12)', async () => {
     const s = await session('arm', `.global _start\n_start:
