@@ -174,7 +174,7 @@ export type WorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; code: ErrorCode; error: string };
 export type WorkerEvent =
-  | { event: 'records'; json: string; count: number }
+  | { event: 'records'; bytes: Uint8Array; count: number }
   | { event: 'output'; text: string }
   | { event: 'log'; line: string };
 export type WorkerMessage = WorkerReply | WorkerEvent;

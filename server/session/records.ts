@@ -59,8 +59,12 @@ export interface Lazy {
 }
 
 export interface RecordSink {
-  /** A batch as JSON text: {"d": [decodes], "r": [records whose "decoded" is an index into d, or the decode itself]}. */
-  records(json: string, count: number): void;
+  /**
+   * A batch as UTF-8 JSON text, {"r": [records whose "decoded" and "args" are indexes
+   * into d, or the values themselves], "d": [decodes and argument lists]}, in bytes
+   * the receiver may take over (transfer).
+   */
+  records(bytes: Uint8Array, count: number): void;
   output(text: string): void;
 }
 
@@ -68,6 +72,8 @@ const MASK64 = 0xffff_ffff_ffff_ffffn;
 /** Registers per ring slot: x0..x17 (r0..r14 use the first 15). */
 export const RING_REGS = 18;
 const BATCH_MAX = 512;
+/** A batch's first allocation: ~512 records of a storm. */
+const BATCH_BYTES = 512 << 10;
 const BATCH_MS = 50;
 /** Guest output is posted at each newline, or in pieces of this size (a line that never ends). */
 const OUTPUT_PIECE = 4096;
@@ -79,9 +85,12 @@ export class RecordBook {
   readonly ring64: BigUint64Array;
   readonly ring32: Int32Array;
   private ringNext = 0;
-  private batch: string[] = [];
-  /** The decodes of the batch, by their JSON text (see keep). */
-  private readonly batchDecoded = new Map<string, number>();
+  /** The batch being written: JSON text straight into bytes to transfer (no joined string, no copy to post). */
+  private batchBytes: Buffer | undefined;
+  private batchPos = 0;
+  private batchCount = 0;
+  /** Decodes and argument lists of the batch, by their JSON text (see shared). */
+  private readonly batchShared = new Map<string, number>();
   private batchStart = 0;
   private outBuf: number[] = [];
   private lastTime = 0;
@@ -138,24 +147,45 @@ export class RecordBook {
       return;
     }
     const w = l.slot * RING_REGS * 2;
-    const head = this.head(l, w);
+    const head = this.head(l);
+    const args = this.argsJson(w);
     const decoded = this.decodedJson(l, w);
     const tail = this.tail(l);
-    this.log?.write(head + decoded + tail);
+    this.log?.write(head + args + ',"decoded":' + decoded + tail);
     if (!this.subscribed) return;
-    // In a batch a decode is sent once and named by its index: a storm of one call posts its decode once.
-    let index = this.batchDecoded.get(decoded);
+    this.queue(head + this.shared(args) + ',"decoded":' + this.shared(decoded) + tail);
+  }
+
+  /**
+   * In a batch, a decode or an argument list is sent once and named by its index
+   * (a storm of one call posts them once): the index of this JSON text.
+   */
+  private shared(json: string): number {
+    let index = this.batchShared.get(json);
     if (index === undefined) {
-      index = this.batchDecoded.size;
-      this.batchDecoded.set(decoded, index);
+      index = this.batchShared.size;
+      this.batchShared.set(json, index);
     }
-    this.queue(head + index + tail);
+    return index;
   }
 
   private queue(rec: string) {
-    if (this.batch.length === 0) this.batchStart = Date.now();
-    this.batch.push(rec);
-    if (this.batch.length >= BATCH_MAX || Date.now() - this.batchStart > BATCH_MS) this.flush();
+    // room for the record (3 bytes a character at worst), and for the decodes at the end
+    if (this.batchBytes && this.batchPos + rec.length * 3 + this.sharedBytes() + 16 > this.batchBytes.length) this.flush();
+    if (!this.batchBytes) {
+      this.batchBytes = Buffer.allocUnsafeSlow(Math.max(BATCH_BYTES, rec.length * 3 + 64));
+      this.batchPos = this.batchBytes.write('{"r":[', 0, 'latin1');
+      this.batchStart = Date.now();
+    } else this.batchBytes[this.batchPos++] = 0x2c; // ','
+    this.batchPos += this.batchBytes.write(rec, this.batchPos);
+    this.batchCount++;
+    if (this.batchCount >= BATCH_MAX || Date.now() - this.batchStart > BATCH_MS) this.flush();
+  }
+
+  private sharedBytes(): number {
+    let n = 8;
+    for (const d of this.batchShared.keys()) n += d.length * 3 + 1;
+    return n;
   }
 
   /** The record as an object (queries; rare). */
@@ -171,15 +201,14 @@ export class RecordBook {
   line(l: Lazy): string {
     if (l.rec) return JSON.stringify(l.rec);
     const w = l.slot * RING_REGS * 2;
-    return this.head(l, w) + this.decodedJson(l, w) + this.tail(l);
+    return this.head(l) + this.argsJson(w) + ',"decoded":' + this.decodedJson(l, w) + this.tail(l);
   }
 
-  /** The line up to `"decoded":`. */
-  private head(l: Lazy, w: number): string {
-    const args = this.argsJson(w);
+  /** The line up to `"args":`. */
+  private head(l: Lazy): string {
     if (l.pc !== this.lastPc) { this.lastPc = l.pc; this.lastPcHex = hex(l.pc - 4n); }
     return `{"seq":${l.seq},"insns":${l.insns},"cpu":${this.vcpu},"arch":${this.archJson[l.arch]},"conduit":"${l.conduit}","imm":${l.imm},`
-      + `"pc":"${this.lastPcHex}","args":[${args}],"decoded":`;
+      + `"pc":"${this.lastPcHex}","args":`;
   }
 
   /** The line after the decode. */
@@ -197,15 +226,15 @@ export class RecordBook {
     let same = this.lastArgsJson !== '';
     for (let i = 0; same && i < n; i++) same = last[i] === ring[w + i];
     if (same) return this.lastArgsJson;
-    let args = '';
+    let args = '[';
     for (let i = 0; i < this.nArgRegs; i++) {
       const lo = ring[w + 2 * i] >>> 0;
       const hi = ring[w + 2 * i + 1] >>> 0;
       args += (i ? ',"0x' : '"0x') + (hi ? hi.toString(16) + lo.toString(16).padStart(8, '0') : lo.toString(16)) + '"';
     }
     last.set(ring.subarray(w, w + n));
-    this.lastArgsJson = args;
-    return args;
+    this.lastArgsJson = args + ']';
+    return this.lastArgsJson;
   }
 
   /** The decode's JSON: the cached one while the registers it reads are unchanged. */
@@ -243,13 +272,22 @@ export class RecordBook {
 
   /** Posts what is batched (records first, then output, so their order holds). */
   flush() {
-    if (this.batch.length) {
-      const b = this.batch;
-      this.batch = [];
-      const decoded = [...this.batchDecoded.keys()];
-      this.batchDecoded.clear();
-      this.flow.post('records', b.length);
-      this.sink.records(`{"d":[${decoded.join(',')}],"r":[${b.join(',')}]}`, b.length);
+    const bytes = this.batchBytes;
+    if (bytes) {
+      let pos = this.batchPos + bytes.write('],"d":[', this.batchPos, 'latin1');
+      let first = true;
+      for (const d of this.batchShared.keys()) {
+        if (!first) bytes[pos++] = 0x2c;
+        first = false;
+        pos += bytes.write(d, pos);
+      }
+      pos += bytes.write(']}', pos, 'latin1');
+      const count = this.batchCount;
+      this.batchBytes = undefined;
+      this.batchCount = 0;
+      this.batchShared.clear();
+      this.flow.post('records', count);
+      this.sink.records(new Uint8Array(bytes.buffer, bytes.byteOffset, pos), count);
     }
     if (this.outBuf.length) {
       const text = String.fromCharCode(...this.outBuf);

@@ -91,10 +91,20 @@ function parseHex(v: Hex | bigint, what: string): Result<bigint> {
   return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
 }
 
-/** A batch from the worker (records.ts): decodes sent once, records naming them by index. */
+const utf8 = new TextDecoder();
+
+/**
+ * A batch from the worker (records.ts): decodes and argument lists sent once,
+ * records naming them by index (records that share them share the objects:
+ * records are read-only).
+ */
 function parseBatch(json: string): TrapRecord[] {
-  const b = JSON.parse(json) as { d: TrapRecord['decoded'][]; r: (Omit<TrapRecord, 'decoded'> & { decoded: TrapRecord['decoded'] | number })[] };
-  for (const r of b.r) if (typeof r.decoded === 'number') r.decoded = b.d[r.decoded];
+  type Wire = Omit<TrapRecord, 'decoded' | 'args'> & { decoded: TrapRecord['decoded'] | number; args: string[] | number };
+  const b = JSON.parse(json) as { d: (TrapRecord['decoded'] | string[])[]; r: Wire[] };
+  for (const r of b.r) {
+    if (typeof r.decoded === 'number') r.decoded = b.d[r.decoded] as TrapRecord['decoded'];
+    if (typeof r.args === 'number') r.args = b.d[r.args] as string[];
+  }
   return b.r as TrapRecord[];
 }
 
@@ -188,7 +198,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (m.event === 'log') { this.emit('log', m.line); return; }
       let n: number;
       if (m.event === 'records') {
-        const batch = parseBatch(m.json);
+        const batch = parseBatch(utf8.decode(m.bytes));
         this.emit('traps', batch);
         if (this.listenerCount('trap')) for (const r of batch) this.emit('trap', r);
         n = m.count;

@@ -38,7 +38,7 @@ function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code
 const handlers: WorkerHandlers = {
   init(cfg) {
     engine = new Engine(cfg, {
-      records: (json, count) => post({ event: 'records', json, count }),
+      records: (bytes, count) => port.postMessage({ event: 'records', bytes, count } satisfies WorkerMessage, [bytes.buffer as ArrayBuffer]),
       output: (text) => post({ event: 'output', text }),
       log: (line) => post({ event: 'log', line }),
     });
