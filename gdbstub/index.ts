@@ -44,7 +44,7 @@ interface Holder { peer: string; open: boolean }
 export function startGdbServer(session: Session, opts: GdbServerOptions): Promise<GdbServer> {
   // gdb stops the guest (Ctrl-C, attaching to a running guest) and goes on from there.
   if (!session.capabilities.resumablePause) {
-    return Promise.reject(new Error(`gdb server: gdb needs a pause the guest can resume from, which ${session.capabilities.why.resumablePause}`));
+    return Promise.reject(new Error(`gdb server: gdb needs a pause the guest can resume from: ${session.capabilities.why.resumablePause}`));
   }
   const log = opts.log ?? (() => undefined);
   let holder: Holder | undefined;

@@ -84,7 +84,7 @@ describe('the contract', () => {
     expect(s.capabilities.why.watchpoints).toMatch(/--no-count/);
     const w = await c.addWatchpoint({ addr: '0x40000000', len: 4, kind: 'write' });
     expect(w).toMatchObject({ ok: false, code: 'unsupported', error: expect.stringMatching(/--no-count/) });
-    await expect(startGdbServer(s, { port: 0 })).rejects.toThrow(/gdb needs a pause the guest can resume from, .*--no-count/);
+    await expect(startGdbServer(s, { port: 0 })).rejects.toThrow(/gdb needs a pause the guest can resume from: --no-count runs without the native block hook/);
   });
 });
 

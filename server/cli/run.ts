@@ -134,8 +134,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (o['no-count']) {
     // What this mode cannot do is refused here, with the reason capabilities() gives.
     const caps = capabilitiesOf({ countBlocks: false });
-    if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts, which ${caps.why.instructionCounts}`);
-    if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from, which ${caps.why.resumablePause}`);
+    if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
+    if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
   const policy = await buildPolicy(o.policy, o.on, o.default);
   if (o.forward) {

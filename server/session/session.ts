@@ -72,7 +72,7 @@ export const DEFAULT_UART = 0x0900_0000n;
 /** What a mode can do, and why not (read by every front-end before it advertises anything). */
 export function capabilitiesOf(opts: Pick<SessionOptions, 'countBlocks' | 'softStep'>): Capabilities {
   const counting = opts.countBlocks !== false;
-  const noCount = 'this session runs with --no-count (no native block hook): drop --no-count';
+  const noCount = '--no-count runs without the native block hook (drop --no-count for it)';
   const why: Capabilities['why'] = { mmuWalk: 'addresses are physical: there is no stage-1 MMU walk yet' };
   if (!counting) Object.assign(why, { resumablePause: noCount, watchpoints: noCount, instructionCounts: noCount, softStep: noCount });
   else if (opts.softStep === false) why.softStep = 'soft single step is turned off (softStep: false)';
