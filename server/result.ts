@@ -21,10 +21,6 @@ export type ErrorCode =
   | 'busy' | 'not-stopped' | 'no-register' | 'unmapped' | 'closed' | 'exited' | 'invalid'
   | 'unsupported' | 'not-found' | 'conflict' | 'io' | 'internal';
 
-export const ERROR_CODES: readonly ErrorCode[] = [
-  'busy', 'not-stopped', 'no-register', 'unmapped', 'closed', 'exited', 'invalid',
-  'unsupported', 'not-found', 'conflict', 'io', 'internal',
-];
 
 export interface Failure { ok: false; code: ErrorCode; error: string }
 export type Result<T> = { ok: true; value: T } | Failure;

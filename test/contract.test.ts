@@ -102,6 +102,25 @@ function gdbBatch(port: number, elf: string, commands: string[]): Promise<string
   });
 }
 
+/** The LOOP guest in a session served by a gdb stub on a free port. */
+async function served(name: string) {
+  const elf = assemble('aarch64', LOOP, name);
+  const r = await Session.open({ image: { path: elf } });
+  if (!r.ok) throw new Error(r.error);
+  open.push(r.value);
+  const server = await startGdbServer(r.value, { port: 0 });
+  servers.push(server);
+  return { elf, s: r.value, server };
+}
+
+/** The client runs the LOOP guest to its end; its first trap was answered by the 0x77 rule `rule`. */
+async function runsToEndAnsweredBy(c: ReturnType<Session['connect']>, rule: string) {
+  const end = await c.cont();
+  expect(end.ok && end.value.reason).toBe('exit');
+  const traps = await c.traps({});
+  expect(traps.ok && traps.value[0]).toMatchObject({ decision: 'return', rule, result: { regs: { x0: '0x77' } } });
+}
+
 describe('many clients on one session', () => {
   it('breakpoints belong to their client: one clearing its own leaves the other\'s', async () => {
     const s = await session('aarch64', LOOP);
@@ -142,20 +161,11 @@ describe('many clients on one session', () => {
     // A change made against an old version is refused, not applied over the other's.
     expect(await a.removeRule({ id: 'dap1', version: v0.value.version })).toMatchObject({ ok: false, code: 'conflict' });
     expect(await a.addRule({ rule: 'x16=5', idPrefix: 'gdb' })).toMatchObject({ ok: false, code: 'invalid' });
-    const end = await b.cont();
-    expect(end.ok && end.value.reason).toBe('exit');
-    const traps = await b.traps({});
-    expect(traps.ok && traps.value[0]).toMatchObject({ decision: 'return', rule: 'gdb1', result: { regs: { x0: '0x77' } } });
+    await runsToEndAnsweredBy(b, 'gdb1');
   });
 
   it('gdb and a direct client drive one guest: gdb\'s detach removes only gdb\'s breakpoints, and gdb\'s rule applies to the other\'s run', async () => {
-    const elf = assemble('aarch64', LOOP, 'two-front-ends');
-    const r = await Session.open({ image: { path: elf } });
-    if (!r.ok) throw new Error(r.error);
-    const s = r.value;
-    open.push(s);
-    const server = await startGdbServer(s, { port: 0 });
-    servers.push(server);
+    const { elf, s, server } = await served('two-front-ends');
     const dap = s.connect('dap');
     const second = s.symbol('second')!.value;
     expect((await dap.addBreakpoint({ addr: hex(second) })).ok).toBe(true);
@@ -173,21 +183,13 @@ describe('many clients on one session', () => {
     const x1 = await dap.readRegisters({ names: ['x1'] });
     expect(x1.ok && x1.value.x1).toBe('0x1');
     await dap.clearPoints();
-    const end = await dap.cont();
-    expect(end.ok && end.value.reason).toBe('exit');
-    const traps = await dap.traps({});
-    expect(traps.ok && traps.value[0]).toMatchObject({ decision: 'return', rule: 'gdb1', result: { regs: { x0: '0x77' } } });
+    await runsToEndAnsweredBy(dap, 'gdb1');
   });
 
   it('gdb continuing into another client\'s breakpoint stops there, and is told whose it is', async () => {
-    const elf = assemble('aarch64', LOOP, 'foreign-break');
-    const r = await Session.open({ image: { path: elf } });
-    if (!r.ok) throw new Error(r.error);
-    open.push(r.value);
-    const server = await startGdbServer(r.value, { port: 0 });
-    servers.push(server);
-    const second = r.value.symbol('second')!.value;
-    await r.value.connect('dap').addBreakpoint({ addr: hex(second) });
+    const { elf, s, server } = await served('foreign-break');
+    const second = s.symbol('second')!.value;
+    await s.connect('dap').addBreakpoint({ addr: hex(second) });
     const out = await gdbBatch(server.port, elf, ['continue', 'p/x $pc']);
     expect(out).toMatch(new RegExp(`the guest stopped at ${hex(second)}, a breakpoint of dap`));
     expect(out).toMatch(/SIGTRAP/);

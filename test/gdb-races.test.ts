@@ -73,7 +73,7 @@ describe('Ctrl-C right behind a resume', () => {
       const s = await serve(spin);
       const c = await connect(s);
       expect(await handshake(c)).toMatch(/PacketSize=/);
-      if (!ack) { expect(await c.req('QStartNoAckMode')).toBe('OK'); c.ackMode = false; }
+      if (!ack) await c.noAck();
       // 20 in the same write as the resume, 30 spread over 0-20 ms after it
       const gaps = [...Array<number>(20).fill(-1), ...Array.from({ length: 30 }, (_, i) => Math.round((i * 20) / 29))];
       const resumes = ['c', 'vCont;c', 'vCont;c:1', 'C00'];
@@ -100,8 +100,7 @@ describe('Ctrl-C right behind a resume', () => {
     const s = await serve(spin);
     const c = await connect(s);
     await handshake(c);
-    expect(await c.req('QStartNoAckMode')).toBe('OK');
-    c.ackMode = false;
+    await c.noAck();
     let lost = 0;
     for (let i = 0; i < 20; i++) {
       // g waits for the emulation thread: c is queued behind it when Ctrl-C comes
@@ -133,8 +132,7 @@ describe('Ctrl-C right behind a resume', () => {
     const s = await serve(spin);
     const c = await connect(s);
     await handshake(c);
-    expect(await c.req('QStartNoAckMode')).toBe('OK');
-    c.ackMode = false;
+    await c.noAck();
     c.write(pkt('s') + '\x03');
     expect(await c.poll(2000)).toMatch(/^T0[25]thread:1;/);
     // nothing of that Ctrl-C is left over for the next run

@@ -4,6 +4,7 @@
 // the same record.
 import { hex } from '../machine/memory.js';
 import type { CpuArch } from '../machine/registers.js';
+import type { Cpu } from '../machine/cpu.js';
 import type { CallContext, DecodedCall } from '../decode/types.js';
 import type { Firmware } from '../firmware/index.js';
 import type { FirmwareAnswer } from '../firmware/types.js';
@@ -18,6 +19,19 @@ export interface ApplyEnv {
   /** Writes result register i (x_i / r_i); the value is already masked to the register. */
   write(i: number, v: bigint): void;
   writeMem(addr: bigint, bytes: Uint8Array): void;
+}
+
+/**
+ * Where a decision is applied: inside the trap hook, registers are handed to the
+ * native hook to write back as it returns; outside it, written to the vCPU at once.
+ */
+export function applyEnv(cpu: Cpu, firmware: Firmware, where: 'hook' | 'outside'): ApplyEnv {
+  const prefix = cpu.arch === 'aarch64' ? 'x' : 'r';
+  return {
+    arch: cpu.arch, firmware,
+    write: where === 'hook' ? (i, v) => cpu.writeBack(i, v) : (i, v) => cpu.setReg(`${prefix}${i}`, v),
+    writeMem: (addr, bytes) => { cpu.writeMem(addr, bytes); },
+  };
 }
 
 export type ExitEffect = { effect: string; detail?: Record<string, string> };

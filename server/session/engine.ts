@@ -20,7 +20,7 @@ import { FlowWorker } from './flow.js';
 import { RecordBook, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
 import { TrapPath, askedBy, type Pending } from './trap-path.js';
-import { applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
+import { applyEnv, applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
 import { runPlannedStep, stepPlan } from './stepper.js';
 
 export type { EngineConfig, ForwardFallback } from './engine-config.js';
@@ -62,12 +62,7 @@ export class Engine {
     this.records = new RecordBook(cfg.arch, cfg.vcpu, this.cpu.nArgRegs, cfg.platform, events, flow, cfg.subscribed !== false, this.log, cfg.keep);
     this.firmware = new Firmware(cfg.firmware);
     this.path = new TrapPath(this.cpu, this.records, this.firmware, flow, () => this.policy, { platform: cfg.platform, interactive: cfg.interactive, vcpu: cfg.vcpu });
-    const cpu = this.cpu;
-    this.env = {
-      arch: cfg.arch, firmware: this.firmware,
-      write: (i, v) => cpu.setReg(cfg.arch === 'aarch64' ? `x${i}` : `r${i}`, v),
-      writeMem: (addr, bytes) => { cpu.writeMem(addr, bytes); },
-    };
+    this.env = applyEnv(this.cpu, this.firmware, 'outside');
     if (cfg.uart !== null) {
       const dev = this.cpu.mapDevice('uart0', cfg.uart, 0x1000n, pl011((b) => this.onUart(b)));
       if (!dev.ok) throw new CoreError('invalid', `${dev.error} (move the UART with --uart ADDR, or --uart none)`);

@@ -71,5 +71,4 @@ export class FlowMain {
     Atomics.notify(this.i32, I32.OUT_ACKED);
   }
 
-  get seq(): number { return (Atomics.load(this.i32, I32.SEQ_HI) >>> 0) * 0x1_0000_0000 + (Atomics.load(this.i32, I32.SEQ_LO) >>> 0); }
 }

@@ -208,7 +208,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       const kind = m.event === 'records' ? 'records' : 'output';
       // listeners whose reader is behind called hold() while we emitted
-      const holds = this.holds as Promise<unknown>[] | undefined;
+      const holds = this.holds;
       this.holds = undefined;
       if (holds) void Promise.all(holds).finally(() => this.flow.ack(kind, n));
       else this.flow.ack(kind, n);
@@ -438,8 +438,6 @@ export class Session extends EventEmitter<SessionEvents> {
     return ok(true);
   }
 
-  /** Who owns the breakpoint at addr (empty: none). */
-  breakpointOwners(addr: bigint): string[] { return [...(this.breakOwners.get(pointKey(addr)) ?? [])]; }
 
   // ------------------------------------------------------------------ symbols
   symbol(name: string): ElfSymbol | undefined { return this.symbols.find((s) => s.name === name); }

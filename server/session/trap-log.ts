@@ -8,14 +8,12 @@
 // with records lost.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
-import { unicorn } from '../machine/unicorn.js';
+import { unicorn, type Ptr } from '../machine/unicorn.js';
 import { CoreError } from '../result.js';
 
 /** The file grows a window at a time (after a kill -9 it may end in up to this many zero bytes). */
 const WINDOW = 1 << 20;
 const PAGE = 4096;
-
-type Ptr = unknown;
 
 /**
  * Where the records of an existing log end: after its last newline. A run killed

@@ -13,7 +13,7 @@ import { decodeCall, decodeDependsOnIdOnly } from '../decode/index.js';
 import type { CallContext, Conduit, DecodedCall, GuestArch } from '../decode/types.js';
 import type { Firmware } from '../firmware/index.js';
 import type { Policy, Verdict } from '../policy/rules.js';
-import { applyEmulate, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
+import { applyEmulate, applyEnv, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
 import type { FlowWorker } from './flow.js';
 import { RING_REGS, type CachedCall, type Lazy, type RecordBook } from './records.js';
 
@@ -56,11 +56,7 @@ export class TrapPath {
     private readonly opts: { platform?: string; interactive: boolean; vcpu: number },
   ) {
     this.archName = cpu.arch === 'aarch64' ? 'aarch64' : 'aarch32';
-    this.hookEnv = {
-      arch: cpu.arch, firmware,
-      write: (i, v) => cpu.writeBack(i, v),
-      writeMem: (addr, bytes) => { cpu.writeMem(addr, bytes); },
-    };
+    this.hookEnv = applyEnv(cpu, firmware, 'hook');
   }
 
   /** The policy changed: cached verdicts no longer hold. */
