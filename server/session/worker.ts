@@ -5,15 +5,10 @@
 import { parentPort } from 'node:worker_threads';
 import { Engine } from './engine.js';
 import { findRegister } from '../machine/registers.js';
-import { unicorn } from '../machine/unicorn.js';
 import { CoreError, failureOf } from '../result.js';
 import type { WorkerHandlers, WorkerMessage, WorkerRequest } from './contract.js';
 
 const port = parentPort!;
-
-// Bind libunicorn and the native hooks now, while the main thread is still
-// starting up (a failure is reported by init, with what to install).
-try { unicorn(); } catch { /* init says why */ }
 let engine: Engine | undefined;
 const post = (m: WorkerMessage) => port.postMessage(m);
 
