@@ -41,12 +41,13 @@ enum {
   CTL_WATCH_PENDING = 54,
   CTL_SLOT = 56,         // index of this vCPU in the process-wide table (for td_hard_stop)
   CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
-  CTL_LIMIT = 58,        // DEADLINE, or ~0 for none: written by JS before each run (Cpu.run)
+  CTL_LIMIT = 58,        // the lower of DEADLINE and FLUSH_AT (~0 for none): written by JS before each run (Cpu.run)
+  CTL_FLUSH_AT = 59,     // stop (STOP_FLUSH) when INSNS >= FLUSH_AT (0: none): records wait to be posted
   CTL_SLOTS = 64
 };
 
 enum { STOP_NONE = 0, STOP_PAUSE = 1, STOP_DEADLINE = 2, STOP_BREAK = 3, STOP_WATCH = 4,
-       STOP_TRAP = 5, STOP_FAULT = 6 };
+       STOP_TRAP = 5, STOP_FAULT = 6, STOP_FLUSH = 7 };
 enum { ACT_CONTINUE = 0, ACT_STOP = 1 };
 
 typedef int (*td_trap_cb)(void);
@@ -80,7 +81,12 @@ static inline int pause_requested(volatile uint64_t *c) {
 // tested the pause flag and the deadline separately, 42 now). So its user data is
 // the control block itself, and one compare against CTL_LIMIT (the deadline, or
 // ~0) plus the pause flag decide whether anything else needs looking at.
-__attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile uint64_t *c) {
+static inline uint64_t limit_of(volatile uint64_t *c) {
+  uint64_t d = c[CTL_DEADLINE] ? c[CTL_DEADLINE] : ~0ull, f = c[CTL_FLUSH_AT] ? c[CTL_FLUSH_AT] : ~0ull;
+  return d < f ? d : f;
+}
+
+__attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile uint64_t *c, uint64_t insns) {
   if (pause_requested(c)) {
     c[CTL_REASON] = c[CTL_WATCH_PENDING] ? STOP_WATCH : STOP_PAUSE;
     c[CTL_WATCH_PENDING] = 0;
@@ -88,8 +94,16 @@ __attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile u
   } else if (c[CTL_DEADLINE] && c[CTL_INSNS] >= c[CTL_DEADLINE]) {
     c[CTL_REASON] = STOP_DEADLINE;
     uc_emu_stop(uc);
+  } else if (c[CTL_FLUSH_AT] && c[CTL_INSNS] >= c[CTL_FLUSH_AT]) {
+    // Records (or guest output) wait to be posted: stop before this block so the
+    // engine posts them and runs on. The block runs after the stop and is counted
+    // then: not now.
+    c[CTL_FLUSH_AT] = 0;
+    c[CTL_INSNS] -= insns;
+    c[CTL_REASON] = STOP_FLUSH;
+    uc_emu_stop(uc);
   } else {
-    c[CTL_LIMIT] = c[CTL_DEADLINE] ? c[CTL_DEADLINE] : ~0ull; // a stale limit: refresh it
+    c[CTL_LIMIT] = limit_of(c); // a stale limit: refresh it
   }
 }
 
@@ -99,7 +113,7 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
   // they were too (approximate, monotonic, as the trap record allows).
   uint64_t n = c[CTL_INSNS] + (size >> 2);
   c[CTL_INSNS] = n;
-  if (__builtin_expect(n >= c[CTL_LIMIT], 0) || __builtin_expect(pause_requested(c), 0)) block_stop(uc, c);
+  if (__builtin_expect(n >= c[CTL_LIMIT], 0) || __builtin_expect(pause_requested(c), 0)) block_stop(uc, c, size >> 2);
 }
 
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
@@ -288,7 +302,7 @@ td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, 
     s->regids[13] = UC_ARM_REG_SP;
     s->regids[14] = UC_ARM_REG_LR;
   }
-  ctl[CTL_LIMIT] = 0; // the first block refreshes it from CTL_DEADLINE
+  ctl[CTL_LIMIT] = 0; // the first block refreshes it from CTL_DEADLINE and CTL_FLUSH_AT
   if (add_hook(s, UC_HOOK_INTR, (void *)hook_intr, s, "UC_HOOK_INTR") ||
       add_hook(s, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, s, "UC_HOOK_MEM_INVALID") ||
       (count_blocks && add_hook(s, UC_HOOK_BLOCK, (void *)hook_block, (void *)ctl, "UC_HOOK_BLOCK"))) {

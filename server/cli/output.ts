@@ -1,32 +1,49 @@
-// Guest output as lines for the terminal: `guest| ` before each. A line that never
-// ends (a guest printing without newlines) is printed in pieces of at most
-// MAX_LINE characters, so memory and time stay linear in what the guest prints.
+// Guest output for the terminal: `guest| ` before each line. Text is printed as it
+// arrives, so a prompt without a newline ("login: ") is on the screen while the
+// guest waits; a line that never ends is broken every MAX_LINE characters, so
+// memory and time stay linear in what the guest prints. When something else is
+// printed on the same stream (a table row), `breakLine` ends the open line first
+// and the rest of it continues after a new prefix.
 export const MAX_LINE = 4096;
 
-export function lineSplitter(format: (line: string) => string, maxLine = MAX_LINE) {
-  let partial = '';
+export function guestLines(prefix: string, maxLine = MAX_LINE) {
+  /** Characters on the open line (0: at the start of a line). */
+  let col = 0;
+  /** A '\r' at the end of the last text: dropped if a '\n' follows. */
+  let cr = false;
   return {
-    /** Text in, the formatted complete lines (and full pieces) out. */
+    /** Text in, what to print out. */
     push(text: string): string {
+      if (cr) { text = '\r' + text; cr = false; }
+      if (text.endsWith('\r')) { cr = true; text = text.slice(0, -1); }
       let out = '';
       let start = 0;
-      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        out += format((partial + text.slice(start, nl)).replace(/\r$/, ''));
-        partial = '';
+      while (start < text.length) {
+        const nl = text.indexOf('\n', start);
+        const stop = nl < 0 ? text.length : nl;
+        // the rest of this line, in pieces that fit
+        while (start < stop) {
+          if (col === maxLine) { out += '\n'; col = 0; }
+          const n = Math.min(stop - start, maxLine - col);
+          if (col === 0) out += prefix;
+          out += text.slice(start, start + n);
+          col += n;
+          start += n;
+        }
+        if (nl < 0) break;
+        if (out.endsWith('\r')) out = out.slice(0, -1);
+        if (col === 0) out += prefix.trimEnd();
+        out += '\n';
+        col = 0;
         start = nl + 1;
-      }
-      partial += text.slice(start);
-      while (partial.length >= maxLine) {
-        out += format(partial.slice(0, maxLine));
-        partial = partial.slice(maxLine);
       }
       return out;
     },
-    /** What is left at the end of the run. */
-    end(): string {
-      const rest = partial;
-      partial = '';
-      return rest ? format(rest) : '';
+    /** Ends the open line, if any (before other output, and at the end of the run). */
+    breakLine(): string {
+      if (!col) return '';
+      col = 0;
+      return '\n';
     },
   };
 }

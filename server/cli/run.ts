@@ -11,7 +11,7 @@ import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { DecisionParams } from '../session/contract.js';
 import { TrapTable, describeTrap } from '../session/render.js';
-import { lineSplitter } from './output.js';
+import { guestLines } from './output.js';
 import { EXIT, UsageError } from './errors.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
@@ -143,7 +143,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
   }
   const json = !!o.json;
-  const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+  // Guest output and our own lines share a stream (stderr with --json, where stdout is records only).
+  const infoStream = json ? process.stderr : process.stdout;
+  const guest = guestLines('guest| ');
+  const info = (line: string) => infoStream.write(guest.breakLine() + line + '\n');
   let session: Session | undefined;
   // The reader went away (`| head`): stop the run and end quietly, as Unix tools do.
   let readerGone = false;
@@ -201,11 +204,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!rows.length) return;
     clearProgress();
     rows.push('');
-    emitText(process.stdout, rows.join('\n'));
+    emitText(process.stdout, (json ? '' : guest.breakLine()) + rows.join('\n'));
     rows = [];
   });
-  const guest = lineSplitter((line) => `guest| ${line}\n`);
-  const infoStream = json ? process.stderr : process.stdout;
   cli.on('output', (text) => {
     clearProgress();
     emitText(infoStream, guest.push(text));
@@ -214,9 +215,12 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   let timedOut = false;
   const timer = o.timeout ? setTimeout(() => { timedOut = true; s.pause(); }, Number(o.timeout) * 1000) : undefined;
-  let interrupted = false;
-  const onSigint = () => { interrupted = true; s.pause(); };
-  process.on('SIGINT', onSigint);
+  // Ctrl-C and SIGTERM (kill, timeout(1), CI cancelling) end the run the same way:
+  // the guest pauses, the rows so far and the summary are printed.
+  let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => { interrupted ??= sig; s.pause(); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   let gdb: GdbServer | undefined;
   if (gdbAt) {
@@ -245,7 +249,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         // gdb drives the guest now: wait for its end (or Ctrl-C / --timeout here).
         info(o.wait && !gdb.clients() ? 'waiting for gdb to attach and continue (Ctrl-C ends)' : 'gdb attached: it drives the guest now');
         let announced = 0;
-        stop = await untilEnd(cli, () => interrupted || timedOut, () => {
+        stop = await untilEnd(cli, () => !!interrupted || timedOut, () => {
           // gdb detached and the guest ran on into a trap that waits for a decision
           const ev = s.lastStop;
           if (s.state !== 'stopped' || ev?.reason !== 'trap' || !ev.trap || gdb!.clients() > 0 || ev.trap.seq === announced) return;
@@ -278,9 +282,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     clearTimeout(timer);
     clearInterval(progress);
     clearProgress();
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  emitText(infoStream, guest.end());
+  emitText(infoStream, guest.breakLine());
   const secs = (Date.now() - started) / 1000;
   const n = s.trapCount;
   const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
@@ -291,7 +296,14 @@ export async function runCommand(argv: string[]): Promise<number> {
       case 'pause':
         if (readerGone) { code = EXIT.INTERRUPTED; break; }
         info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
-        code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
+        code = timedOut ? EXIT.LIMIT : interrupted === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+        break;
+      case 'trap':
+        // a trap that needs a person (a forward that failed with --forward-fallback stop) and nobody to ask
+        process.stderr.write(`trapdoor: ${stop.message ?? `trap #${stop.trap?.seq} waits for a decision`}\n` +
+          `  (run with a terminal to decide it at the prompt, or with --gdb and 'monitor decide')\n`);
+        info(`run stopped at trap #${stop.trap?.seq} (${tail})`);
+        code = EXIT.TRAP_STOP;
         break;
       case 'internal':
         process.stderr.write(`trapdoor: the run stopped: ${stop.message}\n  (nothing after this trap ran; the records before it are complete)\n`);

@@ -19,6 +19,7 @@ export type CpuStop =
   | { kind: 'breakpoint'; addr: bigint }
   | { kind: 'watchpoint'; addr: bigint; access: 'read' | 'write' }
   | { kind: 'fault'; error: string; access?: string; addr?: bigint; size?: number; pc: bigint; hard?: boolean; exact?: boolean }
+  | { kind: 'flush' }                     // records wait to be posted (flushIn): post them and run on
   | { kind: 'idle' };                     // WFI: Unicorn returns with PC after it (no interrupt can come)
 
 export interface RawTrap {
@@ -59,11 +60,14 @@ export class Cpu {
   private readonly cpBuf: Buffer;
   readonly regs: RegDef[];
   readonly nArgRegs: number;
+  /** The native block hook runs (not --no-count): it counts, and can stop a run for a deadline or a flush. */
+  readonly countBlocks: boolean;
   /** x0..x17 / r0..r14 as the trap hook sees them (valid inside the hook only). */
   readonly liveArgs: BigUint64Array;
 
   constructor(readonly arch: CpuArch, readonly mem: MemoryMap, ctlBuffer: SharedArrayBuffer, onTrap: () => number, opts: { countBlocks?: boolean; cpuModel?: number } = {}) {
     this.ctl = new BigUint64Array(ctlBuffer);
+    this.countBlocks = opts.countBlocks !== false;
     this.ctl32 = new Int32Array(ctlBuffer);
     this.regs = registerTable(arch);
     this.nArgRegs = arch === 'aarch64' ? 18 : 15;
@@ -336,8 +340,8 @@ export class Cpu {
     const c = this.ctl;
     c[CTL.REASON] = BigInt(STOP.NONE);
     // The native block hook compares the count with LIMIT only (one compare on its
-    // fast path): the deadline as it stands now, or none.
-    c[CTL.LIMIT] = c[CTL.DEADLINE] || 0xffff_ffff_ffff_ffffn;
+    // fast path): the lower of the deadline and the flush point as they stand now.
+    c[CTL.LIMIT] = this.limit();
     const pc = this.pc;
     // Resuming from where the last run stopped executes a breakpoint there once; a
     // PC moved elsewhere (an injected exception, a register write) is not passed,
@@ -369,7 +373,8 @@ export class Cpu {
     const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, 0) as number;
     let reason = Number(c[CTL.REASON]);
     c[CTL.SKIP_BP] = 0n;
-    this.stoppedAt = this.pc;
+    // A flush stop is not a stop anyone sees: a breakpoint at its pc still fires.
+    this.stoppedAt = reason === STOP.FLUSH && !err ? undefined : this.pc;
     // A watchpoint hit during a step is reported by that step; one hit in the same
     // block as another stop keeps the pause flag up, so the next run reports it
     // before executing anything. Any other pause request is answered by this stop.
@@ -403,6 +408,7 @@ export class Cpu {
       case STOP.TRAP: return { kind: 'trap' };
       case STOP.PAUSE: return { kind: 'pause' };
       case STOP.DEADLINE: return { kind: 'deadline' };
+      case STOP.FLUSH: return { kind: 'flush' };
       case STOP.BREAK: return { kind: 'breakpoint', addr: c[CTL.STOP_ADDR] };
       case STOP.WATCH: return { kind: 'watchpoint', addr: c[CTL.STOP_ADDR], access: c[CTL.STOP_AUX] === 2n ? 'write' : 'read' };
       default: return count ? { kind: 'step' } : { kind: 'idle' };
@@ -421,6 +427,28 @@ export class Cpu {
   }
 
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
+  /**
+   * Asks the block hook to stop the run (as 'flush') once the guest has run about
+   * n more instructions, unless a request is already out. False when no block hook
+   * runs (--no-count): nothing can stop the run then.
+   */
+  flushIn(n: number): boolean {
+    if (!this.countBlocks) return false;
+    const c = this.ctl;
+    if (c[CTL.FLUSH_AT] === 0n) {
+      c[CTL.FLUSH_AT] = c[CTL.INSNS] + BigInt(n);
+      c[CTL.LIMIT] = this.limit();
+    }
+    return true;
+  }
+  /** The flush asked for by flushIn happened (the block hook sees a stale limit and refreshes it). */
+  flushed() { this.ctl[CTL.FLUSH_AT] = 0n; }
+  private limit(): bigint {
+    const c = this.ctl;
+    const d = c[CTL.DEADLINE] || 0xffff_ffff_ffff_ffffn;
+    const f = c[CTL.FLUSH_AT] || 0xffff_ffff_ffff_ffffn;
+    return d < f ? d : f;
+  }
   get deadline(): number { return Number(this.ctl[CTL.DEADLINE]); }
   set deadline(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 

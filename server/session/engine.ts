@@ -59,7 +59,7 @@ export class Engine {
     const flow = new FlowWorker(cfg.shared, ctl32);
     this.cpu = new Cpu(cfg.arch, this.mem, cfg.ctl, () => this.path.onTrap(), { countBlocks: cfg.countBlocks });
     this.log = cfg.trapLog ? new TrapLog(cfg.trapLog) : undefined;
-    this.records = new RecordBook(cfg.arch, cfg.vcpu, this.cpu.nArgRegs, cfg.platform, events, flow, cfg.subscribed !== false, this.log, cfg.keep);
+    this.records = new RecordBook(cfg.arch, cfg.vcpu, this.cpu.nArgRegs, cfg.platform, events, flow, cfg.subscribed !== false, this.log, cfg.keep, this.cpu);
     this.firmware = new Firmware(cfg.firmware);
     this.path = new TrapPath(this.cpu, this.records, this.firmware, flow, () => this.policy, { platform: cfg.platform, interactive: cfg.interactive, vcpu: cfg.vcpu });
     this.env = applyEnv(this.cpu, this.firmware, 'outside');
@@ -111,8 +111,10 @@ export class Engine {
   private async runLoop(count: number, passBreakAtPc = false): Promise<StopEvent> {
     const step = count === 1;
     for (;;) {
+      const from = this.cpu.pc;
       const stop: CpuStop = this.cpu.run(count, passBreakAtPc);
-      passBreakAtPc = false;
+      // a flush stop before anything ran keeps the pass (it stopped before the first block)
+      if (stop.kind !== 'flush' || this.cpu.pc !== from) passBreakAtPc = false;
       const done = this.finalStop();
       if (done) return done;
       if (stop.kind === 'trap' || (step && this.path.pending)) {
@@ -135,6 +137,7 @@ export class Engine {
         case 'pause': return this.stopEvent('pause');
         case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${this.cpu.insns} instructions)` });
         case 'step': return this.stopEvent('step');
+        case 'flush': this.flushRecords(); if (this.path.internal) return this.internalStop(); continue;
         case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
         case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });
         case 'fault':
@@ -145,12 +148,16 @@ export class Engine {
     }
   }
 
-  private stopEvent(reason: StopReason, extra: Partial<StopEvent> = {}): StopEvent {
+  private flushRecords() {
     try {
       this.records.flush();
     } catch (e) {
       this.path.internal ??= { message: (e as Error).message, seq: 0 };
     }
+  }
+
+  private stopEvent(reason: StopReason, extra: Partial<StopEvent> = {}): StopEvent {
+    this.flushRecords();
     const ev: StopEvent = { reason, vcpu: this.cfg.vcpu, pc: hex(this.cpu.pc), insns: this.cpu.insns, ...extra };
     const exit = this.path.exitEffect;
     if (reason === 'exit' && exit) {

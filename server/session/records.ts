@@ -75,6 +75,18 @@ const BATCH_MAX = 512;
 /** A batch's first allocation: ~512 records of a storm. */
 const BATCH_BYTES = 512 << 10;
 const BATCH_MS = 50;
+/**
+ * Records or output waiting to be posted stop the run this many instructions
+ * later at the latest (a few ms of a busy guest), so the newest trap is on the
+ * front-end's screen even when the guest then spins or hangs.
+ */
+const FLUSH_INSNS = 1_000_000;
+
+/** What stops a run so that waiting records get posted (Cpu.flushIn / flushed). */
+export interface FlushTimer {
+  flushIn(insns: number): boolean;
+  flushed(): void;
+}
 /** Guest output is posted at each newline, or in pieces of this size (a line that never ends). */
 const OUTPUT_PIECE = 4096;
 
@@ -112,6 +124,7 @@ export class RecordBook {
     private readonly subscribed: boolean,
     private readonly log: TrapLog | undefined,
     keep = 2048,
+    private readonly timer?: FlushTimer,
   ) {
     this.ringSize = keep;
     this.ring64 = new BigUint64Array(keep * RING_REGS);
@@ -180,6 +193,9 @@ export class RecordBook {
     this.batchPos += this.batchBytes.write(rec, this.batchPos);
     this.batchCount++;
     if (this.batchCount >= BATCH_MAX || Date.now() - this.batchStart > BATCH_MS) this.flush();
+    // The newest record must not wait for the next trap: the block hook stops the
+    // run shortly after (the engine then flushes). Without a block hook, post now.
+    else if (this.batchCount === 1 && !this.timer?.flushIn(FLUSH_INSNS)) this.flush();
   }
 
   private sharedBytes(): number {
@@ -272,6 +288,7 @@ export class RecordBook {
 
   /** Posts what is batched (records first, then output, so their order holds). */
   flush() {
+    this.timer?.flushed();
     const bytes = this.batchBytes;
     if (bytes) {
       let pos = this.batchPos + bytes.write('],"d":[', this.batchPos, 'latin1');
@@ -301,6 +318,8 @@ export class RecordBook {
   output(b: number) {
     this.outBuf.push(b);
     if (b === 10 || this.outBuf.length >= OUTPUT_PIECE) this.flush();
+    // a line still open (a prompt) is posted shortly after, as records are
+    else if (this.outBuf.length === 1) this.timer?.flushIn(FLUSH_INSNS);
   }
 
   /** The last n kept traps, or those from seq `from` on (at most n). */

@@ -1,0 +1,149 @@
+// What a firmware developer meets in the first hour with `trapdoor run` (issue 14,
+// core side): the trap just before a hang is on the screen at once, a signal ends
+// the run with the rows so far and the summary, and `--forward-fallback stop`
+// stops the run at the trap.
+import { describe, it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { assemble, ROOT } from './helpers/asm.js';
+
+const BIN = path.join(ROOT, 'bin/trapdoor.js');
+
+interface Live {
+  out: () => string;
+  err: () => string;
+  /** Resolves when stdout (or stderr) has matched `re`. */
+  waitFor: (re: RegExp, stream?: 'out' | 'err') => Promise<void>;
+  signal: (s: NodeJS.Signals) => void;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts trapdoor with stdout and stderr on pipes (not a terminal), as a script or CI sees it. */
+function start(args: string[]): Live {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters: (() => void)[] = [];
+  const poke = () => { for (const w of [...waiters]) w(); };
+  child.stdout.on('data', (b) => { out += b; poke(); });
+  child.stderr.on('data', (b) => { err += b; poke(); });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => { poke(); resolve({ code, signal }); }));
+  let exited = false;
+  void done.then(() => { exited = true; });
+  return {
+    out: () => out,
+    err: () => err,
+    waitFor: (re, stream = 'out') => new Promise((resolve, reject) => {
+      const check = () => {
+        const text = stream === 'out' ? out : err;
+        if (re.test(text)) { waiters.splice(waiters.indexOf(check), 1); resolve(); }
+        else if (exited) reject(new Error(`trapdoor exited before ${re} appeared:\n${out}\n${err}`));
+      };
+      waiters.push(check);
+      check();
+    }),
+    signal: (s) => { child.kill(s); },
+    done,
+  };
+}
+
+// One SMC (PSCI_VERSION), then the guest spins forever: the hang a user debugs.
+const ONE_CALL_THEN_HANG = `
+.global _start
+_start:
+  ldr x0, =0x84000000
+  smc #0
+  mov x1, #1
+spin:
+  add x2, x2, #1
+  b spin
+`;
+
+describe('the newest trap is shown at once, and a signal ends the run cleanly', () => {
+  const elf = assemble('aarch64', ONE_CALL_THEN_HANG, 'hang');
+
+  for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    it(`the table row appears while the guest spins; ${sig} prints the summary and exits ${code}`, async () => {
+      const t = start(['run', elf]);
+      try {
+        // before the fix the row waited for the next trap (which never comes)
+        await t.waitFor(/PSCI VERSION\(\)\s+emulate/);
+        expect(t.out()).not.toMatch(/run (stopped|ended)/);
+      } finally {
+        t.signal(sig);
+      }
+      const r = await t.done;
+      expect(r.code).toBe(code);
+      expect(t.out()).toMatch(/^1\s+\d+\s+SMC #0x0/m);
+      expect(t.out()).toMatch(/run stopped: interrupted .*\(1 trap, \d+ instructions/);
+    });
+  }
+
+  it('--json: the record is on the pipe at once, and SIGTERM keeps it', async () => {
+    const t = start(['run', elf, '--json']);
+    try {
+      await t.waitFor(/"seq":1,/);
+    } finally {
+      t.signal('SIGTERM');
+    }
+    const r = await t.done;
+    expect(r.code).toBe(143);
+    const rec = JSON.parse(t.out().trim().split('\n')[0]);
+    expect(rec.decoded.summary).toBe('PSCI VERSION()');
+    expect(t.err()).toMatch(/run stopped: interrupted/);
+  });
+
+  it('a prompt the guest prints without a newline is shown while the guest waits', async () => {
+    const prompt = assemble('aarch64', `
+.global _start
+_start:
+  ldr x1, =0x09000000
+  adr x2, text
+1: ldrb w3, [x2], #1
+  cbz w3, spin
+  strb w3, [x1]
+  b 1b
+spin:
+  b spin
+text: .asciz "login: "
+`, 'prompt');
+    const t = start(['run', prompt]);
+    try {
+      await t.waitFor(/guest\| login: /);
+    } finally {
+      t.signal('SIGTERM');
+    }
+    expect((await t.done).code).toBe(143);
+  });
+});
+
+describe('--forward-fallback stop stops the run at the trap', () => {
+  it('the run ends at the failed forward with its own exit code and says why; the guest never sees its id as the result', async () => {
+    // an endpoint that accepts and never answers
+    const server = net.createServer(() => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const guest = assemble('aarch64', `
+.global _start
+_start:
+  ldr x0, =0x82000010
+  smc #0
+  mov x5, x0
+  ldr x0, =0x84000008
+  smc #0
+`, 'fwd');
+    try {
+      const t = start(['run', guest, '--on', '0x82000010=forward', '--forward', `tcp://127.0.0.1:${port}`, '--forward-timeout', '300', '--forward-fallback', 'stop', '--json']);
+      const r = await t.done;
+      const recs = t.out().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      // the SiP call is the last record: SYSTEM_OFF never ran
+      expect(recs.map((x) => x.decoded.summary)).not.toContain('PSCI SYSTEM_OFF()');
+      expect(recs.at(-1).seq).toBe(1);
+      expect(t.err()).toMatch(/forward.*(timed out|timeout).*stop/i);
+      expect(r.code).toBe(5);
+    } finally {
+      server.close();
+    }
+  });
+});
