@@ -63,6 +63,8 @@ typedef struct td_state {
   uc_hook hooks[3]; // the hooks td_attach added, deleted by td_detach
   uc_hook count_hook; // counted runs (td_count)
   uint64_t count_limit, counted;
+  uc_hook watch_guard; // while watchpoints exist (nwatch > 0): stops after the accessing instruction
+  int nwatch;
 } td_state;
 
 // Register ids straight from the headers (JS reads x0..x17 / r0..r14 at CTL_REGS in
@@ -222,8 +224,9 @@ static void hook_break(uc_engine *uc, uint64_t address, uint32_t size, void *use
 }
 
 // Watchpoint: a memory hook cannot stop exactly (Unicorn would rewind to the block
-// start and replay the access), so it records the hit and asks the block hook to
-// stop at the next block boundary.
+// start and replay the access), so it records the hit; the guard below stops the
+// run before the next instruction (the block hook, via the pause flag, is the
+// backstop for a hit in the last instruction of a run).
 static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
                        int64_t value, void *user) {
   td_state *s = (td_state *)user;
@@ -233,6 +236,20 @@ static void hook_watch(uc_engine *uc, uc_mem_type type, uint64_t address, int si
   c[CTL_STOP_ADDR] = address;
   c[CTL_STOP_AUX] = (type == UC_MEM_WRITE) ? 2 : 1;
   __atomic_store_n((volatile int32_t *)&c[CTL_PAUSE], 1, __ATOMIC_RELEASE);
+}
+
+// The watch guard: a code hook on every instruction while watchpoints exist. A hit
+// is reported before the instruction after the access runs (a later load in the
+// same block, an SMC that would trap), as QEMU reports it: a code hook stops
+// exactly. It costs a call per instruction, only while a watchpoint is set.
+static void hook_watch_guard(uc_engine *uc, uint64_t address, uint32_t size, void *user) {
+  td_state *s = (td_state *)user;
+  volatile uint64_t *c = s->ctl;
+  if (__builtin_expect(c[CTL_WATCH_PENDING] != 0, 0)) {
+    c[CTL_WATCH_PENDING] = 0;
+    c[CTL_REASON] = STOP_WATCH;
+    uc_emu_stop(uc);
+  }
 }
 
 // vCPUs of this process, so that any thread can stop one by index (td_hard_stop).
@@ -251,6 +268,7 @@ const char *td_last_error(void) { return last_error; }
 
 static void release(td_state *s) {
   if (s->count_hook) uc_hook_del(s->uc, s->count_hook);
+  if (s->watch_guard) uc_hook_del(s->uc, s->watch_guard);
   for (int i = s->nhooks - 1; i >= 0; i--) uc_hook_del(s->uc, s->hooks[i]);
   s->nhooks = 0;
   if (s->slot >= 0) {
@@ -320,15 +338,36 @@ uint64_t td_add_breakpoint(td_state *s, uint64_t address) {
   return (uint64_t)h;
 }
 
-// kind: 1 read, 2 write, 3 access
+// kind: 1 read, 2 write, 3 access. The first watchpoint adds the watch guard
+// (blocks translated before lack its calls: the caller drops them).
 uint64_t td_add_watchpoint(td_state *s, uint64_t address, uint64_t len, int kind) {
   uc_hook h = 0;
   int type = 0;
   if (kind & 1) type |= UC_HOOK_MEM_READ;
   if (kind & 2) type |= UC_HOOK_MEM_WRITE;
   if (len == 0 || address + len - 1 < address) return 0; // end < begin would mean every address
-  if (uc_hook_add(s->uc, &h, type, (void *)hook_watch, s, address, address + len - 1) != UC_ERR_OK) return 0;
+  if (!s->watch_guard &&
+      uc_hook_add(s->uc, &s->watch_guard, UC_HOOK_CODE, (void *)hook_watch_guard, s, 1, 0) != UC_ERR_OK) {
+    s->watch_guard = 0;
+    return 0;
+  }
+  if (uc_hook_add(s->uc, &h, type, (void *)hook_watch, s, address, address + len - 1) != UC_ERR_OK) {
+    if (!s->nwatch) { uc_hook_del(s->uc, s->watch_guard); s->watch_guard = 0; }
+    return 0;
+  }
+  s->nwatch++;
   return (uint64_t)h;
+}
+
+// Deletes a watchpoint's hook; the last one takes the watch guard with it.
+int td_del_watchpoint(td_state *s, uint64_t h) {
+  int r = (int)uc_hook_del(s->uc, (uc_hook)h);
+  if (--s->nwatch <= 0) {
+    s->nwatch = 0;
+    if (s->watch_guard) uc_hook_del(s->uc, s->watch_guard);
+    s->watch_guard = 0;
+  }
+  return r;
 }
 
 int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }

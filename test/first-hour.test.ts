@@ -3,10 +3,11 @@
 // the run with the rows so far and the summary, and `--forward-fallback stop`
 // stops the run at the trap.
 import { describe, it, expect } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { assemble, ROOT } from './helpers/asm.js';
+import { Session } from '../server/session/session.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
 
@@ -144,6 +145,65 @@ _start:
       expect(r.code).toBe(5);
     } finally {
       server.close();
+    }
+  });
+});
+
+describe('a watchpoint is reported at the accessing instruction', () => {
+  // One translated block: a store, a load and an SMC, all watched or trapped.
+  const SRC = `
+.global _start
+_start:
+  adr x2, var_a
+  adr x4, var_b
+  mov x1, #5
+  ldr x0, =0x84000000
+  b block
+.balign 64
+block:
+  str x1, [x2]
+after_store:
+  ldr x3, [x4]
+after_load:
+  smc #0
+  mov x19, x0
+  ldr x0, =0x84000008
+  smc #0
+.balign 8
+var_a: .quad 0
+var_b: .quad 0x1234
+`;
+  const sym = (elf: string, name: string) => {
+    const out = execFileSync('aarch64-linux-gnu-nm', [elf], { encoding: 'utf8' });
+    const m = new RegExp(`^([0-9a-f]+) \\w ${name}$`, 'm').exec(out);
+    if (!m) throw new Error(`no symbol ${name}`);
+    return `0x${BigInt('0x' + m[1]).toString(16)}`;
+  };
+
+  it('a write, then a read later in the same block, then the SMC: each stops before the next instruction runs', async () => {
+    const elf = assemble('aarch64', SRC, 'watch');
+    const opened = await Session.open({ image: { path: elf } });
+    if (!opened.ok) throw new Error(opened.error);
+    const s = opened.value;
+    try {
+      const c = s.connect('test');
+      expect((await c.addWatchpoint({ addr: sym(elf, 'var_a'), len: 8, kind: 'write' })).ok).toBe(true);
+      expect((await c.addWatchpoint({ addr: sym(elf, 'var_b'), len: 8, kind: 'read' })).ok).toBe(true);
+      const first = await c.cont({});
+      expect(first.ok && first.value).toMatchObject({ reason: 'watchpoint', access: 'write', addr: sym(elf, 'var_a'), pc: sym(elf, 'after_store') });
+      // the SMC later in the block has not trapped (before: it was trapped and decided first)
+      expect(s.trapCount).toBe(0);
+      const second = await c.cont({});
+      // before: the read watchpoint on the later load never fired
+      expect(second.ok && second.value).toMatchObject({ reason: 'watchpoint', access: 'read', addr: sym(elf, 'var_b'), pc: sym(elf, 'after_load') });
+      expect(s.trapCount).toBe(0);
+      const regs = await c.readRegisters({ names: ['x3'] });
+      expect(regs.ok && regs.value.x3).toBe('0x1234');
+      const end = await c.cont({});
+      expect(end.ok && end.value.reason).toBe('exit');
+      expect(s.trapCount).toBe(2);
+    } finally {
+      await s.close();
     }
   });
 });

@@ -322,7 +322,7 @@ export class Cpu {
     const key = `${addr}:${len}:${kind}`;
     const h = this.watchpoints.get(key);
     if (h === undefined) return false;
-    this.lib.td_del_hook(this.td, h);
+    this.lib.td_del_watchpoint(this.td, h);
     this.watchpoints.delete(key);
     // Not needed to stop firing (hooks are looked up when the access happens), but
     // the blocks would keep the slow memory path.
@@ -375,10 +375,11 @@ export class Cpu {
     c[CTL.SKIP_BP] = 0n;
     // A flush stop is not a stop anyone sees: a breakpoint at its pc still fires.
     this.stoppedAt = reason === STOP.FLUSH && !err ? undefined : this.pc;
-    // A watchpoint hit during a step is reported by that step; one hit in the same
-    // block as another stop keeps the pause flag up, so the next run reports it
-    // before executing anything. Any other pause request is answered by this stop.
-    if (c[CTL.WATCH_PENDING] && reason !== STOP.WATCH && count && !err) {
+    // A watchpoint hit during a step is reported by that step, and a breakpoint on
+    // the instruction after the access reads as the watchpoint (the earlier event).
+    // Any other stop with a hit pending keeps the pause flag up, so the next run
+    // reports it before executing anything. Any other pause request is answered by this stop.
+    if (c[CTL.WATCH_PENDING] && reason !== STOP.WATCH && (count || reason === STOP.BREAK) && !err) {
       reason = STOP.WATCH;
       c[CTL.WATCH_PENDING] = 0n;
     }

@@ -79,6 +79,7 @@ function bind() {
     td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
     td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
+    td_del_watchpoint: td.func('int td_del_watchpoint(void *s, uint64_t h)'),
     td_count: td.func('int td_count(void *s, uint64_t count)'),
     td_detach: td.func('void td_detach(void *s)'),
     td_hard_stop: td.func('int td_hard_stop(int slot)'),
