@@ -32,7 +32,7 @@ async function serve(elf: string, opts: Partial<SessionOptions> = {}): Promise<S
 interface GdbRun { output: string; child: ChildProcess; done: Promise<string> }
 
 /** Starts gdb-multiarch in batch mode: connects, then runs the commands. */
-function startGdb(s: Setup, arch: 'aarch64' | 'arm', commands: string[], timeoutMs = 20_000, script?: string): GdbRun {
+function startGdb(s: Setup, arch: 'aarch64' | 'arm', commands: string[], timeoutMs = 90_000, script?: string): GdbRun {
   const args = ['-batch', '-nx', ...(script ? ['-x', script] : []), '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `set architecture ${arch}`,
     '-ex', `file ${s.elf}`, '-ex', `target remote 127.0.0.1:${s.server.port}`];
   for (const c of commands) args.push('-ex', c);
@@ -49,7 +49,7 @@ function startGdb(s: Setup, arch: 'aarch64' | 'arm', commands: string[], timeout
 
 const gdb = (s: Setup, arch: 'aarch64' | 'arm', commands: string[]) => startGdb(s, arch, commands).done;
 
-async function until(cond: () => boolean, what: string, ms = 5000) {
+async function until(cond: () => boolean, what: string, ms = 60_000) {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -281,6 +281,27 @@ describe('gdb-multiarch against the stub (AArch64)', () => {
     expect(s.server.clients()).toBe(1);
     first.child.kill('SIGINT');
     await first.done;
+  });
+});
+
+describe('gdb-multiarch: the banked stack pointers', () => {
+  it('at EL1h SP_EL1 is sp: reading either gives the same value, writing either changes both', async () => {
+    const s = await serve(assemble('aarch64', `.global _start
+_start:
+  ldr x0, =0x40100000
+  mov sp, x0
+here:
+  nop
+  ldr x0, =0x84000008
+  smc #0
+`, 'banked-sp'));
+    const flush = 'maintenance flush register-cache';
+    const out = await gdb(s, 'aarch64', ['break here', 'continue', 'p/x $cpsr & 0xd', 'p/x $sp', 'p/x $SP_EL1',
+      'set $SP_EL1 = 0x40200000', flush, 'p/x $sp', 'set $sp = 0x40300000', flush, 'p/x $SP_EL1', 'p/x $SP_EL0']);
+    const values = [...out.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => m[1]);
+    // EL1 with SPSel = 1 (EL1h); before, SP_EL1 read 0 and writing it left sp alone
+    expect(values.slice(0, 5)).toEqual(['0x5', '0x40100000', '0x40100000', '0x40200000', '0x40300000']);
+    expect(values[5]).not.toBe('0x40300000'); // SP_EL0 is another bank
   });
 });
 

@@ -173,7 +173,20 @@ export class Cpu {
     return this.lib.uc_reg_write(this.uc, id, this.buf8) as number;
   }
 
+  /**
+   * AArch64 keeps the stack pointer in use in `sp` and banks it into SP_ELn only
+   * when the EL or SPSel changes: the SP_ELn register the CPU is using now is `sp`
+   * (reading the bank would give a stale value, and writing it would be undone).
+   */
+  private liveBank(def: RegDef): RegDef {
+    if (this.arch !== 'aarch64' || !def.name.startsWith('SP_EL')) return def;
+    const pstate = this.readId(findRegister('aarch64', 'cpsr')!.uc!, 32);
+    const inUse = pstate & 1n ? (pstate >> 2n) & 3n : 0n;
+    return def.name === `SP_EL${inUse}` ? findRegister('aarch64', 'sp')! : def;
+  }
+
   readReg(def: RegDef): bigint {
+    def = this.liveBank(def);
     if (def.derive) return this.reg(def.derive.from) & def.derive.mask;
     if (def.uc !== undefined) return this.readId(def.uc, def.bits);
     if (def.cp64) return this.readCp64(def.cp64);
@@ -184,6 +197,7 @@ export class Cpu {
 
   writeReg(def: RegDef, v: bigint): MemResult<true> {
     if (def.readonly) return { ok: false, error: `${def.name} is read-only` };
+    def = this.liveBank(def);
     const mask = def.bits === 128 ? (1n << 128n) - 1n : (1n << BigInt(def.bits)) - 1n;
     v &= mask;
     let e = 0;
