@@ -131,7 +131,11 @@ export class RecordBook {
     return this.ring64.slice(slot * RING_REGS, slot * RING_REGS + this.nArgRegs);
   }
 
-  /** Keeps a trap; writes it to the log and hands it on at once when someone is listening. */
+  /**
+   * Keeps a trap; writes it to the log and hands it on at once when someone is
+   * listening. What the guest wrote through the firmware (Xen console_io) follows
+   * its record as guest output.
+   */
   keep(l: Lazy) {
     const max = this.ringSize;
     if (this.kept.length - this.keptStart >= max) {
@@ -139,6 +143,12 @@ export class RecordBook {
       if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }
     }
     this.kept.push(l);
+    this.send(l);
+    const out = l.ans?.output;
+    if (out) for (const b of out) this.output(b);
+  }
+
+  private send(l: Lazy) {
     if (!this.subscribed && !this.log) return;
     if (l.rec) {
       const line = JSON.stringify(l.rec);
