@@ -54,7 +54,8 @@ Output and limits:
                           but no instruction counts, no --max-insns, and a stop
                           (--timeout, Ctrl-C) ends the run
 
-Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached
+Exit codes: 0 the guest ended the run (PSCI SYSTEM_OFF, SYSTEM_RESET(2), CPU_OFF of its
+last CPU, Xen SCHEDOP_shutdown), 2 bad input, 3 limit reached
 (or the guest waits in WFI with nothing to wake it), 4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
 
 Examples:
