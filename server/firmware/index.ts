@@ -101,10 +101,10 @@ export class Firmware implements Responder, FirmwareHost {
       case 'smccc': {
         if (call.id === undefined || call.fast === false) return notSupported();
         // SMCCC: an SMC64/HVC64 call from AArch32 is not a call the firmware can have (NOT_SUPPORTED).
-        if (call.callconv === 64 && ctx.arch !== 'aarch64') return notSupported('SMC64/HVC64 id from an AArch32 guest');
+        if (call.callconv === 64 && ctx.arch !== 'aarch64') return notSupported('SMC64/HVC64 id from an AArch32 guest: NOT_SUPPORTED');
         const id = functionId(Number(call.id));
         const fn = this.table.get(id);
-        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} not implemented`);
+        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} is not implemented by the built-in firmware: NOT_SUPPORTED`);
         return fn.respond(fwCall(ctx, call, id));
       }
       default:

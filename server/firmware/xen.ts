@@ -48,7 +48,7 @@ function shutdown(call: DecodedCall): FirmwareAnswer {
 }
 
 export function xenNotImplemented(): FirmwareAnswer {
-  return { handled: false, regs: [BigInt(XEN_ENOSYS)] };
+  return { handled: false, regs: [BigInt(XEN_ENOSYS)], note: 'not implemented by the built-in firmware: -ENOSYS' };
 }
 
 export const xenResponder = {

@@ -275,8 +275,8 @@ export class RecordBook {
     for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;
     let out = `{"regs":{${regs}}`;
     if (ans.effect) out += `,"effect":"${ans.effect}"`;
-    if (!ans.handled) out += ',"note":"not implemented by the built-in firmware: NOT_SUPPORTED"';
-    else if (ans.note) out += `,"note":${JSON.stringify(ans.note)}`;
+    const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+    if (note) out += `,"note":${JSON.stringify(note)}`;
     return out + '}';
   }
 
@@ -336,6 +336,9 @@ export function makeRecord(vcpu: number, seq: number, insns: number, regs: Array
   };
 }
 
+/** The note of an unhandled answer that gives no reason of its own. */
+const NOT_IMPLEMENTED = 'not implemented by the built-in firmware: NOT_SUPPORTED';
+
 export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   const regs: Record<string, string> = {};
   const prefix = arch === 'aarch64' ? 'x' : 'r';
@@ -343,7 +346,7 @@ export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   ans.regs.forEach((v, i) => { regs[`${prefix}${i}`] = '0x' + (v & mask).toString(16); });
   const r: TrapResult = { regs };
   if (ans.effect) r.effect = ans.effect;
-  if (!ans.handled) r.note = 'not implemented by the built-in firmware: NOT_SUPPORTED';
-  else if (ans.note) r.note = ans.note;
+  const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+  if (note) r.note = note;
   return r;
 }
