@@ -14,7 +14,7 @@ function names(pairs: Array<[number, string]>): void {
 
 const argNames = (id: number): string[] => decodeId(id).args.map((a) => a.name);
 
-describe('FF-A 1.2 (DEN0077A) chapter 13 "ABI" function ids', () => {
+describe('FF-A 1.2 (DEN0077A) function ids', () => {
   it('names every SMC32 function', () => {
     names([
       [0x84000060, 'FFA_ERROR'], [0x84000061, 'FFA_SUCCESS'], [0x84000062, 'FFA_INTERRUPT'],
@@ -66,7 +66,7 @@ describe('FF-A 1.2 (DEN0077A) chapter 13 "ABI" function ids', () => {
   });
 });
 
-describe('PSCI 1.3 (DEN0022F) table 5.1 function ids', () => {
+describe('PSCI 1.3 (DEN0022F) function ids', () => {
   it('names SYSTEM_OFF2 in both forms with its type and cookie', () => {
     names([[0x84000015, 'PSCI_SYSTEM_OFF2'], [0xc4000015, 'PSCI_SYSTEM_OFF2']]);
     const d = decodeId(0xc4000015, [1n, 0n]);
@@ -107,7 +107,7 @@ describe('SMCCC 1.6 (DEN0028) Arm Architecture Calls, chapter 7', () => {
     expect(decodeId(0x80000010).fields.warning).toBe('no such function: 0x80000010 is not allocated by the Arm specifications');
   });
 
-  it('says an SMCCC call made with a non-zero SMC immediate is not an SMCCC call (SMCCC 2.5: SMC #0)', () => {
+  it('says an SMCCC call made with a non-zero SMC immediate is not an SMCCC call (SMCCC DEN0028: SMCCC calls are SMC #0)', () => {
     const d = decodeCall({ arch: 'aarch64', conduit: 'smc', imm: 1, args: [0x84000000n] });
     expect(d.name).toBe('PSCI_VERSION');
     expect(d.fields.warning).toBe('SMCCC calls use SMC #0: SMC #0x1 is not an SMCCC call');

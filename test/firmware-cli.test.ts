@@ -32,6 +32,7 @@ describe('SMCCC 1.x: SMC64 ids from an AArch32 guest', () => {
     expect(row).toMatch(/PSCI CPU_ON\(.*\) \[warning: SMC64\/HVC64 id from an AArch32 guest\].*emulate \(default\)\s+r0=-1$/);
     const [rec] = records(trapdoor(['run', guest, '--json']).out);
     expect(rec.result.regs).toEqual({ r0: '0xffffffff' });
+    expect(rec.result.note).toBe('SMC64/HVC64 id from an AArch32 guest: NOT_SUPPORTED');
     expect(rec.result.effect).toBeUndefined();
   });
 });
