@@ -37,7 +37,8 @@ Decisions:
   --platform NAME         legacy pre-SMCCC call table (highbank, omap4, omap5)
   --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
   --forward-timeout MS    give up on the endpoint after MS (default 2000)
-  --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
+  --forward-fallback F    when forwarding fails: error (x0=-1, Xen -ENOSYS), undef, stop
+                          (default error)
   --trng-seed N           seed of the built-in TRNG (default 0)
   --soc-id J:S:R[:NAME]   SMCCC SOC_ID answers: JEP-106 code, SoC id, revision, name
 Debugging:
