@@ -68,7 +68,7 @@ function pciDeviceAdd(seg: number, bus: number, devfn: number, flags: number, ph
 const SMC64_PSCI = [
   'PSCI_CPU_SUSPEND', 'PSCI_CPU_ON', 'PSCI_AFFINITY_INFO', 'PSCI_MIGRATE', 'PSCI_MIGRATE_INFO_UP_CPU',
   'PSCI_CPU_DEFAULT_SUSPEND', 'PSCI_NODE_HW_STATE', 'PSCI_SYSTEM_SUSPEND', 'PSCI_STAT_RESIDENCY',
-  'PSCI_STAT_COUNT', 'PSCI_SYSTEM_RESET2', 'PSCI_MEM_PROTECT_CHECK_RANGE',
+  'PSCI_STAT_COUNT', 'PSCI_SYSTEM_RESET2', 'PSCI_MEM_PROTECT_CHECK_RANGE', 'PSCI_SYSTEM_OFF2',
 ];
 
 // ---------------------------------------------------------------------------
@@ -92,9 +92,9 @@ describe('SMCCC function tables', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('lists PSCI 0.2-1.1 in SMC32, and in SMC64 exactly where the spec has a variant', () => {
+  it('lists PSCI 0.2-1.3 in SMC32, and in SMC64 exactly where the spec has a variant', () => {
     const names = [...new Set(PSCI_CALLS.map((r) => r.name))];
-    expect(names).toHaveLength(21); // function numbers 0x00-0x14
+    expect(names).toHaveLength(22); // function numbers 0x00-0x15
     for (const [n, name] of names.entries()) {
       const d32 = decodeId(0x84000000 + n);
       expect(d32.name).toBe(name);
@@ -122,6 +122,7 @@ describe('SMCCC function tables', () => {
   it('covers the Arm architecture calls and TRNG', () => {
     expect(ARCH_CALLS.map((r) => [r.id, r.name])).toEqual([
       [0x80000000, 'SMCCC_VERSION'], [0x80000001, 'ARCH_FEATURES'], [0x80000002, 'ARCH_SOC_ID'],
+      [0xc0000002, 'ARCH_SOC_ID'], [0x80000003, 'ARCH_FEATURE_AVAILABILITY'], [0x80000004, 'ARCH_WORKAROUND_4'],
       [0x80008000, 'ARCH_WORKAROUND_1'], [0x80007fff, 'ARCH_WORKAROUND_2'], [0x80003fff, 'ARCH_WORKAROUND_3'],
     ]);
     expect(TRNG_CALLS.map((r) => r.id)).toEqual([0x84000050, 0x84000051, 0x84000052, 0x84000053, 0xc4000053]);
@@ -158,7 +159,7 @@ describe('SMCCC id fields', () => {
     expect(decodeId(0xbf000007).name).toBe('TRUSTED_OS_CALL_0x0007');
     // a hole in the standard secure range is named after the service that owns it
     expect(decodeId(0xc400003f).name).toBe('SDEI_CALL_0x003f');
-    expect(decodeId(0x84000015).name).toBe('PSCI_CALL_0x0015');
+    expect(decodeId(0x84000016).name).toBe('PSCI_CALL_0x0016');
   });
 
   it('masks SMC32 arguments to 32 bits and keeps SMC64 ones whole', () => {

@@ -139,7 +139,10 @@ describe('PSCI 1.1', () => {
     expect(x0(ask(fw, 0xc4000003, [1n, 0x40080000n, 0n]))).toBe(-4);
     const off = ask(fw, 0x84000002, [], { cpu: 1 });
     expect(off.effect).toBe('cpu_off');
-    expect(off.detail).toEqual({ cpu: '1' });
+    expect(off.detail).toEqual({ cpu: '1', last: 'no' });
+    expect(off.regs).toEqual([]); // CPU_OFF does not return: no DENIED in x0
+    const lastOff = ask(fw, 0x84000002, [], { cpu: 0 });
+    expect(lastOff).toMatchObject({ effect: 'cpu_off', regs: [], detail: { cpu: '0', last: 'yes' } });
     expect(x0(ask(fw, 0xc4000004, [1n, 0n]))).toBe(1);
     fw.reset();
     expect(fw.cpuOn).toEqual([true, false]);
@@ -151,12 +154,12 @@ describe('PSCI 1.1', () => {
     expect(x0(new Firmware({ cpus: 2 }).respond(ctxOf(0xc4000003, [0xffffffff00000001n]), decodeCall(ctxOf(0xc4000003, [0xffffffff00000001n]))))).toBe(-2);
   });
 
-  it('turns SYSTEM_OFF, SYSTEM_RESET and SYSTEM_RESET2 into effects', () => {
+  it('turns SYSTEM_OFF, SYSTEM_RESET and SYSTEM_RESET2 into effects named after the call', () => {
     const fw = new Firmware({});
     expect(ask(fw, 0x84000008)).toMatchObject({ handled: true, effect: 'system_off' });
     expect(ask(fw, 0x84000009)).toMatchObject({ handled: true, effect: 'system_reset' });
     const warm = ask(fw, 0xc4000012, [0n, 0x1234n]);
-    expect(warm).toMatchObject({ effect: 'system_reset', detail: { kind: 'SYSTEM_WARM_RESET', reset_type: '0x0', cookie: '0x1234' } });
+    expect(warm).toMatchObject({ effect: 'system_reset2', detail: { kind: 'SYSTEM_WARM_RESET', reset_type: '0x0', cookie: '0x1234' } });
     expect(ask(fw, 0x84000012, [0x80000007n, 0n]).detail?.kind).toBe('vendor 0x7');
     const bad = ask(fw, 0x84000012, [5n, 0n]);
     expect(bad.effect).toBeUndefined();
@@ -184,6 +187,46 @@ describe('SMCCC 1.2 arch calls', () => {
     expect(x0(ask(fw, 0x80000002, [0n]))).toBe((0x04 << 24) | (0x3b << 16) | 0xd0c);
     expect(x0(ask(fw, 0x80000002, [1n]))).toBe(0x21);
     expect(x0(ask(fw, 0x80000002, [7n]))).toBe(-3);
+  });
+
+  it('returns the SoC name (SMCCC 1.6 SoC_ID_type 2) in x1..x17 from the SMC64 form only', () => {
+    const fw = new Firmware({ socId: { jep106: 0x043b, revision: 1, name: 'Trapdoor virt' } });
+    const named = ask(fw, 0xc0000002, [2n]);
+    expect(named.regs).toHaveLength(18);
+    expect(named.regs[0]).toBe(0n);
+    expect(named.regs[1]).toBe(BigInt('0x' + Buffer.from('Trapdoor').reverse().toString('hex')));
+    expect(named.regs[2]).toBe(BigInt('0x' + Buffer.from(' virt').reverse().toString('hex')));
+    expect(named.regs.slice(3).every((r) => r === 0n)).toBe(true);
+    expect(x0(ask(fw, 0x80000002, [2n]))).toBe(-3); // the SMC32 form has no room for it
+    expect(x0(ask(fw, 0xc0000002, [1n]))).toBe(1); // the SMC64 form answers the other types too
+    expect(x0(ask(new Firmware({ socId: { jep106: 0x043b, revision: 1 } }), 0xc0000002, [2n]))).toBe(-1);
+  });
+
+  it('answers FEATURES queries about SMC64 ids from AArch32 with NOT_SUPPORTED (the caller cannot make them)', () => {
+    const fw = new Firmware({ socId: { jep106: 0x043b, revision: 1 } });
+    const a32 = { arch: 'aarch32' as const };
+    expect(x0(ask(fw, PSCI_FEATURES, [0xc4000003n]))).toBe(0);
+    expect(x0(ask(fw, PSCI_FEATURES, [0xc4000003n], a32))).toBe(-1);
+    expect(x0(ask(fw, PSCI_FEATURES, [0x84000003n], a32))).toBe(0);
+    expect(x0(ask(fw, ARCH_FEATURES, [0xc0000002n], a32))).toBe(-1);
+    expect(x0(ask(fw, TRNG_FEATURES, [0xc4000053n], a32))).toBe(-1);
+    expect(ask(fw, 0xc4000003, [1n], a32)).toMatchObject({ handled: false, regs: [-1n] });
+  });
+});
+
+describe('standard secure service queries and FF-A', () => {
+  const fw = new Firmware({});
+  it('answers STD_SECURE CALL_UID, CALL_COUNT and REVISION (SMCCC General Service Queries)', () => {
+    expect(ask(fw, 0x8400ff01).regs).toEqual([0x108d905bn, 0x47e8f863n, 0xfbc02daen, 0xe2f64156n]);
+    expect(ask(fw, 0x8400ff03).regs).toEqual([0n, 1n]);
+    const count = fw.implementedIds().filter((id) => id >>> 24 === 0x84 || id >>> 24 === 0xc4).length - 2; // less FFA_VERSION/FEATURES
+    expect(ask(fw, 0x8400ff00).regs).toEqual([BigInt(count)]);
+    expect(count).toBeGreaterThan(10);
+  });
+
+  it('says FF-A is not present the way DEN0077A says: FFA_VERSION = NOT_SUPPORTED, FFA_FEATURES = FFA_ERROR', () => {
+    expect(ask(fw, 0x84000063, [0x10002n])).toMatchObject({ handled: true, regs: [-1n], note: 'FF-A is not present' });
+    expect(ask(fw, 0x84000064, [0x84000066n]).regs).toEqual([0x84000060n, 0n, -1n]);
   });
 });
 
@@ -276,9 +319,19 @@ describe('Xen', () => {
     expect(answer(xen(17, [0n], 'aarch32')).regs).toEqual([0x40011n]);
   });
 
+  it('writes console_io(CONSOLEIO_write) text as guest output and ends the run on SCHEDOP_shutdown', () => {
+    const text = new TextEncoder().encode('hi\n');
+    const mem = (addr: bigint, len: number) => (addr === 0x9000n && len === 4 ? new Uint8Array([2, 0, 0, 0]) : addr === 0x8000n ? text.slice(0, len) : null);
+    const write = { ...xen(18, [0n, 3n, 0x8000n]), readMem: mem };
+    expect(answer(write)).toMatchObject({ handled: true, regs: [0n], output: text });
+    expect(answer({ ...xen(18, [0n, 3n, 0x7000n]), readMem: mem }).regs).toEqual([-14n]); // -EFAULT
+    const off = answer({ ...xen(29, [2n, 0x9000n]), readMem: mem });
+    expect(off).toMatchObject({ handled: true, regs: [], effect: 'xen_shutdown', detail: { reason: 'suspend' } });
+  });
+
   it('answers -ENOSYS, unhandled, to everything else', () => {
-    for (const ctx of [xen(17, [1n]), xen(33, [25n, 0x1000n]), xen(99, []), xen(29, [2n, 0n])]) {
-      expect(answer(ctx)).toEqual({ handled: false, regs: [-38n] });
+    for (const ctx of [xen(17, [1n]), xen(33, [25n, 0x1000n]), xen(99, []), xen(29, [1n, 0n]), xen(18, [1n, 4n, 0n])]) {
+      expect(answer(ctx)).toMatchObject({ handled: false, regs: [-38n], note: 'not implemented by the built-in firmware: -ENOSYS' });
     }
     expect(fw.implements(17)).toBe(false); // implements() is about SMCCC function ids
   });

@@ -331,6 +331,25 @@ describe('policy files', () => {
   });
 });
 
+describe('the firmware: key of a policy file', () => {
+  it('reads soc_id for the built-in firmware', () => {
+    const r = parsePolicyText('firmware:\n  soc_id: { jep106: 0x43b, soc: 0x1234, revision: 2, name: "My SoC" }\n', 'fw.yaml');
+    expect(r.ok && r.firmware).toEqual({ socId: { jep106: 0x43b, soc: 0x1234, revision: 2, name: 'My SoC' } });
+    expect(parsePolicyText('default: emulate\n', 'fw.yaml')).not.toHaveProperty('firmware');
+  });
+
+  it('says where a bad entry is and what to write', () => {
+    expect(parseError('firmware:\n  soc_id: { jep106: 0x43b, revison: 2 }\n')).toMatchObject({
+      line: 2, col: 28, message: expect.stringMatching(/unknown key 'revison' in `soc_id:` \(did you mean 'revision'\?\)/),
+    });
+    expect(parseError('firmware:\n  soc_id: { soc: 1 }\n')).toMatchObject({ line: 2, message: expect.stringMatching(/jep106 is missing/) });
+    expect(parseError('firmware:\n  soc_id: { jep106: 0x43b, soc: 0x10000 }\n').message).toMatch(/soc must be a number 0 .. 0xffff/);
+    expect(parseError('firmware:\n  soc_id: { jep106: 0x43b, name: "' + 'x'.repeat(136) + '" }\n').message).toMatch(/136 bytes: SMCCC allows at most 135/);
+    expect(parseError('firmware: 5\n')).toMatchObject({ line: 1, col: 11, message: expect.stringMatching(/`firmware:` must be a mapping/) });
+    expect(parseError('firmware:\n  soc: {}\n').message).toMatch(/unknown key 'soc' in `firmware:`/);
+  });
+});
+
 describe('--on and --default flags', () => {
   const rule = (text: string): Rule => {
     const r = parseOnFlag(text, 'on1');

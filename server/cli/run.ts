@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
-import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
+import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type PolicyFirmware, type Rule, parseActionText } from '../policy/index.js';
+import { parseSocIdText } from '../firmware/soc-id.js';
 import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
@@ -36,8 +37,10 @@ Decisions:
   --platform NAME         legacy pre-SMCCC call table (highbank, omap4, omap5)
   --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
   --forward-timeout MS    give up on the endpoint after MS (default 2000)
-  --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
+  --forward-fallback F    when forwarding fails: error (x0=-1, Xen -ENOSYS), undef, stop
+                          (default error)
   --trng-seed N           seed of the built-in TRNG (default 0)
+  --soc-id J:S:R[:NAME]   SMCCC SOC_ID answers: JEP-106 code, SoC id, revision, name
 Debugging:
   --gdb HOST:PORT         serve gdb-multiarch (loopback only; port 0 picks one); gdb
                           takes over the run when it attaches
@@ -52,7 +55,8 @@ Output and limits:
                           but no instruction counts, no --max-insns, and a stop
                           (--timeout, Ctrl-C) ends the run
 
-Exit codes: 0 guest called SYSTEM_OFF/SYSTEM_RESET, 2 bad input, 3 limit reached
+Exit codes: 0 the guest ended the run (PSCI SYSTEM_OFF, SYSTEM_RESET(2), CPU_OFF of its
+last CPU, Xen SCHEDOP_shutdown), 2 bad input, 3 limit reached
 (or the guest waits in WFI with nothing to wake it), 4 guest fault (unmapped memory, invalid instruction, unexpected exception), 1 other.
 
 Examples:
@@ -77,6 +81,7 @@ const OPTIONS = {
   'forward-timeout': { type: 'string' },
   'forward-fallback': { type: 'string' },
   'trng-seed': { type: 'string' },
+  'soc-id': { type: 'string' },
   'trap-log': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
@@ -94,7 +99,7 @@ function num(flag: string, v: string): bigint {
   return n;
 }
 
-export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec> {
+export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec & { firmware?: PolicyFirmware }> {
   const rules: Rule[] = [];
   (on ?? []).forEach((text, i) => {
     const r = parseOnFlag(text, `on${i + 1}`);
@@ -102,10 +107,12 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
     rules.push(r.value);
   });
   let spec: PolicySpec = { default: { action: 'emulate' }, rules: [] };
+  let firmware: PolicyFirmware | undefined;
   if (file) {
     const p = parsePolicyFile(file);
     if (!p.ok) throw new UsageError(formatPolicyError(p.error));
     spec = p.policy.toSpec();
+    firmware = p.firmware;
   }
   spec = { default: spec.default, rules: [...rules, ...spec.rules] };
   if (dflt) {
@@ -113,7 +120,7 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
     if (!d.ok) throw new UsageError(`bad --default "${dflt}": ${d.error}`);
     spec.default = d.value;
   }
-  return spec;
+  return firmware ? { ...spec, firmware } : spec;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -137,7 +144,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
     if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
-  const policy = await buildPolicy(o.policy, o.on, o.default);
+  const { firmware: fileFirmware, ...policy } = await buildPolicy(o.policy, o.on, o.default);
+  const socId = o['soc-id'] !== undefined ? parseSocIdText(o['soc-id']) : undefined;
+  if (socId && !socId.ok) throw new UsageError(`bad --soc-id "${o['soc-id']}": ${socId.error}`);
   if (o.forward) {
     const ep = parseEndpoint(o.forward);
     if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
@@ -180,7 +189,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
     platform: o.platform,
     policy,
-    firmware: o['trng-seed'] ? { trngSeed: Number(num('--trng-seed', o['trng-seed'])) } : {},
+    firmware: { ...fileFirmware, ...(socId?.ok ? { socId: socId.value } : {}), ...(o['trng-seed'] ? { trngSeed: Number(num('--trng-seed', o['trng-seed'])) } : {}) },
     forward: o.forward ? { endpoint: o.forward, timeoutMs: o['forward-timeout'] ? Number(num('--forward-timeout', o['forward-timeout'])) : 2000, fallback } : undefined,
     trapLog: o['trap-log'],
     interactive,

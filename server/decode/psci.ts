@@ -1,4 +1,4 @@
-// Power State Coordination Interface 0.2-1.1 (Arm DEN0022): 0x84000000 + n (SMC32)
+// Power State Coordination Interface 0.2-1.3 (Arm DEN0022): 0x84000000 + n (SMC32)
 // and 0xc4000000 + n (SMC64) for the functions the spec gives an SMC64 variant.
 import { formatHex } from './format.js';
 import { makeSmcccId, OWNER_NUM, type SmcccCallRow } from './smccc.js';
@@ -43,6 +43,15 @@ export function describeResetType(resetType: bigint): string {
   return t === PSCI_RESET2.SYSTEM_WARM_RESET ? 'SYSTEM_WARM_RESET' : 'invalid';
 }
 
+/** SYSTEM_OFF2 type (PSCI 1.3): bit 31 set = vendor-specific; HIBERNATE_OFF (0x1) is the only architectural one. */
+export const PSCI_OFF2 = { HIBERNATE_OFF: 0x1, VENDOR_BIT: 0x80000000 } as const;
+
+export function describeOffType(type: bigint): string {
+  const t = Number(type & 0xffffffffn);
+  if ((t & PSCI_OFF2.VENDOR_BIT) !== 0) return `vendor ${formatHex(t & 0x7fffffff)}`;
+  return t === PSCI_OFF2.HIBERNATE_OFF ? 'HIBERNATE_OFF' : 'invalid';
+}
+
 /** power_state in the original (not extended) StateID format. */
 function describePowerState([ps]: bigint[]): Record<string, string | number> {
   const v = Number((ps ?? 0n) & 0xffffffffn);
@@ -78,6 +87,10 @@ const PSCI_FUNCTIONS: readonly PsciFunction[] = [
   },
   { fn: 0x13, name: 'PSCI_MEM_PROTECT', args: ['enable'], smc64: false, since: '1.1' },
   { fn: 0x14, name: 'PSCI_MEM_PROTECT_CHECK_RANGE', args: ['base', 'length'], smc64: true, since: '1.1' },
+  {
+    fn: 0x15, name: 'PSCI_SYSTEM_OFF2', args: ['type', 'cookie'], smc64: true, since: '1.3',
+    describe: ([t]) => ({ off_type: describeOffType(t ?? 0n) }),
+  },
 ];
 
 function psciRows(): SmcccCallRow[] {
@@ -99,7 +112,7 @@ function psciRows(): SmcccCallRow[] {
   return rows;
 }
 
-/** Every PSCI 0.2-1.1 function id, SMC32 and (where defined) SMC64. */
+/** Every PSCI 0.2-1.3 function id, SMC32 and (where defined) SMC64. */
 export const PSCI_CALLS: readonly SmcccCallRow[] = psciRows();
 
 /** The PSCI function id of `name` for a calling convention (SMC32 when it has no SMC64 variant). */

@@ -1,13 +1,16 @@
 // All SMCCC function tables in one registry, and the decoder that turns w0 plus
 // x1..x17 into a DecodedCall.
 import { ARCH_CALLS } from './arch-calls.js';
+import { FFA_CALLS } from './ffa.js';
 import { formatHex, formatId, MASK32 } from './format.js';
 import { HYP_CALLS } from './hyp.js';
 import { PSCI_CALLS } from './psci.js';
 import { SDEI_CALLS } from './sdei.js';
+import { DRTM_CALLS, EM_CALLS, MM_CALLS, PCI_CALLS, RMI_CALLS, RSI_CALLS } from './std-services.js';
 import {
   GENERAL_QUERY_CALLS,
   OWNER_DISPLAY,
+  OWNER_NUM,
   OWNER_PREFIX,
   parseSmcccId,
   serviceDisplay,
@@ -24,7 +27,14 @@ export const SMCCC_CALLS: readonly SmcccCallRow[] = [
   ...ARCH_CALLS,
   ...PSCI_CALLS,
   ...SDEI_CALLS,
+  ...MM_CALLS,
   ...TRNG_CALLS,
+  ...FFA_CALLS,
+  ...EM_CALLS,
+  ...DRTM_CALLS,
+  ...PCI_CALLS,
+  ...RMI_CALLS,
+  ...RSI_CALLS,
   ...HYP_CALLS,
   ...GENERAL_QUERY_CALLS,
 ];
@@ -67,6 +77,26 @@ function renderArgs(args: DecodedArg[], queried?: { index: number; value: bigint
 
 const UNKNOWN_ARG_COUNT = 6;
 
+/** Owners whose every function is defined by an Arm specification. */
+const ARM_DEFINED_OWNERS = new Set([OWNER_NUM.arch, OWNER_NUM.stdSecure, OWNER_NUM.stdHyp]);
+
+/**
+ * Why a fast-call id no table knows does not exist, when the specs say so: the
+ * function exists only in the other calling convention (0xc4000000: PSCI_VERSION
+ * has no SMC64 form), or the number is unallocated in an Arm-defined owner or range.
+ */
+function missingIdWarning(id: number, service: string | undefined): string | undefined {
+  const other = findSmcccCall((id ^ 0x40000000) >>> 0);
+  if (other) {
+    const [has, lacks] = id & 0x40000000 ? ['SMC32', 'SMC64'] : ['SMC64', 'SMC32'];
+    return `no such function: ${other.name} has no ${lacks} form (its ${has} id is ${formatId(other.id)})`;
+  }
+  if (service) return `no such function: ${service} defines no function ${formatId(id)}`;
+  const owner = parseSmcccId(id).ownerNum;
+  if (ARM_DEFINED_OWNERS.has(owner as 0 | 4 | 5)) return `no such function: ${formatId(id)} is not allocated by the Arm specifications`;
+  return undefined;
+}
+
 /** Decode an SMCCC call (fast or yielding). `rule` records why it was read as SMCCC. */
 export function decodeSmccc(ctx: CallContext, rule = 'smccc'): DecodedCall {
   const w0 = Number((ctx.args[0] ?? 0n) & MASK32);
@@ -78,12 +108,22 @@ export function decodeSmccc(ctx: CallContext, rule = 'smccc'): DecodedCall {
 
   const fields: DecodedCall['fields'] = { owner_num: f.ownerNum, function: f.fn };
   if (sveHint) fields.sve_hint = true;
-  if (f.callconv === 64 && ctx.arch !== 'aarch64') fields.warning = 'SMC64/HVC64 id from an AArch32 guest';
-  if (ctx.imm !== 0) fields.imm = ctx.imm;
+  const warnings: string[] = [];
+  if (f.callconv === 64 && ctx.arch !== 'aarch64') warnings.push('SMC64/HVC64 id from an AArch32 guest');
+  if (ctx.imm !== 0) {
+    fields.imm = ctx.imm;
+    if (ctx.conduit === 'smc') warnings.push(`SMCCC calls use SMC #0: SMC #${formatHex(ctx.imm)} is not an SMCCC call`);
+  }
   // Service sub-ranges are allocations of fast-call function numbers.
   const range = f.fast ? serviceRangeOf(f) : undefined;
   if (range) fields.range = range.service;
   if (!f.fast && w0 <= 0x0100ffff) fields.range = 'pre-SMCCC Trusted OS (0x00000000-0x0100ffff)';
+  if (f.fast && !row) {
+    const missing = missingIdWarning(lookupId, range?.service);
+    if (missing) warnings.push(missing);
+  }
+  if (warnings.length) fields.warning = warnings.join('; ');
+  const warned = (summary: string) => (warnings.length ? `${summary} [warning: ${warnings.join('; ')}]` : summary);
 
   const base = {
     kind: 'smccc' as const,
@@ -109,7 +149,7 @@ export function decodeSmccc(ctx: CallContext, rule = 'smccc'): DecodedCall {
       service: row.service,
       args,
       fields,
-      summary: `${serviceDisplay(row.service)} ${shortName(row)}(${renderArgs(args, queried)})`,
+      summary: warned(`${serviceDisplay(row.service)} ${shortName(row)}(${renderArgs(args, queried)})`),
     };
   }
 
@@ -123,7 +163,7 @@ export function decodeSmccc(ctx: CallContext, rule = 'smccc'): DecodedCall {
       : 'YIELDING_CALL',
     args,
     fields,
-    summary: `${who} ${f.fast ? 'call' : 'yielding call'} ${formatId(w0)}(${renderArgs(args)})`,
+    summary: warned(`${who} ${f.fast ? 'call' : 'yielding call'} ${formatId(w0)}(${renderArgs(args)})`),
   };
   if (range) call.service = range.service;
   return call;

@@ -129,16 +129,46 @@ export interface ServiceRange {
   service: string;
 }
 
-/** SMCCC Table 6-4 style allocation inside the standard secure and hypervisor owners. */
+/** SMCCC 1.5 (DEN0028) table 6-4 allocation inside the standard secure and hypervisor owners. */
 export const SERVICE_RANGES: readonly ServiceRange[] = [
   { owner: OWNER_NUM.stdSecure, from: 0x00, to: 0x1f, service: 'PSCI' },
   { owner: OWNER_NUM.stdSecure, from: 0x20, to: 0x3f, service: 'SDEI' },
   { owner: OWNER_NUM.stdSecure, from: 0x40, to: 0x4f, service: 'MM' },
   { owner: OWNER_NUM.stdSecure, from: 0x50, to: 0x5f, service: 'TRNG' },
   { owner: OWNER_NUM.stdSecure, from: 0x60, to: 0xef, service: 'FFA' },
+  { owner: OWNER_NUM.stdSecure, from: 0xf0, to: 0x10f, service: 'EM' },
+  { owner: OWNER_NUM.stdSecure, from: 0x110, to: 0x12f, service: 'DRTM' },
   { owner: OWNER_NUM.stdSecure, from: 0x130, to: 0x14f, service: 'PCI' },
+  { owner: OWNER_NUM.stdSecure, from: 0x150, to: 0x18f, service: 'RMI' },
+  { owner: OWNER_NUM.stdSecure, from: 0x190, to: 0x1cf, service: 'RSI' },
   { owner: OWNER_NUM.stdHyp, from: 0x20, to: 0x3f, service: 'PV_TIME' },
 ];
+
+/** One function of a service table: SMC32, SMC64 or both forms share a name and arguments. */
+export interface ServiceFunction {
+  fn: number;
+  name: string;
+  args: string[];
+  forms: 32 | 64 | 'both';
+  since?: string;
+  queries?: number;
+  describe?: SmcccCallRow['describe'];
+}
+
+/** The rows (one per function id) of a service's table. */
+export function serviceRows(owner: number, service: string, fns: readonly ServiceFunction[]): SmcccCallRow[] {
+  const rows: SmcccCallRow[] = [];
+  for (const f of fns) {
+    for (const cc of f.forms === 'both' ? ([32, 64] as const) : [f.forms]) {
+      const row: SmcccCallRow = { id: makeSmcccId(true, cc, owner, f.fn), name: f.name, service, args: f.args };
+      if (f.since !== undefined) row.since = f.since;
+      if (f.queries !== undefined) row.queries = f.queries;
+      if (f.describe) row.describe = f.describe;
+      rows.push(row);
+    }
+  }
+  return rows;
+}
 
 export function serviceRangeOf(f: SmcccIdFields): ServiceRange | undefined {
   return SERVICE_RANGES.find((r) => r.owner === f.ownerNum && f.fn >= r.from && f.fn <= r.to);

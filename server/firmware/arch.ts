@@ -1,9 +1,10 @@
 // SMCCC 1.2 Arm Architecture Service calls.
-import { ARCH_ID } from '../decode/arch-calls.js';
+import { ARCH_ID, SOC_ID_TYPE } from '../decode/arch-calls.js';
 import { MASK32 } from '../decode/format.js';
 import { HYP_ID } from '../decode/hyp.js';
 import { parseSmcccId } from '../decode/smccc.js';
-import { ok, SMCCC_RET, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { callableBy, ok, SMCCC_RET, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { SOC_NAME_MAX } from './soc-id.js';
 import type { FirmwareConfig } from './types.js';
 
 export const SMCCC_VERSION_1_2 = 0x10002;
@@ -29,6 +30,16 @@ export function socVersion(soc: NonNullable<FirmwareConfig['socId']>): number {
   return ((bank << 24) | (code << 16) | ((soc.soc ?? 0) & 0xffff)) >>> 0;
 }
 
+/** The SoC name's bytes, NUL-padded to 136, as x1..x17 (8 bytes a register, first byte lowest), as Linux reads them. */
+export function socNameRegs(name: string): bigint[] {
+  const bytes = new Uint8Array(SOC_NAME_MAX + 1);
+  const text = new TextEncoder().encode(name);
+  if (text.length > SOC_NAME_MAX) throw new RangeError(`SoC name is ${text.length} bytes: at most ${SOC_NAME_MAX}`);
+  bytes.set(text);
+  const view = new DataView(bytes.buffer);
+  return Array.from({ length: 17 }, (_, i) => view.getBigUint64(i * 8, true));
+}
+
 export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
   const { config } = fw;
   const fns: FirmwareFunction[] = [
@@ -37,7 +48,7 @@ export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
       name: 'ARCH_FEATURES',
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
-        if (!archFeaturesEligible(id) || !fw.implements(id)) return ok(SMCCC_RET.NOT_SUPPORTED);
+        if (!archFeaturesEligible(id) || !callableBy(fw, c, id)) return ok(SMCCC_RET.NOT_SUPPORTED);
         const wa = WORKAROUNDS.find(([waId]) => waId === id);
         return ok(wa ? (config[wa[2]] as number) : SMCCC_RET.SUCCESS);
       },
@@ -45,12 +56,17 @@ export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
   ];
   const soc = config.socId;
   if (soc) {
+    const name = soc.name !== undefined ? socNameRegs(soc.name) : undefined;
     fns.push({
       name: 'ARCH_SOC_ID',
       respond: (c) => {
         const type = c.arg(1) & MASK32;
-        if (type === 0n) return ok(socVersion(soc));
-        if (type === 1n) return ok(soc.revision & 0x7fffffff);
+        if (type === BigInt(SOC_ID_TYPE.VERSION)) return ok(socVersion(soc));
+        if (type === BigInt(SOC_ID_TYPE.REVISION)) return ok(soc.revision & 0x7fffffff);
+        // The name fills x1..x17: only the SMC64 form (0xc0000002) can return it.
+        if (type === BigInt(SOC_ID_TYPE.NAME) && c.callconv === 64) {
+          return name ? ok(SMCCC_RET.SUCCESS, ...name) : { ...ok(SMCCC_RET.NOT_SUPPORTED), note: 'no SoC name configured' };
+        }
         return ok(SMCCC_RET.INVALID_PARAMETER);
       },
     });

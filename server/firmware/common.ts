@@ -34,10 +34,20 @@ export interface FirmwareHost {
   readonly config: Readonly<FirmwareConfig>;
   /** Whether the firmware answers this function id (after config). */
   implements(id: number): boolean;
+  /** Every implemented function id, ascending. */
+  implementedIds(): number[];
   /** Power state per vCPU (PSCI). */
   readonly cpuOn: boolean[];
   /** Next 64 bits of the seeded TRNG stream. */
   nextRandom64(): bigint;
+}
+
+/**
+ * Whether the caller of c could call `id` and get an answer: implemented, and not
+ * an SMC64/HVC64 id asked about from AArch32 (which the firmware refuses).
+ */
+export function callableBy(fw: Pick<FirmwareHost, 'implements'>, c: FwCall, id: number): boolean {
+  return fw.implements(id) && !((id & 0x40000000) !== 0 && c.ctx.arch !== 'aarch64');
 }
 
 export function ok(...regs: (bigint | number)[]): FirmwareAnswer {

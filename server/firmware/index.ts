@@ -1,5 +1,6 @@
-// The built-in firmware: PSCI 1.1, SMCCC 1.2 arch calls, TRNG 1.0, the KVM vendor
-// hypervisor calls, a sliver of Xen, and no-op legacy platform calls.
+// The built-in firmware: PSCI 1.1, SMCCC 1.2 arch calls (SOC_ID with its SMCCC 1.6
+// name), TRNG 1.0, the standard secure service queries, FF-A reported absent, the
+// KVM vendor hypervisor calls, a sliver of Xen, and no-op legacy platform calls.
 //
 // The function table is built once per instance from the config. implements(),
 // PSCI_FEATURES, ARCH_FEATURES, TRNG_FEATURES and KVM_FEATURES all read that same
@@ -13,6 +14,7 @@ import { fwCall, notSupported, type FirmwareFunction, type FirmwareHost } from '
 import { hypFunctions } from './hyp.js';
 import { legacyResponder } from './legacy.js';
 import { psciFunctions } from './psci.js';
+import { stdFunctions } from './std.js';
 import { SplitMix64, trngFunctions } from './trng.js';
 import type { FirmwareAnswer, FirmwareConfig, Responder } from './types.js';
 import { xenResponder } from './xen.js';
@@ -23,7 +25,9 @@ export { PSCI_VERSION_1_1, mpidrToCpu, psciFeaturesEligible } from './psci.js';
 export { SMCCC_VERSION_1_2, archFeaturesEligible, socVersion } from './arch.js';
 export { TRNG_VERSION_1_0, TRAPDOOR_TRNG_UUID, SplitMix64, placeRandomBits } from './trng.js';
 export { VENDOR_HYP_REVISION, kvmFeatureBitmap } from './hyp.js';
+export { STD_SECURE_UID_REGS, STD_SECURE_REVISION, stdSecureCallCount } from './std.js';
 export { XEN_ENOSYS, XEN_VERSION } from './xen.js';
+export { endsRun, exitMessage } from './exit.js';
 
 export const defaultFirmwareConfig: Readonly<FirmwareConfig> = Object.freeze({
   socId: null,
@@ -54,7 +58,7 @@ export class Firmware implements Responder, FirmwareHost {
     this.cpuOn = [];
     this.rng = new SplitMix64(this.config.trngSeed);
     this.reset();
-    const services = [psciFunctions, archFunctions, trngFunctions, hypFunctions];
+    const services = [psciFunctions, archFunctions, trngFunctions, hypFunctions, stdFunctions];
     for (const make of services) for (const fn of make(this)) this.add(fn);
   }
 
@@ -96,9 +100,11 @@ export class Firmware implements Responder, FirmwareHost {
         return legacyResponder.respond(ctx, call);
       case 'smccc': {
         if (call.id === undefined || call.fast === false) return notSupported();
+        // SMCCC: an SMC64/HVC64 call from AArch32 is not a call the firmware can have (NOT_SUPPORTED).
+        if (call.callconv === 64 && ctx.arch !== 'aarch64') return notSupported('SMC64/HVC64 id from an AArch32 guest: NOT_SUPPORTED');
         const id = functionId(Number(call.id));
         const fn = this.table.get(id);
-        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} not implemented`);
+        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} is not implemented by the built-in firmware: NOT_SUPPORTED`);
         return fn.respond(fwCall(ctx, call, id));
       }
       default:

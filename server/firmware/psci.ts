@@ -11,7 +11,7 @@ import { ARCH_ID } from '../decode/arch-calls.js';
 import { formatHex, MASK32 } from '../decode/format.js';
 import { describeResetType, PSCI_AFFINITY, PSCI_MIGRATE_TYPE, PSCI_RESET2, PSCI_RET } from '../decode/psci.js';
 import { findSmcccCall } from '../decode/smccc-calls.js';
-import { ok, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { callableBy, ok, type FirmwareFunction, type FirmwareHost } from './common.js';
 
 export const PSCI_VERSION_1_1 = 0x10001;
 
@@ -36,15 +36,10 @@ export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
       name: 'PSCI_CPU_OFF',
       respond: (c) => {
         fw.cpuOn[c.cpu] = false;
-        // CPU_OFF does not return on success; x0 = DENIED is what the guest sees only
-        // if the run loop resumes this vCPU anyway.
-        return {
-          handled: true,
-          regs: [BigInt(PSCI_RET.DENIED)],
-          effect: 'cpu_off',
-          detail: { cpu: String(c.cpu) },
-          note: 'CPU_OFF does not return',
-        };
+        // CPU_OFF does not return on success: no register is written. With no CPU
+        // left on, nothing can run again: the run loop ends the run.
+        const last = !fw.cpuOn.some(Boolean);
+        return { handled: true, regs: [], effect: 'cpu_off', detail: { cpu: String(c.cpu), last: last ? 'yes' : 'no' }, note: 'CPU_OFF does not return' };
       },
     },
     {
@@ -83,7 +78,7 @@ export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
         return {
           handled: true,
           regs: [],
-          effect: 'system_reset',
+          effect: 'system_reset2',
           detail: { kind: describeResetType(type), reset_type: formatHex(type), cookie: formatHex(c.arg(2)) },
         };
       },
@@ -93,7 +88,7 @@ export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
         // CPU_SUSPEND's feature flags are 0: original power_state format, no OS-initiated mode.
-        return ok(psciFeaturesEligible(id) && fw.implements(id) ? PSCI_RET.SUCCESS : PSCI_RET.NOT_SUPPORTED);
+        return ok(psciFeaturesEligible(id) && callableBy(fw, c, id) ? PSCI_RET.SUCCESS : PSCI_RET.NOT_SUPPORTED);
       },
     },
   ];

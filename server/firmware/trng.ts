@@ -3,7 +3,7 @@
 import { MASK32, MASK64 } from '../decode/format.js';
 import { parseSmcccId, serviceRangeOf } from '../decode/smccc.js';
 import { TRNG_MAX_BITS, TRNG_RET } from '../decode/trng.js';
-import { ok, uuidToRegs, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { callableBy, ok, uuidToRegs, type FirmwareFunction, type FirmwareHost } from './common.js';
 
 export const TRNG_VERSION_1_0 = 0x10000;
 
@@ -54,7 +54,7 @@ export function trngFunctions(fw: FirmwareHost): FirmwareFunction[] {
       name: 'TRNG_FEATURES',
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
-        return ok(isTrngId(id) && fw.implements(id) ? TRNG_RET.SUCCESS : TRNG_RET.NOT_SUPPORTED);
+        return ok(isTrngId(id) && callableBy(fw, c, id) ? TRNG_RET.SUCCESS : TRNG_RET.NOT_SUPPORTED);
       },
     },
     { name: 'TRNG_GET_UUID', respond: () => ok(...uuidToRegs(TRAPDOOR_TRNG_UUID)) },

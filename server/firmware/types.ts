@@ -9,6 +9,8 @@ export interface FirmwareConfig {
     revision: number;
     /** Implementation-defined SoC id, bits[15:0] of the SoC version (0 when absent). */
     soc?: number;
+    /** SoC name (SoC_ID_type 2, SMCCC 1.6: SMC64 only), at most 135 bytes of UTF-8. */
+    name?: string;
   } | null;
   /**
    * ARCH_FEATURES answers for the Spectre workarounds (x0 as a signed number):
@@ -23,8 +25,11 @@ export interface FirmwareConfig {
   cpus: number;
 }
 
-/** Side effect of a firmware call that the run loop must act on. */
-export type FirmwareEffect = 'system_off' | 'system_reset' | 'cpu_off' | 'cpu_on';
+/**
+ * Side effect of a firmware call that the run loop must act on, named after what
+ * the guest asked for (SYSTEM_RESET2 is not SYSTEM_RESET).
+ */
+export type FirmwareEffect = 'system_off' | 'system_reset' | 'system_reset2' | 'cpu_off' | 'cpu_on' | 'xen_shutdown';
 
 export interface FirmwareAnswer {
   /** false when no responder implements the call (then regs is [-1]: NOT_SUPPORTED). */
@@ -34,6 +39,8 @@ export interface FirmwareAnswer {
   effect?: FirmwareEffect;
   /** For effects: e.g. reset type, or CPU_ON target/entry. */
   detail?: Record<string, string>;
+  /** Bytes the guest wrote through the firmware (Xen console_io), shown as guest output. */
+  output?: Uint8Array;
   /** Short note for the log, e.g. 'PSCI 1.1'. */
   note?: string;
   /**

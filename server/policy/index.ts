@@ -2,6 +2,6 @@
 export { Policy, describeRule, checkRule, checkMatch, checkActionSpec, MATCH_KEYS } from './rules.js';
 export type { Rule, RuleInput, RuleMatch, DecideInput, Verdict, PolicySpec, PolicyResult, ActionSpec } from './rules.js';
 export { parsePolicyText, parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError } from './parse.js';
-export type { PolicyParseError, PolicyParseResult, FlagResult } from './parse.js';
+export type { PolicyParseError, PolicyParseResult, PolicyFirmware, FlagResult } from './parse.js';
 export { parseActionText, formatAction, formatValue, ACTIONS } from './values.js';
 export type { Action, Decision, DecidedBy } from './actions.js';

@@ -9,6 +9,7 @@ import type { Node, Pair } from 'yaml';
 let yaml: typeof import('yaml') | undefined;
 const Y = () => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 import type { DecodedKind } from '../decode/types.js';
+import { checkSocId, type SocId } from '../firmware/soc-id.js';
 import { checkMatch, MATCH_KEYS, Policy, type Rule, type RuleInput } from './rules.js';
 import type { RuleMatch } from './match.js';
 import {
@@ -30,14 +31,18 @@ export interface PolicyParseError {
   file: string;
 }
 
-export type PolicyParseResult = { ok: true; policy: Policy } | { ok: false; error: PolicyParseError };
+/** A policy file's `firmware:` settings for the built-in firmware. */
+export interface PolicyFirmware { socId?: SocId }
+
+export type PolicyParseResult = { ok: true; policy: Policy; firmware?: PolicyFirmware } | { ok: false; error: PolicyParseError };
 
 /** `file:line:col: message`, the form editors and terminals link. */
 export function formatPolicyError(e: PolicyParseError): string {
   return e.line > 0 ? `${e.file}:${e.line}:${e.col}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-const TOP_KEYS = ['default', 'rules'];
+const TOP_KEYS = ['default', 'rules', 'firmware'];
+const SOC_ID_KEYS = ['jep106', 'soc', 'revision', 'name'];
 const RULE_KEYS = ['id', 'match', 'action', 'values'];
 
 /** What to do about the YAML parser's error codes (its messages say what is wrong). */
@@ -98,7 +103,9 @@ export function parsePolicyText(text: string, fileName: string): PolicyParseResu
     return fail(e.pos[0], `syntax error: ${message}${hint ? ` (${hint})` : ''}`);
   }
   try {
-    return { ok: true, policy: buildPolicy(doc.contents) };
+    const firmware: PolicyFirmware = {};
+    const policy = buildPolicy(doc.contents, firmware);
+    return firmware.socId ? { ok: true, policy, firmware } : { ok: true, policy };
   } catch (e) {
     if (!(e instanceof At)) throw e;
     return fail(offsetOf(e.node), e.message);
@@ -112,7 +119,7 @@ function offsetOf(node: Node | Pair | null | undefined): number {
   return 0;
 }
 
-function buildPolicy(root: Node | null): Policy {
+function buildPolicy(root: Node | null, firmware: PolicyFirmware): Policy {
   if (root === null) return new Policy();
   if (!Y().isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
   let defaultSpec: ActionSpec = { action: 'emulate' };
@@ -120,6 +127,7 @@ function buildPolicy(root: Node | null): Policy {
   for (const pair of root.items) {
     const key = keyOf(pair, TOP_KEYS, 'at the top level');
     if (key === 'default') defaultSpec = actionOf(pair.value as Node | null, undefined, pair);
+    else if (key === 'firmware') firmwareOf(pair, firmware);
     else rulesNode = pair.value as Node | null;
   }
   const policy = new Policy(defaultSpec);
@@ -135,6 +143,22 @@ function buildPolicy(root: Node | null): Policy {
     }
   }
   return policy;
+}
+
+/** `firmware: { soc_id: { jep106: 0x43b, soc: 0x1234, revision: 2, name: "My SoC" } }` */
+function firmwareOf(pair: Pair, firmware: PolicyFirmware): void {
+  const node = pair.value as Node | null;
+  if (!Y().isMap(node)) throw new At(node ?? pair, '`firmware:` must be a mapping, e.g. `{ soc_id: { jep106: 0x43b, soc: 0x1234, revision: 2 } }`');
+  for (const p of node.items) {
+    keyOf(p, ['soc_id'], 'in `firmware:`');
+    const v = p.value as Node | null;
+    if (!Y().isMap(v)) throw new At(v ?? p, '`soc_id:` must be a mapping with jep106, soc, revision and name');
+    const fields: Record<string, unknown> = {};
+    for (const f of v.items) fields[keyOf(f, SOC_ID_KEYS, 'in `soc_id:`')] = Y().isScalar(f.value) ? f.value.value : f.value;
+    const checked = checkSocId(fields);
+    if (!checked.ok) throw new At(v, checked.error);
+    firmware.socId = checked.value;
+  }
 }
 
 function ruleOf(node: Node): RuleInput {

@@ -6,7 +6,7 @@ import { hex } from '../machine/memory.js';
 import type { CpuArch } from '../machine/registers.js';
 import type { Cpu } from '../machine/cpu.js';
 import type { CallContext, DecodedCall } from '../decode/types.js';
-import type { Firmware } from '../firmware/index.js';
+import { endsRun, type Firmware } from '../firmware/index.js';
 import type { FirmwareAnswer } from '../firmware/types.js';
 import { resultRegister } from '../policy/values.js';
 import { CoreError } from '../result.js';
@@ -47,9 +47,9 @@ export function applyEmulate(env: ApplyEnv, ctx: CallContext, decoded: DecodedCa
   return { ans, effect: exitEffectOf(ans) };
 }
 
-export function emulated(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { result: TrapResult; effect?: ExitEffect } {
+export function emulated(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { result: TrapResult; effect?: ExitEffect; ans: FirmwareAnswer } {
   const { ans, effect } = applyEmulate(env, ctx, decoded);
-  return { result: emulateResult(ans, env.arch), effect };
+  return { result: emulateResult(ans, env.arch), effect, ans };
 }
 
 /**
@@ -73,8 +73,7 @@ export function applyReturn(env: ApplyEnv, values: Record<string, bigint>): Reco
   return shown;
 }
 
-/** PSCI calls that end the run: SYSTEM_OFF, SYSTEM_RESET, CPU_OFF of the only vCPU. */
+/** Calls that end the run (firmware/exit.ts): SYSTEM_OFF, SYSTEM_RESET(2), CPU_OFF, Xen shutdown. */
 function exitEffectOf(ans: FirmwareAnswer): ExitEffect | undefined {
-  if (ans.effect === 'system_off' || ans.effect === 'system_reset' || ans.effect === 'cpu_off') return { effect: ans.effect, detail: ans.detail };
-  return undefined;
+  return endsRun(ans.effect) ? { effect: ans.effect!, detail: ans.detail } : undefined;
 }

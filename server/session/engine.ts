@@ -6,7 +6,7 @@ import { Cpu, type CpuStop } from '../machine/cpu.js';
 import { MemoryMap, hex } from '../machine/memory.js';
 import { pl011 } from '../machine/devices/pl011.js';
 import { parseActionText } from '../policy/values.js';
-import { Firmware } from '../firmware/index.js';
+import { Firmware, exitMessage, XEN_ENOSYS, type FirmwareAnswer } from '../firmware/index.js';
 import { Policy, describeRule, type PolicySpec } from '../policy/rules.js';
 import { parseOnFlag } from '../policy/parse.js';
 import type { Decision, DecidedBy } from '../policy/actions.js';
@@ -162,7 +162,7 @@ export class Engine {
     const exit = this.path.exitEffect;
     if (reason === 'exit' && exit) {
       ev.exit = exit;
-      ev.message ??= `guest called PSCI ${exit.effect.toUpperCase()}`;
+      ev.message ??= exitMessage(exit);
     }
     return ev;
   }
@@ -213,10 +213,11 @@ export class Engine {
     let result: TrapResult;
     let decision = d.action;
     let effect: ExitEffect | undefined;
+    let ans: FirmwareAnswer | undefined;
     const rule = by === 'policy' ? p.verdict.rule : undefined;
     switch (d.action) {
       case 'emulate':
-        ({ result, effect } = emulated(this.env, p.ctx, p.decoded));
+        ({ result, effect, ans } = emulated(this.env, p.ctx, p.decoded));
         break;
       case 'return':
         result = { regs: applyReturn(this.env, d.values ?? {}) };
@@ -238,10 +239,12 @@ export class Engine {
           break;
         }
         const fb = this.cfg.forward?.fallback ?? 'error';
-        this.events.log(`trap #${p.seq}: ${applied}; fallback: ${fb === 'error' ? 'x0 = -1 (NOT_SUPPORTED)' : fb}`);
+        // the error a guest expects from what it called: -ENOSYS from Xen, NOT_SUPPORTED from SMCCC firmware
+        const xen = p.decoded.kind === 'xen';
+        this.events.log(`trap #${p.seq}: ${applied}; fallback: ${fb !== 'error' ? fb : xen ? 'x0 = -38 (-ENOSYS)' : 'x0 = -1 (NOT_SUPPORTED)'}`);
         result = { error: applied };
         if (fb === 'undef') result.exception = this.undef(p);
-        else if (fb === 'error') result.regs = applyReturn(this.env, { [this.cfg.arch === 'aarch64' ? 'x0' : 'r0']: -1n });
+        else if (fb === 'error') result.regs = applyReturn(this.env, { [this.cfg.arch === 'aarch64' ? 'x0' : 'r0']: xen ? BigInt(XEN_ENOSYS) : -1n });
         else result.note = 'run stopped (forward fallback: stop)';
         decision = 'forward';
         if (fb === 'stop') {
@@ -262,15 +265,15 @@ export class Engine {
     const rec = this.recordOf(p, decision, by, result, shownRule);
     if (client) rec.client = client;
     if (by === 'user') this.lastDecided = { seq: p.seq, client };
-    this.keepRecord(p, rec);
+    this.keepRecord(p, rec, ans);
     this.records.flush();
     return rec;
   }
 
-  private keepRecord(p: Pending, rec: TrapRecord) {
+  private keepRecord(p: Pending, rec: TrapRecord, ans?: FirmwareAnswer) {
     try {
       this.records.keep({ seq: p.seq, insns: p.insns, time: p.time, slot: -1, arch: p.ctx.arch, conduit: p.ctx.conduit, imm: p.ctx.imm,
-        pc: p.pc, decoded: p.decoded, exact: true, verdict: p.verdict, decision: rec.decision, by: rec.by, rec });
+        pc: p.pc, decoded: p.decoded, exact: true, verdict: p.verdict, decision: rec.decision, by: rec.by, rec, ans });
     } catch (e) {
       this.path.internal ??= { message: (e as Error).message, seq: p.seq };
       throw new CoreError('internal', (e as Error).message);

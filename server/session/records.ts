@@ -144,7 +144,11 @@ export class RecordBook {
     return this.ring64.slice(slot * RING_REGS, slot * RING_REGS + this.nArgRegs);
   }
 
-  /** Keeps a trap; writes it to the log and hands it on at once when someone is listening. */
+  /**
+   * Keeps a trap; writes it to the log and hands it on at once when someone is
+   * listening. What the guest wrote through the firmware (Xen console_io) follows
+   * its record as guest output.
+   */
   keep(l: Lazy) {
     const max = this.ringSize;
     if (this.kept.length - this.keptStart >= max) {
@@ -152,6 +156,12 @@ export class RecordBook {
       if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }
     }
     this.kept.push(l);
+    this.send(l);
+    const out = l.ans?.output;
+    if (out) for (const b of out) this.output(b);
+  }
+
+  private send(l: Lazy) {
     if (!this.subscribed && !this.log) return;
     if (l.rec) {
       const line = JSON.stringify(l.rec);
@@ -281,8 +291,8 @@ export class RecordBook {
     for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;
     let out = `{"regs":{${regs}}`;
     if (ans.effect) out += `,"effect":"${ans.effect}"`;
-    if (!ans.handled) out += ',"note":"not implemented by the built-in firmware: NOT_SUPPORTED"';
-    else if (ans.note) out += `,"note":${JSON.stringify(ans.note)}`;
+    const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+    if (note) out += `,"note":${JSON.stringify(note)}`;
     return out + '}';
   }
 
@@ -345,6 +355,9 @@ export function makeRecord(vcpu: number, seq: number, insns: number, regs: Array
   };
 }
 
+/** The note of an unhandled answer that gives no reason of its own. */
+const NOT_IMPLEMENTED = 'not implemented by the built-in firmware: NOT_SUPPORTED';
+
 export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   const regs: Record<string, string> = {};
   const prefix = arch === 'aarch64' ? 'x' : 'r';
@@ -352,7 +365,7 @@ export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   ans.regs.forEach((v, i) => { regs[`${prefix}${i}`] = '0x' + (v & mask).toString(16); });
   const r: TrapResult = { regs };
   if (ans.effect) r.effect = ans.effect;
-  if (!ans.handled) r.note = 'not implemented by the built-in firmware: NOT_SUPPORTED';
-  else if (ans.note) r.note = ans.note;
+  const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+  if (note) r.note = note;
   return r;
 }
