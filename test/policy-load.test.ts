@@ -129,6 +129,13 @@ describe('syntax errors name the real position', () => {
     expect(e.message).toBe("syntax error: this ']' has no '[' to close: remove it");
   });
 
+  it('a string never closed is reported at its opening quote, not at the end of the file', () => {
+    const text = 'rules:\n  - match: { id: 1 }\n    action: "return(x0=1)\n  - match: {}\n    action: emulate\n';
+    const e = parseError(text, 'p.yaml');
+    expect([e.line, e.col]).toEqual([3, 13]);
+    expect(e.message).toBe('syntax error: this " starts a string that is never closed: add the closing "');
+  });
+
   it('a second YAML document is an error at its start', () => {
     const e = parseError('default: emulate\n---\ndefault: undef\n', 'p.yaml');
     expect(e.line).toBe(2);

@@ -44,7 +44,7 @@ export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
   if (docs.length > 1) return fault(docs[1].range[0], "a policy is one YAML document: remove this second one (and the '---' before it)");
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const first = syntaxFault(text, e.pos[0], e.message, e.code);
+    const first = syntaxFault(text, e.pos[0], e.message, e.code, brackets.unclosedQuote);
     const stray = brackets.stray;
     // A stray bracket explains the parser's errors up to it (the first one is
     // often at the '{' it closes); an error between the two is a fault of its own.
@@ -57,16 +57,22 @@ export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
 }
 
 /**
- * The parser's error. A missing ',' right after a ']' or '}' is reported at that
- * bracket: either the ',' is missing or the bracket closed its list too early.
+ * The parser's error, at the fault where it reports a consequence further on: a
+ * missing ',' right after a ']' or '}' is reported at that bracket (the ',' is
+ * missing or the bracket closed its list too early), a missing closing quote at
+ * the opening one (the parser reports it at the end of the file).
  */
-function syntaxFault(text: string, offset: number, message: string, code: string): YamlFault {
+function syntaxFault(text: string, offset: number, message: string, code: string, unclosedQuote: number | undefined): YamlFault {
   if (code === 'MISSING_CHAR' && message.startsWith('Missing ,')) {
     let i = offset - 1;
     while (i >= 0 && /\s/.test(text[i])) i--;
     if (text[i] === ']' || text[i] === '}') {
       return { offset: i, message: `add a ',' after this '${text[i]}', or remove it if it closes its list too early` };
     }
+  }
+  if (code === 'MISSING_CHAR' && message.startsWith('Missing closing') && unclosedQuote !== undefined) {
+    const q = text[unclosedQuote];
+    return { offset: unclosedQuote, message: `this ${q} starts a string that is never closed: add the closing ${q}` };
   }
   return { offset, message: message.replace(/\s+/g, ' ').trim(), code };
 }
@@ -114,14 +120,27 @@ function strayFault(stray: Stray, lineCounter: LineCounter): YamlFault {
   };
 }
 
+/** Whether a quoted scalar's source ends with its closing quote (not an escaped one: \\" or ''). */
+function isClosed(quoted: string): boolean {
+  const q = quoted[0];
+  if (quoted.length < 2 || !quoted.endsWith(q)) return false;
+  const escape = q === '"' ? '\\' : "'";
+  let n = 0;
+  for (let i = quoted.length - 2; i > 0 && quoted[i] === escape; i--) n++;
+  return n % 2 === 0;
+}
+
 /** Tracks the open '[' and '{' of flow collections and keeps the first closer that does not match. */
 class BracketCheck {
   private open: Open[] = [];
   private stopped = false;
   /** The first ']' or '}' that closes nothing or the other kind of bracket. */
   stray: Stray | undefined;
+  /** Where a quoted string that runs to the end of the text starts. */
+  unclosedQuote: number | undefined;
 
   see(lexeme: string, offset: number): void {
+    if ((lexeme[0] === '"' || lexeme[0] === "'") && this.unclosedQuote === undefined && !isClosed(lexeme)) this.unclosedQuote = offset;
     if (this.stopped) return;
     if (lexeme === '[' || lexeme === '{') this.open.push({ ch: lexeme, offset });
     else if (lexeme === ']' || lexeme === '}') {
