@@ -1,9 +1,10 @@
 // Reading a policy file's YAML (JSON is YAML) into a document, or the one fault
 // to report. The `yaml` package's parser is fed one token at a time so that
 // nesting deeper than any policy needs is refused before its composer recurses
-// into a stack overflow, and a bracket check finds a ']' or '}' that closes the
-// wrong bracket: the parser's first error then often points elsewhere (in a JSON
-// file, at the '{' on line 1).
+// into a stack overflow, and the tokens are checked for a ']' or '}' that closes
+// the wrong bracket and for a string never closed: for those the parser's first
+// error points elsewhere (at the '{' on line 1 of a JSON file, at the end of the
+// file).
 import { createRequire } from 'node:module';
 import type { CST, Document, LineCounter } from 'yaml';
 
@@ -27,12 +28,12 @@ export type YamlRead = { ok: true; doc: Document.Parsed } | { ok: false; fault: 
 export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
   const { Composer, Lexer, Parser } = Y();
   const parser = new Parser(lineCounter.addNewLine);
-  const brackets = new BracketCheck();
+  const check = new TokenCheck();
   const tokens: CST.Token[] = [];
   lineCounter.addNewLine(0); // as Parser.parse() does before its first token
   for (const lexeme of new Lexer().lex(text)) {
     const at = parser.offset;
-    brackets.see(lexeme, at);
+    check.see(lexeme, at);
     for (const t of parser.next(lexeme)) tokens.push(t);
     if (parser.stack.length > MAX_DEPTH) {
       return fault(at, `nesting is deeper than ${MAX_DEPTH} levels here: a policy needs only a few; check for a '[' or '{' that is never closed`);
@@ -44,8 +45,8 @@ export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
   if (docs.length > 1) return fault(docs[1].range[0], "a policy is one YAML document: remove this second one (and the '---' before it)");
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const first = syntaxFault(text, e.pos[0], e.message, e.code, brackets.unclosedQuote);
-    const stray = brackets.stray;
+    const first = syntaxFault(text, e.pos[0], e.message, e.code, check.unclosedQuote);
+    const stray = check.stray;
     // A stray bracket explains the parser's errors up to it (the first one is
     // often at the '{' it closes); an error between the two is a fault of its own.
     if (stray && !(first.offset > (stray.opener?.offset ?? -1) && first.offset < stray.offset)) {
@@ -130,8 +131,8 @@ function isClosed(quoted: string): boolean {
   return n % 2 === 0;
 }
 
-/** Tracks the open '[' and '{' of flow collections and keeps the first closer that does not match. */
-class BracketCheck {
+/** Tracks the open '[' and '{' of flow collections and keeps the first closer that does not match, and the first string never closed. */
+class TokenCheck {
   private open: Open[] = [];
   private stopped = false;
   /** The first ']' or '}' that closes nothing or the other kind of bracket. */
