@@ -45,7 +45,8 @@ export function parseIntegerText(text: string): bigint | undefined {
 
 /** A register value: signed or unsigned, must fit the register width. */
 export function checkRegisterValue(register: string, value: bigint): string | undefined {
-  return widthError(register, value, REGISTER_FAMILIES[register[0]]?.bits ?? 64, `${REGISTER_FAMILIES[register[0]]?.bits ?? 64} bits`);
+  const bits = REGISTER_FAMILIES[register[0]]?.bits ?? 64;
+  return widthError(register, value, bits, `${bits} bits`);
 }
 
 /** Signed or unsigned: -2 in a 32-bit register is 0xfffffffe; 0x1_0000_0000 does not fit. */
@@ -187,7 +188,7 @@ export function resultRegister(arch: GuestRegArch, name: string): Parsed<{ index
   return { ok: false, error: `this AArch32 guest has no register '${name}' to return in: use r0..r14` };
 }
 
-/** A `return` value as written to the guest: result register index and its bits (negative values as two's complement). */
+/** A `return` value as written to the guest: the result register's index and its bits (negative values in two's complement). */
 export interface RegisterWrite {
   index: number;
   value: bigint;
