@@ -158,11 +158,15 @@ rules:
 
   it('decides over a million calls per second with a handful of rules', () => {
     const calls = [PSCI_VERSION, SIP_01, TRNG_RND64, VENDOR_UID];
-    const n = 400_000;
-    const start = performance.now();
-    for (let i = 0; i < n; i++) decide(p, calls[i & 3]);
-    const perSecond = n / ((performance.now() - start) / 1000);
-    expect(perSecond).toBeGreaterThan(1_000_000);
+    const n = 200_000;
+    // The best of a few batches: a loaded machine slows some batches, never speeds one up.
+    let best = Infinity;
+    for (let batch = 0; batch < 5; batch++) {
+      const start = performance.now();
+      for (let i = 0; i < n; i++) decide(p, calls[i & 3]);
+      best = Math.min(best, performance.now() - start);
+    }
+    expect(n / (best / 1000)).toBeGreaterThan(1_000_000);
   });
 });
 

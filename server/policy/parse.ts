@@ -2,12 +2,8 @@
 // Every error carries the line and column (1-based) of the node at fault and
 // says what to write instead.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Node, Pair } from 'yaml';
-
-/** The YAML parser, loaded when a policy file is read (a run without one starts faster). */
-let yaml: typeof import('yaml') | undefined;
-const Y = () => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+import { readYaml, Y } from './yaml-read.js';
 import type { DecodedKind } from '../decode/types.js';
 import { checkSocId, type SocId } from '../firmware/soc-id.js';
 import { checkMatch, MATCH_KEYS, Policy, type Rule, type RuleInput } from './rules.js';
@@ -90,21 +86,20 @@ export function parsePolicyFile(path: string): PolicyParseResult {
 
 export function parsePolicyText(text: string, fileName: string): PolicyParseResult {
   const lineCounter = new (Y().LineCounter)();
-  const doc = Y().parseDocument(text, { lineCounter, intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
+  const read = readYaml(text, lineCounter);
   const fail = (offset: number, message: string): PolicyParseResult => {
     const { line, col } = lineCounter.linePos(offset);
     return { ok: false, error: { message, line, col, file: fileName } };
   };
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
+  if (!read.ok) {
+    const { offset, message, code } = read.fault;
     const looksJson = /\.json$/i.test(fileName) || text.trimStart().startsWith('{');
-    const hint = (looksJson ? JSON_HINTS[e.code] : undefined) ?? YAML_HINTS[e.code];
-    const message = e.message.replace(/\s+/g, ' ').trim();
-    return fail(e.pos[0], `syntax error: ${message}${hint ? ` (${hint})` : ''}`);
+    const hint = code === undefined ? undefined : ((looksJson ? JSON_HINTS[code] : undefined) ?? YAML_HINTS[code]);
+    return fail(offset, `syntax error: ${message}${hint ? ` (${hint})` : ''}`);
   }
   try {
     const firmware: PolicyFirmware = {};
-    const policy = buildPolicy(doc.contents, firmware);
+    const policy = buildPolicy(read.doc.contents, firmware);
     return firmware.socId ? { ok: true, policy, firmware } : { ok: true, policy };
   } catch (e) {
     if (!(e instanceof At)) throw e;

@@ -46,12 +46,15 @@ export function parseIntegerText(text: string): bigint | undefined {
 /** A register value: signed or unsigned, must fit the register width. */
 export function checkRegisterValue(register: string, value: bigint): string | undefined {
   const bits = REGISTER_FAMILIES[register[0]]?.bits ?? 64;
+  return widthError(register, value, bits, `${bits} bits`);
+}
+
+/** Signed or unsigned: -2 in a 32-bit register is 0xfffffffe; 0x1_0000_0000 does not fit. */
+function widthError(register: string, value: bigint, bits: number, what: string): string | undefined {
   const min = -(1n << BigInt(bits - 1));
   const max = (1n << BigInt(bits)) - 1n;
-  if (value < min || value > max) {
-    return `${register}=${formatValue(value)} does not fit in ${bits} bits (allowed ${formatValue(min)} .. ${formatValue(max)})`;
-  }
-  return undefined;
+  if (value >= min && value <= max) return undefined;
+  return `${register}=${formatValue(value)} does not fit in ${what} (allowed ${formatValue(min)} .. ${formatValue(max)})`;
 }
 
 /** An unsigned 32-bit number (SMCCC function id, Xen/legacy call number, range bound). */
@@ -185,14 +188,35 @@ export function resultRegister(arch: GuestRegArch, name: string): Parsed<{ index
   return { ok: false, error: `this AArch32 guest has no register '${name}' to return in: use r0..r14` };
 }
 
-/** Checks `return` values against this guest: names it has and values that fit them. */
-export function checkValuesFor(arch: GuestRegArch, values: Record<string, bigint> | undefined): string | undefined {
-  for (const [name, v] of Object.entries(values ?? {})) {
+/** A `return` value as written to the guest: the result register's index and its bits (negative values in two's complement). */
+export interface RegisterWrite {
+  index: number;
+  value: bigint;
+}
+
+export type ReturnWrites = { ok: true; value: RegisterWrite[] } | { ok: false; code: 'no-register' | 'invalid'; error: string };
+
+/**
+ * The one check of `return` values against a guest: registers it has, values
+ * that fit them. Every path uses it: policy files, --on and rules added while
+ * running (Policy.checkFor), and a person's or a forward endpoint's values when
+ * they are written (session/apply.ts). Nothing is truncated silently.
+ */
+export function returnWrites(arch: GuestRegArch, values: Record<string, bigint>): ReturnWrites {
+  const writes: RegisterWrite[] = [];
+  for (const [name, v] of Object.entries(values)) {
     const r = resultRegister(arch, name);
-    if (!r.ok) return r.error;
-    const min = -(1n << BigInt(r.value.bits - 1));
-    const max = (1n << BigInt(r.value.bits)) - 1n;
-    if (v < min || v > max) return `${name}=${formatValue(v)} does not fit in the guest's ${r.value.bits}-bit ${name} (allowed ${formatValue(min)} .. ${formatValue(max)})`;
+    if (!r.ok) return { ok: false, code: 'no-register', error: r.error };
+    const { index, bits } = r.value;
+    const tooWide = widthError(name, v, bits, `the guest's ${bits}-bit ${name}`);
+    if (tooWide) return { ok: false, code: 'invalid', error: tooWide };
+    writes.push({ index, value: BigInt.asUintN(bits, v) });
   }
-  return undefined;
+  return { ok: true, value: writes };
+}
+
+/** Checks `return` values against this guest (returnWrites); the error, if any. */
+export function checkValuesFor(arch: GuestRegArch, values: Record<string, bigint> | undefined): string | undefined {
+  const r = returnWrites(arch, values ?? {});
+  return r.ok ? undefined : r.error;
 }

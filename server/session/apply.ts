@@ -8,7 +8,7 @@ import type { Cpu } from '../machine/cpu.js';
 import type { CallContext, DecodedCall } from '../decode/types.js';
 import { endsRun, type Firmware } from '../firmware/index.js';
 import type { FirmwareAnswer } from '../firmware/types.js';
-import { resultRegister } from '../policy/values.js';
+import { returnWrites } from '../policy/values.js';
 import { CoreError } from '../result.js';
 import type { TrapResult } from './trap-record.js';
 import { emulateResult } from './records.js';
@@ -54,21 +54,17 @@ export function emulated(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall):
 
 /**
  * `return` values ({x0: 5n, w1: ...}) written to the guest; returns them as the
- * record shows them. A register this guest does not have is a `no-register`
- * error and nothing is written.
+ * record shows them. A register this guest does not have (`no-register`) or a
+ * value too wide for it (`invalid`) is an error and nothing is written.
  */
 export function applyReturn(env: ApplyEnv, values: Record<string, bigint>): Record<string, string> {
-  const writes: [number, bigint][] = [];
-  for (const [name, v] of Object.entries(values)) {
-    const r = resultRegister(env.arch, name);
-    if (!r.ok) throw new CoreError('no-register', r.error);
-    writes.push([r.value.index, r.value.bits === 32 ? v & 0xffff_ffffn : v & MASK64]);
-  }
+  const writes = returnWrites(env.arch, values);
+  if (!writes.ok) throw new CoreError(writes.code, writes.error);
   const prefix = env.arch === 'aarch64' ? 'x' : 'r';
   const shown: Record<string, string> = {};
-  for (const [i, v] of writes) {
-    env.write(i, v);
-    shown[`${prefix}${i}`] = hex(v);
+  for (const { index, value } of writes.value) {
+    env.write(index, value);
+    shown[`${prefix}${index}`] = hex(value);
   }
   return shown;
 }
