@@ -2,6 +2,7 @@
 // the pure decoders; bad input ends with one clear line and exit code 2.
 import { runCommand, RUN_HELP } from './run.js';
 import { decodeCommand } from './decode.js';
+import { readFileSync } from 'node:fs';
 import { EXIT, UsageError } from './errors.js';
 
 const HELP = `trapdoor: stop at every SMC/HVC/Xen hypercall a guest makes, see what it means, choose the answer.
@@ -12,7 +13,7 @@ Commands:
   trapdoor firmware-stub --listen PORT --table answers.json
                                     a reference firmware endpoint for --forward
 
-Run 'trapdoor COMMAND --help' for the options of a command.
+Run 'trapdoor COMMAND --help' for the options of a command, 'trapdoor --version' for the version.
 
 Examples:
   trapdoor run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
@@ -27,6 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': return await runCommand(rest);
       case 'decode': return decodeCommand(rest);
+      case '--version': case '-V': case 'version':
+        process.stdout.write(`trapdoor ${version()}\n`);
+        return EXIT.OK;
       case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
@@ -47,3 +51,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export { RUN_HELP };
+
+/** The package version: package.json is two levels up from the source, three from dist/. */
+function version(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'trapdoor' && pkg.version) return pkg.version;
+    } catch { /* not here: try the next level */ }
+  }
+  return 'unknown';
+}

@@ -1,7 +1,6 @@
 // `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
@@ -13,6 +12,8 @@ import type { DecisionParams } from '../session/contract.js';
 import { TrapTable, describeTrap } from '../session/render.js';
 import { lineSplitter } from './output.js';
 import { EXIT, UsageError } from './errors.js';
+import { archOption, intOption, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
+import { policyNeeds } from '../session/policy-needs.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
 export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
@@ -25,7 +26,8 @@ Memory and image:
   --ram BASE:SIZE         guest RAM (repeatable; default 0x40000000:128M)
   --load ADDR             IMAGE is a raw binary loaded at ADDR (needs --arch)
   --entry ADDR            start here instead of the ELF entry / load address
-  --arch aarch64|arm      architecture of a raw binary
+  --arch NAME             architecture of a raw binary: aarch64, aarch32 (or arm),
+                          thumb (AArch32 starting in Thumb state)
   --uart ADDR|none        PL011 UART for guest output (default 0x09000000)
 Decisions:
   --policy FILE           policy file (YAML or JSON): ordered rules and a default
@@ -33,13 +35,14 @@ Decisions:
                             --on 0x84000000-0x8400001f=emulate  --on 0x82000010=undef
                             --on 0xc4000003=return(x0=-2)  --on xen:17=ask  --on hvc=ask
   --default ACTION        action when no rule matches (default: emulate)
-  --platform NAME         legacy pre-SMCCC call table (highbank, omap4, omap5)
+  --platform NAME         legacy pre-SMCCC call table (${PLATFORM_NAMES.join(', ')});
+                          a policy file can name it too (platform: NAME)
   --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
-  --forward-timeout MS    give up on the endpoint after MS (default 2000)
+  --forward-timeout MS    give up on the endpoint after MS (1 or more; default 2000)
   --forward-fallback F    when forwarding fails: error (x0=-1), undef, stop (default error)
   --trng-seed N           seed of the built-in TRNG (default 0)
 Debugging:
-  --gdb HOST:PORT         serve gdb-multiarch (loopback only; port 0 picks one); gdb
+  --gdb [HOST]:PORT       serve gdb-multiarch (loopback only; port 0 picks one); gdb
                           takes over the run when it attaches
   --wait                  with --gdb: do not start the guest until gdb says so
 Output and limits:
@@ -88,24 +91,29 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Node timers hold at most 2^31-1 ms: the largest --timeout / --forward-timeout. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function num(flag: string, v: string): bigint {
   const n = parseNumber(v);
   if (n === undefined) throw new UsageError(`bad ${flag} "${v}": expected a number such as 0x40000000 or 4096`);
   return n;
 }
 
-export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec> {
+export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec & { platform?: string }> {
   const rules: Rule[] = [];
   (on ?? []).forEach((text, i) => {
     const r = parseOnFlag(text, `on${i + 1}`);
-    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error}`);
+    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error.replace(/^--on [^:]*: /, '')}`);
     rules.push(r.value);
   });
   let spec: PolicySpec = { default: { action: 'emulate' }, rules: [] };
+  let platform: string | undefined;
   if (file) {
     const p = parsePolicyFile(file);
     if (!p.ok) throw new UsageError(formatPolicyError(p.error));
     spec = p.policy.toSpec();
+    platform = p.platform;
   }
   spec = { default: spec.default, rules: [...rules, ...spec.rules] };
   if (dflt) {
@@ -113,11 +121,11 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
     if (!d.ok) throw new UsageError(`bad --default "${dflt}": ${d.error}`);
     spec.default = d.value;
   }
-  return spec;
+  return platform ? { ...spec, platform } : spec;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values: o, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values: o, positionals } = parseCommandLine('run', argv, OPTIONS);
   if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
   prewarm();
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time (got ${positionals.join(', ')})` : 'no image given: trapdoor run IMAGE (see trapdoor run --help)');
@@ -126,7 +134,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!r.ok) throw new UsageError(r.error);
     return r.value;
   });
-  if (o.arch && o.arch !== 'aarch64' && o.arch !== 'arm') throw new UsageError(`bad --arch "${o.arch}": use aarch64 or arm`);
+  const arch = o.arch !== undefined ? archOption(o.arch) : undefined;
+  const timeoutS = o.timeout !== undefined ? secondsOption('--timeout', o.timeout, MAX_TIMER_MS / 1000) : undefined;
+  const forwardMs = o['forward-timeout'] !== undefined ? intOption('--forward-timeout', o['forward-timeout'], 1, MAX_TIMER_MS, 'milliseconds') : 2000;
+  const maxInsns = o['max-insns'] !== undefined ? intOption('--max-insns', o['max-insns'], 1, Number.MAX_SAFE_INTEGER, 'a number of instructions') : undefined;
+  const trngSeed = o['trng-seed'] !== undefined ? intOption('--trng-seed', o['trng-seed'], 0, Number.MAX_SAFE_INTEGER, 'a seed') : undefined;
   const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
   if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
   if (o.wait && !o.gdb) throw new UsageError('--wait goes with --gdb HOST:PORT (it waits for gdb to start the guest)');
@@ -137,11 +149,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
     if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
-  const policy = await buildPolicy(o.policy, o.on, o.default);
+  const { platform: filePlatform, ...policy } = await buildPolicy(o.policy, o.on, o.default);
+  if (o.platform !== undefined && filePlatform && platformOption(o.platform) !== filePlatform) {
+    throw new UsageError(`--platform ${o.platform} differs from the policy file's platform: ${filePlatform} (drop one of them)`);
+  }
+  const platform = o.platform !== undefined ? platformOption(o.platform) : filePlatform;
   if (o.forward) {
     const ep = parseEndpoint(o.forward);
     if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
   }
+  const needs = policyNeeds(policy, { forward: !!o.forward, platform });
+  if (needs) throw new UsageError(needs);
   const json = !!o.json;
   const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
   let session: Session | undefined;
@@ -170,18 +188,19 @@ export async function runCommand(argv: string[]): Promise<number> {
     image: {
       path: positionals[0],
       load: o.load !== undefined ? num('--load', o.load) : undefined,
-      entry: o.entry !== undefined ? num('--entry', o.entry) : undefined,
-      arch: o.arch as 'aarch64' | 'arm' | undefined,
+      // Thumb code starts with the entry's bit 0 set
+      entry: o.entry !== undefined ? num('--entry', o.entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && o.load !== undefined ? num('--load', o.load) | 1n : undefined,
+      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
     },
     ram: ram.length ? ram : undefined,
     uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
-    platform: o.platform,
+    platform,
     policy,
-    firmware: o['trng-seed'] ? { trngSeed: Number(num('--trng-seed', o['trng-seed'])) } : {},
-    forward: o.forward ? { endpoint: o.forward, timeoutMs: o['forward-timeout'] ? Number(num('--forward-timeout', o['forward-timeout'])) : 2000, fallback } : undefined,
+    firmware: trngSeed !== undefined ? { trngSeed } : {},
+    forward: o.forward ? { endpoint: o.forward, timeoutMs: forwardMs, fallback } : undefined,
     trapLog: o['trap-log'],
     interactive,
-    maxInsns: o['max-insns'] ? Number(num('--max-insns', o['max-insns'])) : undefined,
+    maxInsns,
     subscribe: json || !o.quiet,
     countBlocks: !o['no-count'],
   });
@@ -213,7 +232,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   cli.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
 
   let timedOut = false;
-  const timer = o.timeout ? setTimeout(() => { timedOut = true; s.pause(); }, Number(o.timeout) * 1000) : undefined;
+  const timer = timeoutS !== undefined ? setTimeout(() => { timedOut = true; s.pause(); }, timeoutS * 1000) : undefined;
   let interrupted = false;
   const onSigint = () => { interrupted = true; s.pause(); };
   process.on('SIGINT', onSigint);
@@ -344,10 +363,10 @@ function untilEnd(s: Client, askedToStop: () => boolean, tick: () => void): Prom
 }
 
 function parseGdbAddress(text: string): { host: string; port: number } {
-  const m = /^(?:([A-Za-z0-9.:-]+|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:([A-Za-z0-9.:-]*|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) throw new UsageError(`bad --gdb "${text}": expected HOST:PORT, e.g. 127.0.0.1:1234 (port 0 picks a free one)`);
-  const host = (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  const host = (m[1] || '127.0.0.1').replace(/^\[|\]$/g, '');
   if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.')) {
     throw new UsageError(`--gdb ${host}: the gdb protocol has no authentication, so the stub listens on loopback only (reach it from elsewhere through an SSH tunnel)`);
   }

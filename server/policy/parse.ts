@@ -9,6 +9,7 @@ import type { Node, Pair } from 'yaml';
 let yaml: typeof import('yaml') | undefined;
 const Y = () => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 import type { DecodedKind } from '../decode/types.js';
+import { LEGACY_PLATFORMS } from '../decode/legacy.js';
 import { checkMatch, MATCH_KEYS, Policy, type Rule, type RuleInput } from './rules.js';
 import type { RuleMatch } from './match.js';
 import {
@@ -30,14 +31,15 @@ export interface PolicyParseError {
   file: string;
 }
 
-export type PolicyParseResult = { ok: true; policy: Policy } | { ok: false; error: PolicyParseError };
+/** `platform` is the file's `platform:` key (a legacy call table name), when it has one. */
+export type PolicyParseResult = { ok: true; policy: Policy; platform?: string } | { ok: false; error: PolicyParseError };
 
 /** `file:line:col: message`, the form editors and terminals link. */
 export function formatPolicyError(e: PolicyParseError): string {
   return e.line > 0 ? `${e.file}:${e.line}:${e.col}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-const TOP_KEYS = ['default', 'rules'];
+const TOP_KEYS = ['default', 'rules', 'platform'];
 const RULE_KEYS = ['id', 'match', 'action', 'values'];
 
 /** What to do about the YAML parser's error codes (its messages say what is wrong). */
@@ -98,7 +100,8 @@ export function parsePolicyText(text: string, fileName: string): PolicyParseResu
     return fail(e.pos[0], `syntax error: ${message}${hint ? ` (${hint})` : ''}`);
   }
   try {
-    return { ok: true, policy: buildPolicy(doc.contents) };
+    const platform = platformOf(doc.contents);
+    return { ok: true, policy: buildPolicy(doc.contents), ...(platform ? { platform } : {}) };
   } catch (e) {
     if (!(e instanceof At)) throw e;
     return fail(offsetOf(e.node), e.message);
@@ -112,6 +115,16 @@ function offsetOf(node: Node | Pair | null | undefined): number {
   return 0;
 }
 
+/** The top-level `platform: highbank`, checked against the legacy call tables. */
+function platformOf(root: Node | null): string | undefined {
+  if (!root || !Y().isMap(root)) return undefined;
+  const v = root.get('platform', true) as Node | undefined;
+  if (v === undefined) return undefined;
+  const name = stringOf(v, 'platform').toLowerCase();
+  if (!(name in LEGACY_PLATFORMS)) throw new At(v, `unknown platform '${name}': the legacy call tables are ${Object.keys(LEGACY_PLATFORMS).join(', ')}`);
+  return name;
+}
+
 function buildPolicy(root: Node | null): Policy {
   if (root === null) return new Policy();
   if (!Y().isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
@@ -120,7 +133,7 @@ function buildPolicy(root: Node | null): Policy {
   for (const pair of root.items) {
     const key = keyOf(pair, TOP_KEYS, 'at the top level');
     if (key === 'default') defaultSpec = actionOf(pair.value as Node | null, undefined, pair);
-    else rulesNode = pair.value as Node | null;
+    else if (key === 'rules') rulesNode = pair.value as Node | null;
   }
   const policy = new Policy(defaultSpec);
   if (rulesNode === null) return policy;

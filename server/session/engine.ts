@@ -19,6 +19,7 @@ import type { TrapRecord, TrapResult } from './trap-record.js';
 import { FlowWorker } from './flow.js';
 import { RecordBook, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
+import { defaultNeeds, ruleNeeds } from './policy-needs.js';
 import { TrapPath, askedBy, type Pending } from './trap-path.js';
 import { applyEnv, applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
 import { runPlannedStep, stepPlan } from './stepper.js';
@@ -308,6 +309,9 @@ export class Engine {
     return ++this.policyVersion;
   }
 
+  /** What this session offers a policy (see policy-needs.ts). */
+  private has() { return { forward: !!this.cfg.forward, platform: this.cfg.platform }; }
+
   addRule(a: Pick<AddRuleParams, 'rule' | 'position' | 'id' | 'idPrefix' | 'version'>): { rule: RuleInfo; version: number } {
     let info: RuleInfo | undefined;
     const version = this.changePolicy(a.version, (next) => {
@@ -319,6 +323,8 @@ export class Engine {
       const at = pos === 'first' ? 0 : pos === 'last' ? rules.length : rules.filter((r) => r.id.startsWith(pos.afterPrefix)).length;
       const added = next.add(parsed.value, at);
       if (!added.ok) throw new CoreError('invalid', added.error);
+      const why = ruleNeeds(added.value, this.has());
+      if (why) throw new CoreError('invalid', why);
       info = { id: added.value.id, text: describeRule(added.value), action: added.value.action };
     });
     return { rule: info!, version };
@@ -333,6 +339,8 @@ export class Engine {
       version: this.changePolicy(version, (next) => {
         const a = parseActionText(text);
         if (!a.ok) throw new CoreError('invalid', a.error);
+        const why = defaultNeeds(a.value, this.has());
+        if (why) throw new CoreError('invalid', why);
         const r = next.setDefault(a.value);
         if (!r.ok) throw new CoreError('invalid', r.error);
       }),
