@@ -81,3 +81,8 @@ export function platformOption(text: string, where = '--platform'): string {
   if (findLegacyPlatform(text)) return text.toLowerCase();
   throw new UsageError(`unknown ${where} "${text}": the legacy call tables are ${PLATFORM_NAMES.join(', ')}`);
 }
+
+/** Seconds as secondsOption takes them, or 0 for "off". */
+export function secondsOrOff(flag: string, text: string): number {
+  return /^\s*0+(\.0*)?\s*$/.test(text) ? 0 : secondsOption(flag, text, 24 * 3600);
+}

@@ -1,7 +1,6 @@
 // `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
-import { createInterface } from 'node:readline/promises';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
 import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
@@ -9,10 +8,11 @@ import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { DecisionParams } from '../session/contract.js';
-import { TrapTable, describeTrap } from '../session/render.js';
-import { lineSplitter } from './output.js';
+import { TrapTable, describeTrap, plural } from '../session/render.js';
+import { lineSplitter, Progress } from './output.js';
+import { askUser } from './prompt.js';
 import { EXIT, UsageError } from './errors.js';
-import { archOption, intOption, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
+import { archOption, intOption, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
 import { policyNeeds } from '../session/policy-needs.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
@@ -49,6 +49,9 @@ Output and limits:
   --trap-log FILE         append every trap record as one JSON line (flushed per record)
   --json                  print trap records as JSON lines instead of the table
   --quiet                 no table rows (summary and guest output only)
+  --progress SECONDS      how often a long run reports its progress on stderr:
+                          a line redrawn every second on a terminal, a line every
+                          30 s elsewhere (0 turns it off)
   --max-insns N           stop after N instructions (exit code 3)
   --timeout SECONDS       stop after SECONDS of wall time (exit code 3)
   --no-count              no native block hook: full guest speed (tight loops ~2x),
@@ -86,6 +89,7 @@ const OPTIONS = {
   'max-insns': { type: 'string' },
   timeout: { type: 'string' },
   'no-count': { type: 'boolean' },
+  progress: { type: 'string' },
   gdb: { type: 'string' },
   wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -161,7 +165,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const needs = policyNeeds(policy, { forward: !!o.forward, platform });
   if (needs) throw new UsageError(needs);
   const json = !!o.json;
-  const info = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+  // Long runs show progress on stderr, cleared before anything else is printed.
+  const progressEvery = o.progress !== undefined ? secondsOrOff('--progress', o.progress) : undefined;
+  const status = new Progress(process.stderr);
+  const clearProgress = () => status.clear();
+  const info = (line: string) => { clearProgress(); (json ? process.stderr : process.stdout).write(line + '\n'); };
+  const warn = (line: string) => { clearProgress(); process.stderr.write(`trapdoor: ${line}\n`); };
   let session: Session | undefined;
   // The reader went away (`| head`): stop the run and end quietly, as Unix tools do.
   let readerGone = false;
@@ -208,9 +217,6 @@ export async function runCommand(argv: string[]): Promise<number> {
   session = opened.value;
   const s = session;
   const cli = s.connect('cli');
-  // Long runs show progress on a terminal: one status line, cleared before anything else is printed.
-  let progressShown = false;
-  const clearProgress = () => { if (progressShown) { process.stderr.write('\r\x1b[2K'); progressShown = false; } };
   // Rows are written a batch at a time: one write for up to 512 records.
   let rows: string[] = [];
   const table = new TrapTable((line) => rows.push(line));
@@ -229,7 +235,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     clearProgress();
     emitText(infoStream, guest.push(text));
   });
-  cli.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
+  cli.on('log', warn);
 
   let timedOut = false;
   const timer = timeoutS !== undefined ? setTimeout(() => { timedOut = true; s.pause(); }, timeoutS * 1000) : undefined;
@@ -241,7 +247,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (gdbAt) {
     try {
       const { startGdbServer } = await import('../../gdbstub/index.js');
-      gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: (l) => process.stderr.write(`trapdoor: ${l}\n`) });
+      gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: warn });
     } catch (e) {
       await s.close();
       throw new UsageError((e as Error).message);
@@ -249,12 +255,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     info(`gdb stub on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
   }
   const started = Date.now();
-  const progress = process.stderr.isTTY ? setInterval(() => {
+  // a terminal's line is redrawn every second; elsewhere a line every 30 s (--progress sets it, 0 turns it off)
+  const every = progressEvery ?? (status.live ? 1 : 30);
+  const progress = every > 0 ? setInterval(() => {
     if (s.state !== 'running') return;
     const secs = ((Date.now() - started) / 1000).toFixed(0);
-    process.stderr.write(`\r\x1b[2K[trapdoor] ${secs} s, ${fmtCount(s.insns)} instructions, ${fmtCount(s.trapCount)} traps (Ctrl-C stops)`);
-    progressShown = true;
-  }, 1000) : undefined;
+    status.show(`${secs} s, ${fmtCount(s.insns)} instructions, ${plural(s.trapCount, 'trap')}`);
+  }, every * 1000) : undefined;
   let code: number = EXIT.OK;
   let stop: StopEvent | undefined;
   let waitForGdb = false;
@@ -274,7 +281,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         break;
       }
       const r = await cli.cont();
-      if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
+      if (!r.ok) { warn(r.error); code = EXIT.ERROR; break; }
       stop = r.value;
       if (stop.reason === 'trap' && stop.trap && gdb && !terminal) {
         info(`trap #${stop.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
@@ -282,9 +289,11 @@ export async function runCommand(argv: string[]): Promise<number> {
         continue;
       }
       if (stop.reason === 'trap' && stop.trap && terminal) {
-        const d = await askUser(stop.trap);
+        clearProgress();
+        const d = await askUser(stop.trap, { forward: !!o.forward });
+        if (d === 'quit') { interrupted = true; break; }
         const res = await cli.decide({ decision: d });
-        if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
+        if (!res.ok) warn(res.error);
         continue;
       }
       if (stop.reason === 'pause' && !timedOut && !interrupted && !readerGone) continue;
@@ -302,7 +311,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   emitText(infoStream, guest.end());
   const secs = (Date.now() - started) / 1000;
   const n = s.trapCount;
-  const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
+  const tail = `${plural(n, 'trap')}, ${plural(s.insns, 'instruction')}, ${secs.toFixed(2)} s`;
   if (stop) {
     switch (stop.reason) {
       case 'exit': info(`run ended: ${stop.message} (${tail})`); code = EXIT.OK; break;
@@ -311,6 +320,12 @@ export async function runCommand(argv: string[]): Promise<number> {
         if (readerGone) { code = EXIT.INTERRUPTED; break; }
         info(`run stopped: ${timedOut ? `timeout after ${o.timeout} s` : 'interrupted'} at pc ${stop.pc} (${tail})`);
         code = timedOut ? EXIT.LIMIT : EXIT.INTERRUPTED;
+        break;
+      case 'trap':
+        if (!interrupted) { info(`run stopped: trap at pc ${stop.pc} (${tail})`); code = EXIT.ERROR; break; }
+        const at = stop.trap?.pc ?? stop.pc;
+        info(`run stopped: quit at trap #${stop.trap?.seq} (pc ${at}${sym(s, at)}), before it was decided (${tail})`);
+        code = EXIT.INTERRUPTED;
         break;
       case 'internal':
         process.stderr.write(`trapdoor: the run stopped: ${stop.message}\n  (nothing after this trap ran; the records before it are complete)\n`);
@@ -380,47 +395,4 @@ function fmtCount(n: number): string {
 function sym(s: Session, pc: string): string {
   const name = s.symbolize(BigInt(pc));
   return name ? ` <${name}>` : '';
-}
-
-/** One key per action at the ask prompt; `r` then reads the values as a line. */
-async function askUser(t: TrapRecord): Promise<DecisionParams> {
-  for (const l of describeTrap(t)) process.stdout.write(l + '\n');
-  for (;;) {
-    process.stdout.write('  decide: [e]mulate [f]orward [u]ndef [r]eturn values [s]kip > ');
-    const key = await readKey();
-    process.stdout.write(key + '\n');
-    if (key === 'e' || key === '\r' || key === '\n') return { action: 'emulate' };
-    if (key === 'f') return { action: 'forward' };
-    if (key === 'u') return { action: 'undef' };
-    if (key === 's') return { action: 'skip' };
-    if (key === 'r') {
-      const line = (await question('  values (e.g. x0=0 x1=5): ')).trim().replace(/[\s,]+/g, ', ');
-      const p = parseActionText(`return(${line})`);
-      if (p.ok && p.value.action === 'return') return { action: 'return', values: Object.fromEntries(Object.entries(p.value.values ?? {}).map(([k, v]) => [k, v.toString()])) };
-      process.stdout.write(`  ${p.ok ? 'not a return action' : p.error}\n`);
-      continue;
-    }
-    if (key === '\u0003') { process.kill(process.pid, 'SIGINT'); return { action: 'emulate' }; }
-    process.stdout.write('  press e, f, u, r or s\n');
-  }
-}
-
-/** Reads one key from a terminal (raw mode), or one line when stdin is not raw-capable. */
-function readKey(): Promise<string> {
-  const stdin = process.stdin;
-  if (typeof stdin.setRawMode !== 'function') return question('').then((l) => l.trim().toLowerCase().slice(0, 1) || '\n');
-  return new Promise((resolve) => {
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.once('data', (d: Buffer) => {
-      stdin.setRawMode(false);
-      stdin.pause();
-      resolve(d.toString('utf8').slice(0, 1).toLowerCase());
-    });
-  });
-}
-
-async function question(prompt: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try { return await rl.question(prompt); } finally { rl.close(); }
 }

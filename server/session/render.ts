@@ -80,3 +80,8 @@ export function describeTrap(r: TrapRecord): string[] {
   }
   return lines;
 }
+
+/** "1 trap", "2 traps", "0 instructions". */
+export function plural(n: number | bigint, noun: string): string {
+  return `${n} ${noun}${n === 1 || n === 1n ? '' : 's'}`;
+}
