@@ -59,7 +59,7 @@ const slow = assemble('aarch64', `.global _start\n_start:
   ldr x0, =0x84000008\n  smc #0\n`, 'slow');
 
 describe.runIf(existsSync('/usr/bin/tmux'))('the ask prompt on a terminal', () => {
-  it('AArch32 names r0, forward is not offered without an endpoint, a bad value asks for the values again, Ctrl-C stops the run', async () => {
+  it('AArch32 names r0, forward is not offered without an endpoint, a bad value asks for the values again, Ctrl-C stops the run', { timeout: 120_000 }, async () => {
     const log = path.join(tmp, 'ask.jsonl');
     const t = inTerminal(['run', armAsk, '--on', 'owner:sip=ask', '--trap-log', log]);
     const first = await t.waitFor(/decide: .*> $/m);
@@ -82,7 +82,7 @@ describe.runIf(existsSync('/usr/bin/tmux'))('the ask prompt on a terminal', () =
     expect(records.filter((r) => r.seq !== undefined).map((r) => [r.seq, r.decision, r.by])).toEqual([[1, 'return', 'user']]);
   });
 
-  it('q quits, and [f]orward is offered when there is an endpoint', async () => {
+  it('q quits, and [f]orward is offered when there is an endpoint', { timeout: 120_000 }, async () => {
     const t = inTerminal(['run', armAsk, '--on', 'owner:sip=ask', '--forward', 'tcp://127.0.0.1:9']);
     expect(await t.waitFor(/decide: .*> $/m)).toMatch(/\[e\]mulate \[f\]orward \[u\]ndef/);
     t.keys('q');

@@ -8,7 +8,7 @@ import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { DecisionParams } from '../session/contract.js';
-import { TrapTable, describeTrap, plural } from '../session/render.js';
+import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/render.js';
 import { lineSplitter, Progress } from './output.js';
 import { askUser } from './prompt.js';
 import { EXIT, UsageError } from './errors.js';
@@ -219,7 +219,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const cli = s.connect('cli');
   // Rows are written a batch at a time: one write for up to 512 records.
   let rows: string[] = [];
-  const table = new TrapTable((line) => rows.push(line));
+  // columns sized to what they will hold: the highest guest address, the longest rule id
+  const top = s.memory.regions.reduce((m, r) => (r.base + r.size - 1n > m ? r.base + r.size - 1n : m), 0n);
+  const table = new TrapTable((line) => rows.push(line), { callSite: callSiteWidth(top), decision: decisionWidth(policy.rules.map((r) => r.id)) });
   cli.on('traps', (batch) => {
     if (json) for (const r of batch) rows.push(JSON.stringify(r));
     else if (!o.quiet) for (const r of batch) table.row(r);

@@ -40,22 +40,73 @@ export function callSite(r: TrapRecord): string {
   return `${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} @${r.pc}`;
 }
 
+/** Column widths of the table; the defaults fit 32-bit addresses and short rule ids. */
+export interface TableWidths {
+  /** `HVC #0xea1 @0x40000038`: 15 characters and the address's hex digits. */
+  callSite: number;
+  /** The decoded call; longer ones wrap onto continuation lines (at most 3, then cut with …). */
+  call: number;
+  /** `undef (rule undef-sip-0x10)`; longer ones are cut with …. */
+  decision: number;
+}
+
+export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20 };
+const SEQ = 5;
+/** 10-digit instruction counts and a space. */
+const INSNS = 11;
+const MAX_CALL_LINES = 3;
+
+/** The call-site width for addresses up to `top`. */
+export function callSiteWidth(top: bigint): number {
+  return 15 + Math.max(8, top.toString(16).length);
+}
+
+/** The decision width that fits every rule id of a policy (`forward (rule ID)`), within reason. */
+export function decisionWidth(ruleIds: readonly string[]): number {
+  return Math.min(40, Math.max(DEFAULT_WIDTHS.decision, ...ruleIds.map((id) => `forward (rule ${id})`.length)));
+}
+
+function cut(s: string, n: number): string {
+  return s.length <= n ? s : s.slice(0, n - 1) + '…';
+}
+
+/** Lines of at most `width`, broken after a space or comma where there is one. */
+export function wrap(text: string, width: number, maxLines = MAX_CALL_LINES): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width && lines.length < maxLines - 1) {
+    const room = rest.slice(0, width + 1);
+    const at = Math.max(room.lastIndexOf(' '), room.lastIndexOf(',') + 1, room.lastIndexOf('(') + 1);
+    const end = at > width / 3 ? at : width;
+    lines.push(rest.slice(0, end).trimEnd());
+    rest = rest.slice(end).trimStart();
+  }
+  lines.push(cut(rest, width));
+  return lines;
+}
+
 export class TrapTable {
   private printedHeader = false;
-  constructor(private readonly write: (line: string) => void, private readonly width = 38) {}
+  private readonly w: TableWidths;
+  constructor(private readonly write: (line: string) => void, widths: Partial<TableWidths> = {}) {
+    this.w = { ...DEFAULT_WIDTHS, ...widths };
+  }
 
   header() {
     if (this.printedHeader) return;
     this.printedHeader = true;
-    this.write(`${pad('seq', 5)} ${pad('insns', 9)} ${pad('call site', 26)} ${pad('decoded call', this.width)}  ${pad('decision', 22)} result`);
-    this.write('-'.repeat(5 + 1 + 9 + 1 + 26 + 1 + this.width + 2 + 22 + 1 + 24));
+    const { callSite, call, decision } = this.w;
+    this.write(`${pad('seq', SEQ)} ${pad('insns', INSNS)} ${pad('call site', callSite)} ${pad('decoded call', call)}  ${pad('decision', decision)} result`);
+    this.write('-'.repeat(SEQ + 1 + INSNS + 1 + callSite + 1 + call + 2 + decision + 1 + 24));
   }
 
   row(r: TrapRecord) {
     this.header();
-    const summary = r.decoded.summary;
-    const call = summary.length > this.width ? summary : pad(summary, this.width);
-    this.write(`${pad(String(r.seq), 5)} ${pad(String(r.insns), 9)} ${pad(callSite(r), 26)} ${call}  ${pad(decisionText(r), 22)} ${resultText(r)}`);
+    const { callSite: siteW, call, decision } = this.w;
+    const [first, ...more] = wrap(r.decoded.summary, call);
+    this.write(`${pad(String(r.seq), SEQ)} ${pad(String(r.insns), INSNS)} ${pad(callSite(r), siteW)} ${pad(first, call)}  ${pad(cut(decisionText(r), decision), decision)} ${resultText(r)}`.trimEnd());
+    const indent = ' '.repeat(SEQ + 1 + INSNS + 1 + siteW + 1);
+    for (const line of more) this.write(indent + line);
   }
 }
 
