@@ -2,8 +2,8 @@
 // the pure decoders; bad input ends with one clear line and exit code 2.
 import { runCommand, RUN_HELP } from './run.js';
 import { decodeCommand } from './decode.js';
-import { readFileSync } from 'node:fs';
-import { EXIT, UsageError } from './errors.js';
+import { version } from './version.js';
+import { EXIT, RunError, UsageError } from './errors.js';
 
 const HELP = `trapdoor: stop at every SMC/HVC/Xen hypercall a guest makes, see what it means, choose the answer.
 
@@ -40,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.USAGE; }
+    if (e instanceof RunError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.ERROR; }
     const code = (e as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`trapdoor: ${(e as Error).message} (see trapdoor ${cmd} --help)\n`);
@@ -52,13 +53,3 @@ export async function main(argv: string[]): Promise<number> {
 
 export { RUN_HELP };
 
-/** The package version: package.json is two levels up from the source, three from dist/. */
-function version(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'trapdoor' && pkg.version) return pkg.version;
-    } catch { /* not here: try the next level */ }
-  }
-  return 'unknown';
-}

@@ -11,6 +11,10 @@ import type { DecisionParams } from '../session/contract.js';
 import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/render.js';
 import { lineSplitter, Progress } from './output.js';
 import { askUser } from './prompt.js';
+import { startTrapLog } from './trap-log-start.js';
+import { version } from './version.js';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { EXIT, UsageError } from './errors.js';
 import { archOption, intOption, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
 import { policyNeeds } from '../session/policy-needs.js';
@@ -46,7 +50,11 @@ Debugging:
                           takes over the run when it attaches
   --wait                  with --gdb: do not start the guest until gdb says so
 Output and limits:
-  --trap-log FILE         append every trap record as one JSON line (flushed per record)
+  --trap-log FILE         every trap record as one JSON line, on disk before the guest
+                          runs on; the file starts with a header record (version,
+                          image, options, start time) and is emptied first
+  --append                with --trap-log: add this run (its header, then its records)
+                          after what the file holds
   --json                  print trap records as JSON lines instead of the table
   --quiet                 no table rows (summary and guest output only)
   --progress SECONDS      how often a long run reports its progress on stderr:
@@ -84,6 +92,7 @@ const OPTIONS = {
   'forward-fallback': { type: 'string' },
   'trng-seed': { type: 'string' },
   'trap-log': { type: 'string' },
+  append: { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   'max-insns': { type: 'string' },
@@ -192,6 +201,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (usesAsk && !interactive) {
     const d = policy.default.action === 'ask' ? 'emulate' : policy.default.action;
     info(`note: the policy asks on some calls but there is no terminal to ask on: applying the default (${d}) to them`);
+  }
+  if (o.append && !o['trap-log']) throw new UsageError('--append goes with --trap-log FILE (it adds this run to the file instead of emptying it)');
+  // (not for an image that is not there: the run would end at once, and the log stays as it was)
+  if (o['trap-log'] && existsSync(positionals[0])) {
+    startTrapLog(o['trap-log'], !!o.append, { trapdoor: version(), image: path.resolve(positionals[0]), options: argv.filter((a) => a !== positionals[0]), started: new Date().toISOString() });
   }
   const opened = await Session.open({
     image: {
