@@ -349,10 +349,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         code = EXIT.ERROR;
         break;
       case 'fault': case 'exception':
-        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
-          (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
+        // an exception's address is the instruction that raised it (the pc has moved past an SVC)
+        const faultPc = stop.reason === 'exception' && stop.addr ? stop.addr : stop.pc;
+        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${faultPc}${sym(s, faultPc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
+          (stop.addr && stop.reason !== 'exception' ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
         const last = await cli.traps({ n: 3 });
         if (last.ok && last.value.length) {
+          const why = await unmappedVector(s, stop, last.value[last.value.length - 1]);
+          if (why) process.stderr.write(`  ${why}\n`);
           process.stderr.write('  last traps:\n');
           for (const t of last.value) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
         }
@@ -411,4 +415,16 @@ function fmtCount(n: number): string {
 function sym(s: Session, pc: string): string {
   const name = s.symbolize(BigInt(pc));
   return name ? ` <${name}>` : '';
+}
+
+/** Why a fetch fault right after an injected undef happened: its vector is not mapped (most often: the guest never set VBAR). */
+async function unmappedVector(s: Session, stop: StopEvent, t: TrapRecord): Promise<string | undefined> {
+  const vector = t.result.exception?.vector;
+  if (stop.reason !== 'fault' || vector === undefined || BigInt(stop.addr ?? stop.pc) !== BigInt(vector)) return undefined;
+  const reg = s.arch === 'aarch64' ? 'VBAR_EL1' : 'VBAR';
+  const r = await s.readRegisters([reg]);
+  const vbar = r.ok ? r.value[reg] : undefined;
+  const what = `the undef injected at trap #${t.seq} went to its vector at ${vector}, which is not mapped`;
+  if (vbar !== undefined && BigInt(vbar) === 0n) return `${what}: ${reg} is not set (the guest has no vector table yet); set ${reg} before this call, or answer it with another action than undef`;
+  return `${what}: the vector table (${reg} = ${vbar ?? '?'}) is not in guest memory`;
 }

@@ -20,6 +20,7 @@ import { FlowWorker } from './flow.js';
 import { RecordBook, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
 import { defaultNeeds, ruleNeeds } from './policy-needs.js';
+import { plural } from './render.js';
 import { TrapPath, askedBy, type Pending } from './trap-path.js';
 import { applyEnv, applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
 import { runPlannedStep, stepPlan } from './stepper.js';
@@ -134,7 +135,7 @@ export class Engine {
       }
       switch (stop.kind) {
         case 'pause': return this.stopEvent('pause');
-        case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${this.cpu.insns} instructions)` });
+        case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${plural(this.cpu.insns, 'instruction')})` });
         case 'step': return this.stopEvent('step');
         case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
         case 'watchpoint': return this.stopEvent('watchpoint', { addr: hex(stop.addr), access: stop.access });

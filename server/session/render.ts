@@ -113,7 +113,7 @@ export class TrapTable {
 /** The full decoded record, several lines (gdb `monitor trap`, the ask prompt). */
 export function describeTrap(r: TrapRecord): string[] {
   const d = r.decoded;
-  const lines = [`Trap #${r.seq}: ${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} at ${r.pc} (${r.arch}, cpu ${r.cpu}, after ${r.insns} instructions)`];
+  const lines = [`Trap #${r.seq}: ${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} at ${r.pc} (${r.arch}, cpu ${r.cpu}, after ${plural(r.insns, 'instruction')})`];
   lines.push(`  call:     ${d.summary}`);
   const idBits = d.id ? `id ${d.id}, ` : '';
   const conv = d.callconv ? `SMC${d.callconv}/HVC${d.callconv}, ` : '';
