@@ -38,7 +38,7 @@ describe('guest faults', () => {
 
   it('a linker symbol (_bss_end__, _edata) does not name code', () => {
     // jumps to the end of the image, where the linker puts _bss_end__ and friends
-    const g = assemble('aarch64', '.global _start\n_start:\n  adr x0, after\n  br x0\n  .balign 16\nafter_code:\n.word 0\nafter:\n', 'bss-end');
+    const g = assemble('aarch64', '.global _start\n_start:\n  ldr x0, =_bss_end__\n  br x0\n', 'bss-end');
     const r = trapdoor(['run', g]);
     expect(r.code).toBe(4);
     expect(r.err).toMatch(/^ {2}pc 0x4/m);
