@@ -235,7 +235,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   let rows: string[] = [];
   // columns sized to what they will hold: the highest guest address, the longest rule id
   const top = s.memory.regions.reduce((m, r) => (r.base + r.size - 1n > m ? r.base + r.size - 1n : m), 0n);
-  const table = new TrapTable((line) => rows.push(line), { callSite: callSiteWidth(top), decision: decisionWidth(policy.rules.map((r) => r.id)) });
+  const table = new TrapTable((line) => rows.push(line), { callSite: callSiteWidth(top), decision: decisionWidth(policy.rules), fit: true });
   cli.on('traps', (batch) => {
     if (json) for (const r of batch) rows.push(JSON.stringify(r));
     else if (!o.quiet) for (const r of batch) table.row(r);

@@ -46,11 +46,17 @@ export interface TableWidths {
   callSite: number;
   /** The decoded call; longer ones wrap onto continuation lines (at most 3, then cut with …). */
   call: number;
-  /** `undef (rule undef-sip-0x10)`; longer ones are cut with …. */
+  /** `undef (rule undef-sip-0x10)`; longer ones are cut with … when fitting. */
   decision: number;
+  /**
+   * Keep every row in its columns: long decoded calls wrap onto continuation lines,
+   * long decisions are cut (the CLI). Without it (gdb's `monitor traps`: one line a
+   * trap) a long cell pushes the rest of its row right.
+   */
+  fit: boolean;
 }
 
-export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20 };
+export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20, fit: false };
 const SEQ = 5;
 /** 10-digit instruction counts and a space. */
 const INSNS = 11;
@@ -61,9 +67,13 @@ export function callSiteWidth(top: bigint): number {
   return 15 + Math.max(8, top.toString(16).length);
 }
 
-/** The decision width that fits every rule id of a policy (`forward (rule ID)`), within reason. */
-export function decisionWidth(ruleIds: readonly string[]): number {
-  return Math.min(40, Math.max(DEFAULT_WIDTHS.decision, ...ruleIds.map((id) => `forward (rule ${id})`.length)));
+/**
+ * The decision width that fits every rule of a policy: `forward (rule ID)`, or for an
+ * ask rule nobody can answer `emulate (default (ask:ID))`; within reason.
+ */
+export function decisionWidth(rules: readonly { id: string; action: string }[]): number {
+  const widest = rules.map((r) => (r.action === 'ask' ? `emulate (default (ask:${r.id}))` : `forward (rule ${r.id})`).length);
+  return Math.min(40, Math.max(DEFAULT_WIDTHS.decision, ...widest));
 }
 
 function cut(s: string, n: number): string {
@@ -102,9 +112,10 @@ export class TrapTable {
 
   row(r: TrapRecord) {
     this.header();
-    const { callSite: siteW, call, decision } = this.w;
-    const [first, ...more] = wrap(r.decoded.summary, call);
-    this.write(`${pad(String(r.seq), SEQ)} ${pad(String(r.insns), INSNS)} ${pad(callSite(r), siteW)} ${pad(first, call)}  ${pad(cut(decisionText(r), decision), decision)} ${resultText(r)}`.trimEnd());
+    const { callSite: siteW, call, decision, fit } = this.w;
+    const [first, ...more] = fit ? wrap(r.decoded.summary, call) : [r.decoded.summary];
+    const dec = fit ? cut(decisionText(r), decision) : decisionText(r);
+    this.write(`${pad(String(r.seq), SEQ)} ${pad(String(r.insns), INSNS)} ${pad(callSite(r), siteW)} ${pad(first, call)}  ${pad(dec, decision)} ${resultText(r)}`.trimEnd());
     const indent = ' '.repeat(SEQ + 1 + INSNS + 1 + siteW + 1);
     for (const line of more) this.write(indent + line);
   }
