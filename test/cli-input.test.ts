@@ -40,6 +40,8 @@ describe('platforms (item 9)', () => {
 
   it('a legacy: rule without a platform is an error before the run', () => {
     refused(['run', guest, '--on', 'legacy:0x102=skip'], /rule on1 matches legacy platform calls, but no platform is set: add --platform NAME/);
+    refused(['run', guest, '--on', 'kind:legacy=skip'], /rule on1 matches legacy platform calls/);
+    refused(['run', guest, '--on', 'owner:omap4=skip'], /rule on1 matches legacy platform calls/);
   });
 
   it('a policy file can name its platform, and an unknown one is an error at its line', () => {

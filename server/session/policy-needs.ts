@@ -14,7 +14,8 @@ const ADD_FORWARD = 'give a firmware endpoint with --forward tcp://127.0.0.1:POR
 
 export function ruleNeeds(rule: Pick<Rule, 'id' | 'match' | 'action'>, has: SessionHas): string | undefined {
   if (rule.action === 'forward' && !has.forward) return `rule ${rule.id} forwards, but there is no firmware endpoint: ${ADD_FORWARD}`;
-  const legacy = rule.match.legacy !== undefined || rule.match.kind === 'legacy';
+  const owner = rule.match.owner?.toLowerCase();
+  const legacy = rule.match.legacy !== undefined || rule.match.kind === 'legacy' || (owner !== undefined && Object.hasOwn(LEGACY_PLATFORMS, owner));
   if (legacy && !has.platform) {
     return `rule ${rule.id} matches legacy platform calls, but no platform is set: add --platform NAME (${Object.keys(LEGACY_PLATFORMS).join(', ')}) or \`platform: NAME\` in the policy file`;
   }
