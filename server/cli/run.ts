@@ -1,20 +1,19 @@
 // `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
+import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
-import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule, parseActionText } from '../policy/index.js';
+import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type Rule } from '../policy/index.js';
 import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
-import type { DecisionParams } from '../session/contract.js';
 import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/render.js';
 import { lineSplitter, Progress } from './output.js';
 import { askUser } from './prompt.js';
 import { startTrapLog } from './trap-log-start.js';
 import { version } from './version.js';
-import path from 'node:path';
-import { existsSync } from 'node:fs';
 import { EXIT, UsageError } from './errors.js';
 import { archOption, intOption, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
 import { policyNeeds } from '../session/policy-needs.js';
