@@ -65,6 +65,8 @@ describe.runIf(existsSync('/usr/bin/tmux'))('the ask prompt on a terminal', () =
     const first = await t.waitFor(/decide: .*> $/m);
     expect(first).toMatch(/decide: \[e\]mulate \[u\]ndef \[r\]eturn values \[s\]kip \[q\]uit >/);
     expect(first).not.toMatch(/\[f\]orward/);
+    expect(first).toMatch(/decision: pending \(emulate \| forward \| undef \| return r0=\.\.\. \| skip\)/);
+    expect(first).not.toMatch(/x0=/);
     t.keys('r');
     await t.waitFor(/values \(e\.g\. r0=0 r1=5; empty goes back\): $/m);
     t.keys('r0=zz', 'Enter');

@@ -134,7 +134,7 @@ export function describeTrap(r: TrapRecord): string[] {
   const extra = Object.entries(d.fields);
   if (extra.length) lines.push(`  fields:   ${extra.map(([k, v]) => `${k}=${typeof v === 'number' ? '0x' + v.toString(16) : String(v)}`).join(', ')}`);
   lines.push(`  regs:     ${r.args.slice(0, 8).map((v, i) => `${r.arch === 'aarch64' ? 'x' : 'r'}${i}=${v}`).join(' ')}`);
-  if (r.decision === 'pending') lines.push('  decision: pending (emulate | forward | undef | return x0=... | skip)');
+  if (r.decision === 'pending') lines.push(`  decision: pending (emulate | forward | undef | return ${r.arch === 'aarch64' ? 'x' : 'r'}0=... | skip)`);
   else {
     lines.push(`  decision: ${decisionText(r)}`);
     const res = resultText(r);
