@@ -3,3 +3,6 @@ export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, LIMIT: 3, FAULT: 4, TRAP_STOP: 
 
 /** Bad input from the user: printed as one clear line, exit code 2, no stack trace. */
 export class UsageError extends Error {}
+
+/** Trapdoor cannot do its part (e.g. the trap log cannot be written): one clear line, exit code 1. */
+export class RunError extends Error {}

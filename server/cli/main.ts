@@ -2,7 +2,8 @@
 // the pure decoders; bad input ends with one clear line and exit code 2.
 import { runCommand, RUN_HELP } from './run.js';
 import { decodeCommand } from './decode.js';
-import { EXIT, UsageError } from './errors.js';
+import { version } from './version.js';
+import { EXIT, RunError, UsageError } from './errors.js';
 
 const HELP = `trapdoor: stop at every SMC/HVC/Xen hypercall a guest makes, see what it means, choose the answer.
 
@@ -12,7 +13,7 @@ Commands:
   trapdoor firmware-stub --listen PORT --table answers.json
                                     a reference firmware endpoint for --forward
 
-Run 'trapdoor COMMAND --help' for the options of a command.
+Run 'trapdoor COMMAND --help' for the options of a command, 'trapdoor --version' for the version.
 
 Examples:
   trapdoor run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
@@ -27,6 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'run': return await runCommand(rest);
       case 'decode': return decodeCommand(rest);
+      case '--version': case '-V': case 'version':
+        process.stdout.write(`trapdoor ${version()}\n`);
+        return EXIT.OK;
       case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
@@ -36,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.USAGE; }
+    if (e instanceof RunError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.ERROR; }
     const code = (e as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`trapdoor: ${(e as Error).message} (see trapdoor ${cmd} --help)\n`);
@@ -47,3 +52,4 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export { RUN_HELP };
+

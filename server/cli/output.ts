@@ -47,3 +47,30 @@ export function guestLines(prefix: string, maxLine = MAX_LINE) {
     },
   };
 }
+
+/**
+ * The progress of a long run on stderr. On a terminal: one line, redrawn in place,
+ * cut to the terminal's width (a wrapped line could not be cleared) and cleared
+ * before anything else is printed (`clear()`). Elsewhere (a pipe, a CI log): a
+ * plain line every so often, as long builds print.
+ */
+export class Progress {
+  private shown = false;
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  get live(): boolean { return !!this.stream.isTTY; }
+
+  show(progress: string) {
+    if (!this.live) { this.stream.write(`trapdoor: running: ${progress}\n`); return; }
+    const text = `[trapdoor] ${progress} (Ctrl-C stops)`;
+    const width = Math.max(10, (this.stream.columns || 80) - 1);
+    this.stream.write(`\r\x1b[2K${text.length > width ? text.slice(0, width - 1) + '…' : text}`);
+    this.shown = true;
+  }
+
+  clear() {
+    if (!this.shown) return;
+    this.stream.write('\r\x1b[2K');
+    this.shown = false;
+  }
+}

@@ -1,19 +1,23 @@
 // `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
-import { parseArgs } from 'node:util';
-import { createInterface } from 'node:readline/promises';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec, parseNumber } from '../machine/memory.js';
-import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type PolicyFirmware, type Rule, parseActionText } from '../policy/index.js';
+import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type PolicyFirmware, type Rule } from '../policy/index.js';
 import { parseSocIdText } from '../firmware/soc-id.js';
 import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
-import type { DecisionParams } from '../session/contract.js';
-import { TrapTable, describeTrap } from '../session/render.js';
-import { guestLines } from './output.js';
+import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/render.js';
+import { guestLines, Progress } from './output.js';
+import { askUser } from './prompt.js';
+import { startTrapLog } from './trap-log-start.js';
+import { version } from './version.js';
 import { EXIT, UsageError } from './errors.js';
+import { archOption, intOption, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
+import { policyNeeds } from '../session/policy-needs.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
 export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
@@ -26,7 +30,8 @@ Memory and image:
   --ram BASE:SIZE         guest RAM (repeatable; default 0x40000000:128M)
   --load ADDR             IMAGE is a raw binary loaded at ADDR (needs --arch)
   --entry ADDR            start here instead of the ELF entry / load address
-  --arch aarch64|arm      architecture of a raw binary
+  --arch NAME             architecture of a raw binary: aarch64, aarch32 (or arm),
+                          thumb (AArch32 starting in Thumb state)
   --uart ADDR|none        PL011 UART for guest output (default 0x09000000)
 Decisions:
   --policy FILE           policy file (YAML or JSON): ordered rules and a default
@@ -34,21 +39,29 @@ Decisions:
                             --on 0x84000000-0x8400001f=emulate  --on 0x82000010=undef
                             --on 0xc4000003=return(x0=-2)  --on xen:17=ask  --on hvc=ask
   --default ACTION        action when no rule matches (default: emulate)
-  --platform NAME         legacy pre-SMCCC call table (highbank, omap4, omap5)
+  --platform NAME         legacy pre-SMCCC call table (${PLATFORM_NAMES.join(', ')});
+                          a policy file can name it too (platform: NAME)
   --forward URL           firmware endpoint for 'forward' (tcp://127.0.0.1:PORT)
-  --forward-timeout MS    give up on the endpoint after MS (default 2000)
+  --forward-timeout MS    give up on the endpoint after MS (1 or more; default 2000)
   --forward-fallback F    when forwarding fails: error (x0=-1, Xen -ENOSYS), undef, stop
                           (default error)
   --trng-seed N           seed of the built-in TRNG (default 0)
   --soc-id J:S:R[:NAME]   SMCCC SOC_ID answers: JEP-106 code, SoC id, revision, name
 Debugging:
-  --gdb HOST:PORT         serve gdb-multiarch (loopback only; port 0 picks one); gdb
+  --gdb [HOST]:PORT       serve gdb-multiarch (loopback only; port 0 picks one); gdb
                           takes over the run when it attaches
   --wait                  with --gdb: do not start the guest until gdb says so
 Output and limits:
-  --trap-log FILE         append every trap record as one JSON line (flushed per record)
+  --trap-log FILE         every trap record as one JSON line, on disk before the guest
+                          runs on; the file starts with a header record (version,
+                          image, options, start time) and is emptied first
+  --append                with --trap-log: add this run (its header, then its records)
+                          after what the file holds
   --json                  print trap records as JSON lines instead of the table
   --quiet                 no table rows (summary and guest output only)
+  --progress SECONDS      how often a long run reports its progress on stderr:
+                          a line redrawn every second on a terminal, a line every
+                          30 s elsewhere (0 turns it off)
   --max-insns N           stop after N instructions (exit code 3)
   --timeout SECONDS       stop after SECONDS of wall time (exit code 3)
   --no-count              no native block hook: full guest speed (tight loops ~2x),
@@ -83,15 +96,20 @@ const OPTIONS = {
   'trng-seed': { type: 'string' },
   'soc-id': { type: 'string' },
   'trap-log': { type: 'string' },
+  append: { type: 'boolean' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   'max-insns': { type: 'string' },
   timeout: { type: 'string' },
   'no-count': { type: 'boolean' },
+  progress: { type: 'string' },
   gdb: { type: 'string' },
   wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** Node timers hold at most 2^31-1 ms: the largest --timeout / --forward-timeout. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function num(flag: string, v: string): bigint {
   const n = parseNumber(v);
@@ -99,20 +117,22 @@ function num(flag: string, v: string): bigint {
   return n;
 }
 
-export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec & { firmware?: PolicyFirmware }> {
+export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec & { firmware?: PolicyFirmware; platform?: string }> {
   const rules: Rule[] = [];
   (on ?? []).forEach((text, i) => {
     const r = parseOnFlag(text, `on${i + 1}`);
-    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error}`);
+    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error.replace(/^--on [^:]*: /, '')}`);
     rules.push(r.value);
   });
   let spec: PolicySpec = { default: { action: 'emulate' }, rules: [] };
   let firmware: PolicyFirmware | undefined;
+  let platform: string | undefined;
   if (file) {
     const p = parsePolicyFile(file);
     if (!p.ok) throw new UsageError(formatPolicyError(p.error));
     spec = p.policy.toSpec();
     firmware = p.firmware;
+    platform = p.platform;
   }
   spec = { default: spec.default, rules: [...rules, ...spec.rules] };
   if (dflt) {
@@ -120,11 +140,11 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
     if (!d.ok) throw new UsageError(`bad --default "${dflt}": ${d.error}`);
     spec.default = d.value;
   }
-  return firmware ? { ...spec, firmware } : spec;
+  return { ...spec, ...(firmware ? { firmware } : {}), ...(platform ? { platform } : {}) };
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values: o, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values: o, positionals } = parseCommandLine('run', argv, OPTIONS);
   if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
   prewarm();
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time (got ${positionals.join(', ')})` : 'no image given: trapdoor run IMAGE (see trapdoor run --help)');
@@ -133,7 +153,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!r.ok) throw new UsageError(r.error);
     return r.value;
   });
-  if (o.arch && o.arch !== 'aarch64' && o.arch !== 'arm') throw new UsageError(`bad --arch "${o.arch}": use aarch64 or arm`);
+  const arch = o.arch !== undefined ? archOption(o.arch) : undefined;
+  const timeoutS = o.timeout !== undefined ? secondsOption('--timeout', o.timeout, MAX_TIMER_MS / 1000) : undefined;
+  const forwardMs = o['forward-timeout'] !== undefined ? intOption('--forward-timeout', o['forward-timeout'], 1, MAX_TIMER_MS, 'milliseconds') : 2000;
+  const maxInsns = o['max-insns'] !== undefined ? intOption('--max-insns', o['max-insns'], 1, Number.MAX_SAFE_INTEGER, 'a number of instructions') : undefined;
+  const trngSeed = o['trng-seed'] !== undefined ? intOption('--trng-seed', o['trng-seed'], 0, Number.MAX_SAFE_INTEGER, 'a seed') : undefined;
   const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
   if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
   if (o.wait && !o.gdb) throw new UsageError('--wait goes with --gdb HOST:PORT (it waits for gdb to start the guest)');
@@ -144,18 +168,29 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
     if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
-  const { firmware: fileFirmware, ...policy } = await buildPolicy(o.policy, o.on, o.default);
+  const { firmware: fileFirmware, platform: filePlatform, ...policy } = await buildPolicy(o.policy, o.on, o.default);
   const socId = o['soc-id'] !== undefined ? parseSocIdText(o['soc-id']) : undefined;
   if (socId && !socId.ok) throw new UsageError(`bad --soc-id "${o['soc-id']}": ${socId.error}`);
+  if (o.platform !== undefined && filePlatform && platformOption(o.platform) !== filePlatform) {
+    throw new UsageError(`--platform ${o.platform} differs from the policy file's platform: ${filePlatform} (drop one of them)`);
+  }
+  const platform = o.platform !== undefined ? platformOption(o.platform) : filePlatform;
   if (o.forward) {
     const ep = parseEndpoint(o.forward);
     if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
   }
+  const needs = policyNeeds(policy, { forward: !!o.forward, platform });
+  if (needs) throw new UsageError(needs);
   const json = !!o.json;
+  // Long runs show progress on stderr, cleared before anything else is printed.
+  const progressEvery = o.progress !== undefined ? secondsOrOff('--progress', o.progress) : undefined;
+  const status = new Progress(process.stderr);
+  const clearProgress = () => status.clear();
   // Guest output and our own lines share a stream (stderr with --json, where stdout is records only).
   const infoStream = json ? process.stderr : process.stdout;
   const guest = guestLines('guest| ');
-  const info = (line: string) => infoStream.write(guest.breakLine() + line + '\n');
+  const info = (line: string) => { clearProgress(); infoStream.write(guest.breakLine() + line + '\n'); };
+  const warn = (line: string) => { clearProgress(); process.stderr.write(`trapdoor: ${line}\n`); };
   let session: Session | undefined;
   // The reader went away (`| head`): stop the run and end quietly, as Unix tools do.
   let readerGone = false;
@@ -178,22 +213,28 @@ export async function runCommand(argv: string[]): Promise<number> {
     const d = policy.default.action === 'ask' ? 'emulate' : policy.default.action;
     info(`note: the policy asks on some calls but there is no terminal to ask on: applying the default (${d}) to them`);
   }
+  if (o.append && !o['trap-log']) throw new UsageError('--append goes with --trap-log FILE (it adds this run to the file instead of emptying it)');
+  // (not for an image that is not there: the run would end at once, and the log stays as it was)
+  if (o['trap-log'] && existsSync(positionals[0])) {
+    startTrapLog(o['trap-log'], !!o.append, { trapdoor: version(), image: path.resolve(positionals[0]), options: argv.filter((a) => a !== positionals[0]), started: new Date().toISOString() });
+  }
   const opened = await Session.open({
     image: {
       path: positionals[0],
       load: o.load !== undefined ? num('--load', o.load) : undefined,
-      entry: o.entry !== undefined ? num('--entry', o.entry) : undefined,
-      arch: o.arch as 'aarch64' | 'arm' | undefined,
+      // Thumb code starts with the entry's bit 0 set
+      entry: o.entry !== undefined ? num('--entry', o.entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && o.load !== undefined ? num('--load', o.load) | 1n : undefined,
+      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
     },
     ram: ram.length ? ram : undefined,
     uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
-    platform: o.platform,
+    platform,
     policy,
-    firmware: { ...fileFirmware, ...(socId?.ok ? { socId: socId.value } : {}), ...(o['trng-seed'] ? { trngSeed: Number(num('--trng-seed', o['trng-seed'])) } : {}) },
-    forward: o.forward ? { endpoint: o.forward, timeoutMs: o['forward-timeout'] ? Number(num('--forward-timeout', o['forward-timeout'])) : 2000, fallback } : undefined,
+    firmware: { ...fileFirmware, ...(socId?.ok ? { socId: socId.value } : {}), ...(trngSeed !== undefined ? { trngSeed } : {}) },
+    forward: o.forward ? { endpoint: o.forward, timeoutMs: forwardMs, fallback } : undefined,
     trapLog: o['trap-log'],
     interactive,
-    maxInsns: o['max-insns'] ? Number(num('--max-insns', o['max-insns'])) : undefined,
+    maxInsns,
     subscribe: json || !o.quiet,
     countBlocks: !o['no-count'],
   });
@@ -201,12 +242,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   session = opened.value;
   const s = session;
   const cli = s.connect('cli');
-  // Long runs show progress on a terminal: one status line, cleared before anything else is printed.
-  let progressShown = false;
-  const clearProgress = () => { if (progressShown) { process.stderr.write('\r\x1b[2K'); progressShown = false; } };
   // Rows are written a batch at a time: one write for up to 512 records.
   let rows: string[] = [];
-  const table = new TrapTable((line) => rows.push(line));
+  // columns sized to what they will hold: the highest guest address, the longest rule id
+  const top = s.memory.regions.reduce((m, r) => (r.base + r.size - 1n > m ? r.base + r.size - 1n : m), 0n);
+  const table = new TrapTable((line) => rows.push(line), { callSite: callSiteWidth(top), decision: decisionWidth(policy.rules), fit: true });
   cli.on('traps', (batch) => {
     if (json) for (const r of batch) rows.push(JSON.stringify(r));
     else if (!o.quiet) for (const r of batch) table.row(r);
@@ -220,13 +260,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     clearProgress();
     emitText(infoStream, guest.push(text));
   });
-  cli.on('log', (line) => process.stderr.write(`trapdoor: ${line}\n`));
+  cli.on('log', warn);
 
   let timedOut = false;
-  const timer = o.timeout ? setTimeout(() => { timedOut = true; s.pause(); }, Number(o.timeout) * 1000) : undefined;
+  const timer = timeoutS !== undefined ? setTimeout(() => { timedOut = true; s.pause(); }, timeoutS * 1000) : undefined;
   // Ctrl-C and SIGTERM (kill, timeout(1), CI cancelling) end the run the same way:
-  // the guest pauses, the rows so far and the summary are printed.
-  let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
+  // the guest pauses, the rows so far and the summary are printed. 'quit': q at the prompt.
+  let interrupted: 'SIGINT' | 'SIGTERM' | 'quit' | undefined;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => { interrupted ??= sig; s.pause(); };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -235,7 +275,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (gdbAt) {
     try {
       const { startGdbServer } = await import('../../gdbstub/index.js');
-      gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: (l) => process.stderr.write(`trapdoor: ${l}\n`) });
+      gdb = await startGdbServer(s, { host: gdbAt.host, port: gdbAt.port, log: warn });
     } catch (e) {
       await s.close();
       throw new UsageError((e as Error).message);
@@ -243,12 +283,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     info(`gdb stub on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
   }
   const started = Date.now();
-  const progress = process.stderr.isTTY ? setInterval(() => {
+  // a terminal's line is redrawn every second; elsewhere a line every 30 s (--progress sets it, 0 turns it off)
+  const every = progressEvery ?? (status.live ? 1 : 30);
+  const progress = every > 0 ? setInterval(() => {
     if (s.state !== 'running') return;
     const secs = ((Date.now() - started) / 1000).toFixed(0);
-    process.stderr.write(`\r\x1b[2K[trapdoor] ${secs} s, ${fmtCount(s.insns)} instructions, ${fmtCount(s.trapCount)} traps (Ctrl-C stops)`);
-    progressShown = true;
-  }, 1000) : undefined;
+    status.show(`${secs} s, ${fmtCount(s.insns)} instructions, ${plural(s.trapCount, 'trap')}`);
+  }, every * 1000) : undefined;
   let code: number = EXIT.OK;
   let stop: StopEvent | undefined;
   let waitForGdb = false;
@@ -268,7 +309,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         break;
       }
       const r = await cli.cont();
-      if (!r.ok) { process.stderr.write(`trapdoor: ${r.error}\n`); code = EXIT.ERROR; break; }
+      if (!r.ok) { warn(r.error); code = EXIT.ERROR; break; }
       stop = r.value;
       if (stop.reason === 'trap' && stop.trap && gdb && !terminal) {
         info(`trap #${stop.trap.seq} waits for a decision: attach gdb and use 'monitor decide'`);
@@ -276,9 +317,11 @@ export async function runCommand(argv: string[]): Promise<number> {
         continue;
       }
       if (stop.reason === 'trap' && stop.trap && terminal) {
-        const d = await askUser(stop.trap);
+        clearProgress();
+        const d = await askUser(stop.trap, { forward: !!o.forward });
+        if (d === 'quit') { interrupted = 'quit'; break; }
         const res = await cli.decide({ decision: d });
-        if (!res.ok) process.stderr.write(`trapdoor: ${res.error}\n`);
+        if (!res.ok) warn(res.error);
         continue;
       }
       if (stop.reason === 'pause' && !timedOut && !interrupted && !readerGone) continue;
@@ -297,7 +340,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   emitText(infoStream, guest.breakLine());
   const secs = (Date.now() - started) / 1000;
   const n = s.trapCount;
-  const tail = `${n} trap${n === 1 ? '' : 's'}, ${s.insns} instructions, ${secs.toFixed(2)} s`;
+  const tail = `${plural(n, 'trap')}, ${plural(s.insns, 'instruction')}, ${secs.toFixed(2)} s`;
   if (stop) {
     switch (stop.reason) {
       case 'exit': info(`run ended: ${stop.message} (${tail})`); code = EXIT.OK; break;
@@ -308,9 +351,15 @@ export async function runCommand(argv: string[]): Promise<number> {
         code = timedOut ? EXIT.LIMIT : interrupted === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED;
         break;
       case 'trap':
+        if (interrupted === 'quit') {
+          const at = stop.trap?.pc ?? stop.pc;
+          info(`run stopped: quit at trap #${stop.trap?.seq} (pc ${at}${sym(s, at)}), before it was decided (${tail})`);
+          code = EXIT.INTERRUPTED;
+          break;
+        }
         // a trap that needs a person (a forward that failed with --forward-fallback stop) and nobody to ask
-        process.stderr.write(`trapdoor: ${stop.message ?? `trap #${stop.trap?.seq} waits for a decision`}\n` +
-          `  (run with a terminal to decide it at the prompt, or with --gdb and 'monitor decide')\n`);
+        warn(`${stop.message ?? `trap #${stop.trap?.seq} waits for a decision`}\n` +
+          `  (run with a terminal to decide it at the prompt, or with --gdb and 'monitor decide')`);
         info(`run stopped at trap #${stop.trap?.seq} (${tail})`);
         code = EXIT.TRAP_STOP;
         break;
@@ -320,10 +369,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         code = EXIT.ERROR;
         break;
       case 'fault': case 'exception':
-        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${stop.pc}${sym(s, stop.pc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
-          (stop.addr ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
+        // an exception's address is the instruction that raised it (the pc has moved past an SVC)
+        const faultPc = stop.reason === 'exception' && stop.addr ? stop.addr : stop.pc;
+        process.stderr.write(`trapdoor: guest fault: ${stop.message}\n  pc ${faultPc}${sym(s, faultPc)}${stop.reason === 'fault' && stop.access && !stop.exactPc ? ' (start of the block that faulted)' : ''}` +
+          (stop.addr && stop.reason !== 'exception' ? `, address ${stop.addr}` : '') + (stop.access ? `, access ${stop.access}` : '') + `\n`);
         const last = await cli.traps({ n: 3 });
         if (last.ok && last.value.length) {
+          const why = await unmappedVector(s, stop, last.value[last.value.length - 1]);
+          if (why) process.stderr.write(`  ${why}\n`);
           process.stderr.write('  last traps:\n');
           for (const t of last.value) process.stderr.write(`    #${t.seq} ${t.pc} ${t.decoded.summary} -> ${t.decision}\n`);
         }
@@ -365,10 +418,10 @@ function untilEnd(s: Client, askedToStop: () => boolean, tick: () => void): Prom
 }
 
 function parseGdbAddress(text: string): { host: string; port: number } {
-  const m = /^(?:([A-Za-z0-9.:-]+|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
+  const m = /^(?:([A-Za-z0-9.:-]*|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) throw new UsageError(`bad --gdb "${text}": expected HOST:PORT, e.g. 127.0.0.1:1234 (port 0 picks a free one)`);
-  const host = (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  const host = (m[1] || '127.0.0.1').replace(/^\[|\]$/g, '');
   if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.')) {
     throw new UsageError(`--gdb ${host}: the gdb protocol has no authentication, so the stub listens on loopback only (reach it from elsewhere through an SSH tunnel)`);
   }
@@ -384,45 +437,14 @@ function sym(s: Session, pc: string): string {
   return name ? ` <${name}>` : '';
 }
 
-/** One key per action at the ask prompt; `r` then reads the values as a line. */
-async function askUser(t: TrapRecord): Promise<DecisionParams> {
-  for (const l of describeTrap(t)) process.stdout.write(l + '\n');
-  for (;;) {
-    process.stdout.write('  decide: [e]mulate [f]orward [u]ndef [r]eturn values [s]kip > ');
-    const key = await readKey();
-    process.stdout.write(key + '\n');
-    if (key === 'e' || key === '\r' || key === '\n') return { action: 'emulate' };
-    if (key === 'f') return { action: 'forward' };
-    if (key === 'u') return { action: 'undef' };
-    if (key === 's') return { action: 'skip' };
-    if (key === 'r') {
-      const line = (await question('  values (e.g. x0=0 x1=5): ')).trim().replace(/[\s,]+/g, ', ');
-      const p = parseActionText(`return(${line})`);
-      if (p.ok && p.value.action === 'return') return { action: 'return', values: Object.fromEntries(Object.entries(p.value.values ?? {}).map(([k, v]) => [k, v.toString()])) };
-      process.stdout.write(`  ${p.ok ? 'not a return action' : p.error}\n`);
-      continue;
-    }
-    if (key === '\u0003') { process.kill(process.pid, 'SIGINT'); return { action: 'emulate' }; }
-    process.stdout.write('  press e, f, u, r or s\n');
-  }
-}
-
-/** Reads one key from a terminal (raw mode), or one line when stdin is not raw-capable. */
-function readKey(): Promise<string> {
-  const stdin = process.stdin;
-  if (typeof stdin.setRawMode !== 'function') return question('').then((l) => l.trim().toLowerCase().slice(0, 1) || '\n');
-  return new Promise((resolve) => {
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.once('data', (d: Buffer) => {
-      stdin.setRawMode(false);
-      stdin.pause();
-      resolve(d.toString('utf8').slice(0, 1).toLowerCase());
-    });
-  });
-}
-
-async function question(prompt: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try { return await rl.question(prompt); } finally { rl.close(); }
+/** Why a fetch fault right after an injected undef happened: its vector is not mapped (most often: the guest never set VBAR). */
+async function unmappedVector(s: Session, stop: StopEvent, t: TrapRecord): Promise<string | undefined> {
+  const vector = t.result.exception?.vector;
+  if (stop.reason !== 'fault' || vector === undefined || BigInt(stop.addr ?? stop.pc) !== BigInt(vector)) return undefined;
+  const reg = s.arch === 'aarch64' ? 'VBAR_EL1' : 'VBAR';
+  const r = await s.readRegisters([reg]);
+  const vbar = r.ok ? r.value[reg] : undefined;
+  const what = `the undef injected at trap #${t.seq} went to its vector at ${vector}, which is not mapped`;
+  if (vbar !== undefined && BigInt(vbar) === 0n) return `${what}: ${reg} is not set (the guest has no vector table yet); set ${reg} before this call, or answer it with another action than undef`;
+  return `${what}: the vector table (${reg} = ${vbar ?? '?'}) is not in guest memory`;
 }

@@ -6,6 +6,7 @@ import type { Node, Pair } from 'yaml';
 import { readYaml, Y } from './yaml-read.js';
 import type { DecodedKind } from '../decode/types.js';
 import { checkSocId, type SocId } from '../firmware/soc-id.js';
+import { LEGACY_PLATFORMS } from '../decode/legacy.js';
 import { checkMatch, MATCH_KEYS, Policy, type Rule, type RuleInput } from './rules.js';
 import type { RuleMatch } from './match.js';
 import {
@@ -30,14 +31,15 @@ export interface PolicyParseError {
 /** A policy file's `firmware:` settings for the built-in firmware. */
 export interface PolicyFirmware { socId?: SocId }
 
-export type PolicyParseResult = { ok: true; policy: Policy; firmware?: PolicyFirmware } | { ok: false; error: PolicyParseError };
+/** `platform` is the file's `platform:` key (a legacy call table name), when it has one. */
+export type PolicyParseResult = { ok: true; policy: Policy; firmware?: PolicyFirmware; platform?: string } | { ok: false; error: PolicyParseError };
 
 /** `file:line:col: message`, the form editors and terminals link. */
 export function formatPolicyError(e: PolicyParseError): string {
   return e.line > 0 ? `${e.file}:${e.line}:${e.col}: ${e.message}` : `${e.file}: ${e.message}`;
 }
 
-const TOP_KEYS = ['default', 'rules', 'firmware'];
+const TOP_KEYS = ['default', 'rules', 'firmware', 'platform'];
 const SOC_ID_KEYS = ['jep106', 'soc', 'revision', 'name'];
 const RULE_KEYS = ['id', 'match', 'action', 'values'];
 
@@ -99,8 +101,9 @@ export function parsePolicyText(text: string, fileName: string): PolicyParseResu
   }
   try {
     const firmware: PolicyFirmware = {};
+    const platform = platformOf(read.doc.contents);
     const policy = buildPolicy(read.doc.contents, firmware);
-    return firmware.socId ? { ok: true, policy, firmware } : { ok: true, policy };
+    return { ok: true, policy, ...(firmware.socId ? { firmware } : {}), ...(platform ? { platform } : {}) };
   } catch (e) {
     if (!(e instanceof At)) throw e;
     return fail(offsetOf(e.node), e.message);
@@ -114,6 +117,16 @@ function offsetOf(node: Node | Pair | null | undefined): number {
   return 0;
 }
 
+/** The top-level `platform: highbank`, checked against the legacy call tables. */
+function platformOf(root: Node | null): string | undefined {
+  if (!root || !Y().isMap(root)) return undefined;
+  const v = root.get('platform', true) as Node | undefined;
+  if (v === undefined) return undefined;
+  const name = stringOf(v, 'platform').toLowerCase();
+  if (!(name in LEGACY_PLATFORMS)) throw new At(v, `unknown platform '${name}': the legacy call tables are ${Object.keys(LEGACY_PLATFORMS).join(', ')}`);
+  return name;
+}
+
 function buildPolicy(root: Node | null, firmware: PolicyFirmware): Policy {
   if (root === null) return new Policy();
   if (!Y().isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
@@ -123,7 +136,7 @@ function buildPolicy(root: Node | null, firmware: PolicyFirmware): Policy {
     const key = keyOf(pair, TOP_KEYS, 'at the top level');
     if (key === 'default') defaultSpec = actionOf(pair.value as Node | null, undefined, pair);
     else if (key === 'firmware') firmwareOf(pair, firmware);
-    else rulesNode = pair.value as Node | null;
+    else if (key === 'rules') rulesNode = pair.value as Node | null;
   }
   const policy = new Policy(defaultSpec);
   if (rulesNode === null) return policy;

@@ -19,6 +19,8 @@ import type { TrapRecord, TrapResult } from './trap-record.js';
 import { FlowWorker } from './flow.js';
 import { RecordBook, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
+import { defaultNeeds, ruleNeeds } from './policy-needs.js';
+import { plural } from './render.js';
 import { TrapPath, askedBy, type Pending } from './trap-path.js';
 import { applyEnv, applyReturn, emulated, type ApplyEnv, type ExitEffect } from './apply.js';
 import { runPlannedStep, stepPlan } from './stepper.js';
@@ -135,7 +137,7 @@ export class Engine {
       }
       switch (stop.kind) {
         case 'pause': return this.stopEvent('pause');
-        case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${this.cpu.insns} instructions)` });
+        case 'deadline': return this.stopEvent('limit', { message: `instruction limit reached (${plural(this.cpu.insns, 'instruction')})` });
         case 'step': return this.stopEvent('step');
         case 'flush': this.flushRecords(); if (this.path.internal) return this.internalStop(); continue;
         case 'breakpoint': return this.stopEvent('breakpoint', { addr: hex(stop.addr) });
@@ -318,6 +320,9 @@ export class Engine {
     return ++this.policyVersion;
   }
 
+  /** What this session offers a policy (see policy-needs.ts). */
+  private has() { return { forward: !!this.cfg.forward, platform: this.cfg.platform }; }
+
   addRule(a: Pick<AddRuleParams, 'rule' | 'position' | 'id' | 'idPrefix' | 'version'>): { rule: RuleInfo; version: number } {
     let info: RuleInfo | undefined;
     const version = this.changePolicy(a.version, (next) => {
@@ -329,6 +334,8 @@ export class Engine {
       const at = pos === 'first' ? 0 : pos === 'last' ? rules.length : rules.filter((r) => r.id.startsWith(pos.afterPrefix)).length;
       const added = next.add(parsed.value, at);
       if (!added.ok) throw new CoreError('invalid', added.error);
+      const why = ruleNeeds(added.value, this.has());
+      if (why) throw new CoreError('invalid', why);
       info = { id: added.value.id, text: describeRule(added.value), action: added.value.action };
     });
     return { rule: info!, version };
@@ -343,6 +350,8 @@ export class Engine {
       version: this.changePolicy(version, (next) => {
         const a = parseActionText(text);
         if (!a.ok) throw new CoreError('invalid', a.error);
+        const why = defaultNeeds(a.value, this.has());
+        if (why) throw new CoreError('invalid', why);
         const r = next.setDefault(a.value);
         if (!r.ok) throw new CoreError('invalid', r.error);
       }),

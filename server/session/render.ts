@@ -40,29 +40,91 @@ export function callSite(r: TrapRecord): string {
   return `${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} @${r.pc}`;
 }
 
+/** Column widths of the table; the defaults fit 32-bit addresses and short rule ids. */
+export interface TableWidths {
+  /** `HVC #0xea1 @0x40000038`: 15 characters and the address's hex digits. */
+  callSite: number;
+  /** The decoded call; longer ones wrap onto continuation lines (at most 3, then cut with …). */
+  call: number;
+  /** `undef (rule undef-sip-0x10)`; longer ones are cut with … when fitting. */
+  decision: number;
+  /**
+   * Keep every row in its columns: long decoded calls wrap onto continuation lines,
+   * long decisions are cut (the CLI). Without it (gdb's `monitor traps`: one line a
+   * trap) a long cell pushes the rest of its row right.
+   */
+  fit: boolean;
+}
+
+export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20, fit: false };
+const SEQ = 5;
+/** 10-digit instruction counts and a space. */
+const INSNS = 11;
+const MAX_CALL_LINES = 3;
+
+/** The call-site width for addresses up to `top`. */
+export function callSiteWidth(top: bigint): number {
+  return 15 + Math.max(8, top.toString(16).length);
+}
+
+/**
+ * The decision width that fits every rule of a policy: `forward (rule ID)`, or for an
+ * ask rule nobody can answer `emulate (default (ask:ID))`; within reason.
+ */
+export function decisionWidth(rules: readonly { id: string; action: string }[]): number {
+  const widest = rules.map((r) => (r.action === 'ask' ? `emulate (default (ask:${r.id}))` : `forward (rule ${r.id})`).length);
+  return Math.min(40, Math.max(DEFAULT_WIDTHS.decision, ...widest));
+}
+
+function cut(s: string, n: number): string {
+  return s.length <= n ? s : s.slice(0, n - 1) + '…';
+}
+
+/** Lines of at most `width`, broken after a space or comma where there is one. */
+export function wrap(text: string, width: number, maxLines = MAX_CALL_LINES): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width && lines.length < maxLines - 1) {
+    const room = rest.slice(0, width + 1);
+    const at = Math.max(room.lastIndexOf(' '), room.lastIndexOf(',') + 1, room.lastIndexOf('(') + 1);
+    const end = at > width / 3 ? at : width;
+    lines.push(rest.slice(0, end).trimEnd());
+    rest = rest.slice(end).trimStart();
+  }
+  lines.push(cut(rest, width));
+  return lines;
+}
+
 export class TrapTable {
   private printedHeader = false;
-  constructor(private readonly write: (line: string) => void, private readonly width = 38) {}
+  private readonly w: TableWidths;
+  constructor(private readonly write: (line: string) => void, widths: Partial<TableWidths> = {}) {
+    this.w = { ...DEFAULT_WIDTHS, ...widths };
+  }
 
   header() {
     if (this.printedHeader) return;
     this.printedHeader = true;
-    this.write(`${pad('seq', 5)} ${pad('insns', 9)} ${pad('call site', 26)} ${pad('decoded call', this.width)}  ${pad('decision', 22)} result`);
-    this.write('-'.repeat(5 + 1 + 9 + 1 + 26 + 1 + this.width + 2 + 22 + 1 + 24));
+    const { callSite, call, decision } = this.w;
+    this.write(`${pad('seq', SEQ)} ${pad('insns', INSNS)} ${pad('call site', callSite)} ${pad('decoded call', call)}  ${pad('decision', decision)} result`);
+    this.write('-'.repeat(SEQ + 1 + INSNS + 1 + callSite + 1 + call + 2 + decision + 1 + 24));
   }
 
   row(r: TrapRecord) {
     this.header();
-    const summary = r.decoded.summary;
-    const call = summary.length > this.width ? summary : pad(summary, this.width);
-    this.write(`${pad(String(r.seq), 5)} ${pad(String(r.insns), 9)} ${pad(callSite(r), 26)} ${call}  ${pad(decisionText(r), 22)} ${resultText(r)}`);
+    const { callSite: siteW, call, decision, fit } = this.w;
+    const [first, ...more] = fit ? wrap(r.decoded.summary, call) : [r.decoded.summary];
+    const dec = fit ? cut(decisionText(r), decision) : decisionText(r);
+    this.write(`${pad(String(r.seq), SEQ)} ${pad(String(r.insns), INSNS)} ${pad(callSite(r), siteW)} ${pad(first, call)}  ${pad(dec, decision)} ${resultText(r)}`.trimEnd());
+    const indent = ' '.repeat(SEQ + 1 + INSNS + 1 + siteW + 1);
+    for (const line of more) this.write(indent + line);
   }
 }
 
 /** The full decoded record, several lines (gdb `monitor trap`, the ask prompt). */
 export function describeTrap(r: TrapRecord): string[] {
   const d = r.decoded;
-  const lines = [`Trap #${r.seq}: ${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} at ${r.pc} (${r.arch}, cpu ${r.cpu}, after ${r.insns} instructions)`];
+  const lines = [`Trap #${r.seq}: ${r.conduit.toUpperCase()} #0x${r.imm.toString(16)} at ${r.pc} (${r.arch}, cpu ${r.cpu}, after ${plural(r.insns, 'instruction')})`];
   lines.push(`  call:     ${d.summary}`);
   const idBits = d.id ? `id ${d.id}, ` : '';
   const conv = d.callconv ? `SMC${d.callconv}/HVC${d.callconv}, ` : '';
@@ -72,11 +134,16 @@ export function describeTrap(r: TrapRecord): string[] {
   const extra = Object.entries(d.fields);
   if (extra.length) lines.push(`  fields:   ${extra.map(([k, v]) => `${k}=${typeof v === 'number' ? '0x' + v.toString(16) : String(v)}`).join(', ')}`);
   lines.push(`  regs:     ${r.args.slice(0, 8).map((v, i) => `${r.arch === 'aarch64' ? 'x' : 'r'}${i}=${v}`).join(' ')}`);
-  if (r.decision === 'pending') lines.push('  decision: pending (emulate | forward | undef | return x0=... | skip)');
+  if (r.decision === 'pending') lines.push(`  decision: pending (emulate | forward | undef | return ${r.arch === 'aarch64' ? 'x' : 'r'}0=... | skip)`);
   else {
     lines.push(`  decision: ${decisionText(r)}`);
     const res = resultText(r);
     if (res) lines.push(`  result:   ${res}`);
   }
   return lines;
+}
+
+/** "1 trap", "2 traps", "0 instructions". */
+export function plural(n: number | bigint, noun: string): string {
+  return `${n} ${noun}${n === 1 || n === 1n ? '' : 's'}`;
 }

@@ -443,8 +443,12 @@ export class Session extends EventEmitter<SessionEvents> {
   symbol(name: string): ElfSymbol | undefined { return this.symbols.find((s) => s.name === name); }
   /** Nearest symbol at or below addr, as `name+0x10`. */
   symbolize(addr: bigint): string | undefined {
-    let best: ElfSymbol | undefined;
-    for (const s of this.symbols) if (s.value <= addr && (!best || s.value > best.value)) best = s;
+    let best: { name: string; value: bigint } | undefined;
+    for (const s of this.symbols) {
+      // an AArch32 Thumb function's value has bit 0 set: its code starts one byte lower
+      const value = this.arch === 'arm' && s.type === 'func' ? s.value & ~1n : s.value;
+      if (namesCode(s) && value <= addr && (!best || value > best.value)) best = { name: s.name, value };
+    }
     if (!best || addr - best.value > 0x10000n) return undefined;
     return addr === best.value ? best.name : `${best.name}+${hex(addr - best.value)}`;
   }
@@ -457,4 +461,12 @@ export class Session extends EventEmitter<SessionEvents> {
     this.closed = true;
     await this.worker.terminate();
   }
+}
+
+/** Symbols the GNU linker defines for section bounds (`_bss_end__`, `_edata`, `end`): they mark data, not code. */
+const LINKER_SYMBOL = /^_*(bss_start|bss_end|edata|etext|end|data_start|exidx_start|exidx_end)_*$/;
+
+/** A symbol that can name a code address: a function or a label, not a data object or a linker bound. */
+function namesCode(s: ElfSymbol): boolean {
+  return s.type !== 'object' && !LINKER_SYMBOL.test(s.name);
 }

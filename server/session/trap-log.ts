@@ -20,7 +20,7 @@ const PAGE = 4096;
  * with -9 leaves its last window's zero bytes, and maybe the record it was
  * writing, after that; this run's records go where they begin.
  */
-function recordsEnd(path: string, size: number): number {
+export function recordsEnd(path: string, size: number): number {
   if (size === 0) return 0;
   const fd = openSync(path, 'r');
   try {

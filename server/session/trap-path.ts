@@ -74,7 +74,12 @@ export class TrapPath {
       const c32 = this.cpu.ctl32;
       const intno = c32[CTL.INTNO * 2];
       if (intno !== INTNO.SMC && intno !== INTNO.HVC) {
-        this.exception = { intno, pc: this.cpu.ctl[CTL.PC] };
+        // not a trap: the count is of SMC/HVC calls. An SVC reports the address after
+        // it (its return address): the faulting instruction is the one before.
+        this.cpu.ctl[CTL.NTRAPS] -= 1n;
+        const pc = this.cpu.ctl[CTL.PC];
+        const thumb = this.cpu.arch === 'arm' && ((this.cpu.ctl[CTL.PSTATE] >> 5n) & 1n) === 1n;
+        this.exception = { intno, pc: intno === INTNO.SWI ? pc - (thumb ? 2n : 4n) : pc };
         return ACT.STOP;
       }
       seq = this.flow.nextSeq();

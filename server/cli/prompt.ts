@@ -1,0 +1,99 @@
+// The `ask` prompt on a terminal: the decoded trap, then one key per action
+// (node:readline's keypress events, so Ctrl-C and arrow keys are keys, not bytes).
+// `r` reads the return values as a line and asks again until they parse (an empty
+// line goes back to the keys); Ctrl-C or q quits the run.
+import { emitKeypressEvents } from 'node:readline';
+import { createInterface } from 'node:readline/promises';
+import { parseActionText } from '../policy/index.js';
+import { describeTrap } from '../session/render.js';
+import type { TrapRecord } from '../session/trap-record.js';
+import type { DecisionParams } from '../session/contract.js';
+
+export interface PromptOptions {
+  /** A firmware endpoint is configured: offer [f]orward. */
+  forward: boolean;
+}
+
+const out = (text: string) => process.stdout.write(text);
+
+/** The user's decision for a pending trap, or 'quit' (q, Ctrl-C, end of input): stop the run. */
+export async function askUser(t: TrapRecord, opts: PromptOptions): Promise<DecisionParams | 'quit'> {
+  for (const l of describeTrap(t)) out(l + '\n');
+  const reg = t.arch === 'aarch64' ? 'x' : 'r';
+  const keys = ['[e]mulate', ...(opts.forward ? ['[f]orward'] : []), '[u]ndef', '[r]eturn values', '[s]kip', '[q]uit'];
+  for (;;) {
+    out(`  decide: ${keys.join(' ')} > `);
+    const key = await readKey();
+    out((key === 'quit' ? '^C' : key === '\r' ? '' : key) + '\n');
+    if (key === 'quit' || key === 'q') return 'quit';
+    if (key === 'e' || key === '\r') return { action: 'emulate' };
+    if (key === 'f' && opts.forward) return { action: 'forward' };
+    if (key === 'u') return { action: 'undef' };
+    if (key === 's') return { action: 'skip' };
+    if (key === 'r') {
+      const values = await askValues(reg);
+      if (values === 'quit') return 'quit';
+      if (values) return { action: 'return', values };
+      continue;
+    }
+    out(`  press ${['e', ...(opts.forward ? ['f'] : []), 'u', 'r', 's'].join(', ')} or q (Enter emulates)\n`);
+  }
+}
+
+/** Return values as `x0=0 x1=5`, asked again until they parse; undefined: back to the keys. */
+async function askValues(reg: string): Promise<Record<string, string> | undefined | 'quit'> {
+  for (;;) {
+    const line = await question(`  values (e.g. ${reg}0=0 ${reg}1=5; empty goes back): `);
+    if (line === undefined) return 'quit';
+    const text = line.trim().replace(/[\s,]+/g, ', ');
+    if (!text) return undefined;
+    const p = parseActionText(`return(${text})`);
+    if (p.ok && p.value.action === 'return') {
+      return Object.fromEntries(Object.entries(p.value.values ?? {}).map(([k, v]) => [k, v.toString()]));
+    }
+    out(`  ${p.ok ? 'not a return action' : p.error}\n`);
+  }
+}
+
+/** One key from the terminal: a letter (lower case), '\r' for Enter, or 'quit' for Ctrl-C / Ctrl-D. */
+function readKey(): Promise<string> {
+  const stdin = process.stdin;
+  emitKeypressEvents(stdin);
+  const raw = typeof stdin.setRawMode === 'function';
+  return new Promise((resolve) => {
+    if (raw) stdin.setRawMode(true);
+    stdin.resume();
+    const done = (key: string) => {
+      stdin.off('keypress', onKey);
+      stdin.off('end', onEnd);
+      if (raw) stdin.setRawMode(false);
+      stdin.pause();
+      resolve(key);
+    };
+    const onKey = (str: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean } | undefined) => {
+      if (key?.ctrl && (key.name === 'c' || key.name === 'd')) return done('quit');
+      if (key?.name === 'return' || key?.name === 'enter') return done('\r');
+      if (str && str.length === 1 && !key?.ctrl && !key?.meta) return done(str.toLowerCase());
+      done('?');
+    };
+    const onEnd = () => done('quit');
+    stdin.on('keypress', onKey);
+    stdin.once('end', onEnd);
+  });
+}
+
+/** One line from the terminal; undefined on Ctrl-C or Ctrl-D. */
+async function question(prompt: string): Promise<string | undefined> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const ac = new AbortController();
+  rl.on('SIGINT', () => ac.abort());
+  rl.on('close', () => ac.abort());
+  try {
+    return await rl.question(prompt, { signal: ac.signal });
+  } catch {
+    out('^C\n');
+    return undefined;
+  } finally {
+    rl.close();
+  }
+}
