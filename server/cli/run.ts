@@ -144,6 +144,8 @@ export async function buildPolicy(file: string | undefined, on: string[] | undef
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
+  // --timeout counts from here: loading a large policy and starting the session are part of the run
+  const commandStart = Date.now();
   const { values: o, positionals } = parseCommandLine('run', argv, OPTIONS);
   if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
   prewarm();
@@ -263,7 +265,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   cli.on('log', warn);
 
   let timedOut = false;
-  const timer = timeoutS !== undefined ? setTimeout(() => { timedOut = true; s.pause(); }, timeoutS * 1000) : undefined;
+  const timer = timeoutS !== undefined ? setTimeout(() => { timedOut = true; s.pause(); }, Math.max(0, timeoutS * 1000 - (Date.now() - commandStart))) : undefined;
   // Ctrl-C and SIGTERM (kill, timeout(1), CI cancelling) end the run the same way:
   // the guest pauses, the rows so far and the summary are printed. 'quit': q at the prompt.
   let interrupted: 'SIGINT' | 'SIGTERM' | 'quit' | undefined;
