@@ -429,6 +429,14 @@ void *td_log_map(int64_t fd, uint64_t offset, uint64_t len, int *err) {
   if (fallocate((int)fd, 0, (off_t)offset, (off_t)len) != 0) { *err = errno; return NULL; }
   void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, (off_t)offset);
   if (p == MAP_FAILED) { *err = errno; return NULL; }
+  // MAP_POPULATE maps a shared file's pages read-only (the kernel tracks their
+  // first write): each page's first store would fault, ~20 us here. Preparing them
+  // for writing in one call costs about half (Linux 5.14+; older kernels say
+  // EINVAL and fault page by page as before).
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  (void)madvise(p, len, MADV_POPULATE_WRITE);
   return p;
 }
 

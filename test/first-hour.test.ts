@@ -2,7 +2,7 @@
 // core side): the trap just before a hang is on the screen at once, a signal ends
 // the run with the rows so far and the summary, and `--forward-fallback stop`
 // stops the run at the trap.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -20,9 +20,19 @@ interface Live {
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const children: { kill: (s: NodeJS.Signals) => boolean; exitCode: number | null; signalCode: NodeJS.Signals | null }[] = [];
+afterEach(() => {
+  // a run a failed test left behind must not spin on
+  while (children.length) {
+    const c = children.pop()!;
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+});
+
 /** Starts trapdoor with stdout and stderr on pipes (not a terminal), as a script or CI sees it. */
 function start(args: string[]): Live {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];

@@ -269,7 +269,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   // Ctrl-C and SIGTERM (kill, timeout(1), CI cancelling) end the run the same way:
   // the guest pauses, the rows so far and the summary are printed. 'quit': q at the prompt.
   let interrupted: 'SIGINT' | 'SIGTERM' | 'quit' | undefined;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => { interrupted ??= sig; s.pause(); };
+  // A second signal while the first is being answered ends the process at once.
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (interrupted === 'SIGINT' || interrupted === 'SIGTERM') process.exit(sig === 'SIGTERM' ? EXIT.TERMINATED : EXIT.INTERRUPTED);
+    interrupted ??= sig;
+    s.pause();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
