@@ -4,33 +4,21 @@
 // correctness bugs (decode cache keys, failures inside the hook, register names).
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn } from 'node:child_process';
-import { Session, type SessionOptions } from '../server/session/session.js';
+import { Session } from '../server/session/session.js';
 import { OPS } from '../server/session/contract.js';
 import { startGdbServer, type GdbServer } from '../gdbstub/index.js';
 import { hex } from '../server/machine/memory.js';
-import { parseOnFlag, type PolicySpec } from '../server/policy/index.js';
 import { assemble } from './helpers/asm.js';
+import { sessionFixture, policy } from './helpers/sessions.js';
 
-const open: Session[] = [];
+const session = sessionFixture('contract');
 const servers: GdbServer[] = [];
+/** Sessions served to gdb (served below): closed after their stubs. */
+const served_: Session[] = [];
 afterEach(async () => {
   while (servers.length) await servers.pop()!.close();
-  while (open.length) await open.pop()!.close();
+  while (served_.length) await served_.pop()!.close();
 });
-
-async function session(arch: 'aarch64' | 'arm', src: string, opts: Partial<SessionOptions> = {}) {
-  const r = await Session.open({ image: { path: assemble(arch, src, 'contract') }, ...opts });
-  if (!r.ok) throw new Error(r.error);
-  open.push(r.value);
-  return r.value;
-}
-
-function policy(...on: string[]): PolicySpec {
-  return {
-    default: { action: 'emulate' },
-    rules: on.map((t, i) => { const r = parseOnFlag(t, `t${i}`); if (!r.ok) throw new Error(r.error); return r.value; }),
-  };
-}
 
 const A64_OFF = `ldr x0, =0x84000008\n  smc #0\n`;
 const LOOP = `.global _start\n_start:\n  mov x1, #0\nloop:\n  add x1, x1, #1\nfirst:\n  nop\nsecond:\n  nop\n  cmp x1, #3\n  b.ne loop
@@ -107,7 +95,7 @@ async function served(name: string) {
   const elf = assemble('aarch64', LOOP, name);
   const r = await Session.open({ image: { path: elf } });
   if (!r.ok) throw new Error(r.error);
-  open.push(r.value);
+  served_.push(r.value);
   const server = await startGdbServer(r.value, { port: 0 });
   servers.push(server);
   return { elf, s: r.value, server };

@@ -1,29 +1,11 @@
 // A `return` value wider than the register it goes to is an error in every path
 // (policy file, --on, a rule added while running, a decision, the console), never
 // silently truncated; negative values that fit as signed are two's complement.
-import { describe, it, expect, afterEach } from 'vitest';
-import { Session, type SessionOptions } from '../server/session/session.js';
-import { parseOnFlag, parsePolicyText, type PolicySpec } from '../server/policy/index.js';
-import { assemble } from './helpers/asm.js';
+import { describe, it, expect } from 'vitest';
+import { parseOnFlag, parsePolicyText } from '../server/policy/index.js';
+import { sessionFixture, policy } from './helpers/sessions.js';
 
-const open: Session[] = [];
-afterEach(async () => {
-  while (open.length) await open.pop()!.close();
-});
-
-async function session(arch: 'aarch64' | 'arm', src: string, opts: Partial<SessionOptions> = {}) {
-  const r = await Session.open({ image: { path: assemble(arch, src, 'width') }, ...opts });
-  if (!r.ok) throw new Error(r.error);
-  open.push(r.value);
-  return r.value;
-}
-
-function policy(...on: string[]): PolicySpec {
-  return {
-    default: { action: 'emulate' },
-    rules: on.map((t, i) => { const r = parseOnFlag(t, `t${i}`); if (!r.ok) throw new Error(r.error); return r.value; }),
-  };
-}
+const session = sessionFixture('width');
 
 // PSCI_VERSION (asked), its r0/r1 kept in r8/r9, then SYSTEM_OFF.
 const A32 = `.global _start\n_start:\n  ldr r0, =0x84000000\n  smc #0\n  mov r8, r0\n  mov r9, r1\n  ldr r0, =0x84000008\n  smc #0\n`;
