@@ -4,7 +4,7 @@
 // header has `trapdoor`, the version). The engine's TrapLog then goes on after it.
 import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { recordsEnd } from '../session/trap-log.js';
+import { recordsEnd } from '../session/trap-log-end.js';
 import { RunError, UsageError } from './errors.js';
 
 export interface TrapLogHeader {

@@ -6,33 +6,13 @@
 // write() per record. A write that fails (a full disk, /dev/full) is an `io`
 // error that the trap path turns into an internal stop: the run never goes on
 // with records lost.
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 import { unicorn, type Ptr } from '../machine/unicorn.js';
 import { CoreError } from '../result.js';
+import { recordsEnd, WINDOW } from './trap-log-end.js';
 
-/** The file grows a window at a time (after a kill -9 it may end in up to this many zero bytes). */
-const WINDOW = 1 << 20;
 const PAGE = 4096;
-
-/**
- * Where the records of an existing log end: after its last newline. A run killed
- * with -9 leaves its last window's zero bytes, and maybe the record it was
- * writing, after that; this run's records go where they begin.
- */
-export function recordsEnd(path: string, size: number): number {
-  if (size === 0) return 0;
-  const fd = openSync(path, 'r');
-  try {
-    const tail = Buffer.alloc(Math.min(size, WINDOW));
-    readSync(fd, tail, 0, tail.length, size - tail.length);
-    const nl = tail.lastIndexOf(0x0a);
-    if (nl < 0) return size === tail.length ? 0 : size;
-    return size - tail.length + nl + 1;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export class TrapLog {
   private fd: number | undefined;
