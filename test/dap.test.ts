@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { assemble, ROOT } from './helpers/asm.js';
+import { writeFileSync } from 'node:fs';
+import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
@@ -175,13 +176,39 @@ describe('trapdoor debug-adapter', () => {
     expect(await gone).toBe(0);
   });
 
+  it('stops on entry; registers can be set, the system registers read, and stepIn runs one instruction', async () => {
+    const elf = assemble('aarch64', '.global _start\n_start:\n  add x1, x19, #1\n  ldr x0, =0x84000008\n  smc #0\n', 'dap-entry');
+    const dc = await overStdio();
+    const { stop } = await launchAndStop(dc, { program: elf, stopOnEntry: true }, { filters: [] });
+    expect(stop.body.reason).toBe('entry');
+    const frames = await dc.stackTraceRequest({ threadId: 1 });
+    const scopes = await dc.scopesRequest({ frameId: frames.body.stackFrames[0].id });
+    expect(scopes.body.scopes.map((sc) => sc.name)).toEqual(['Registers', 'System registers']);
+    expect(scopes.body.scopes.filter((sc) => sc.presentationHint === 'registers')).toHaveLength(1);
+    expect((await variables(dc, 'System registers')).VBAR_EL1.value).toMatch(/^0x/);
+    const set = await dc.setVariableRequest({ variablesReference: scopes.body.scopes[0].variablesReference, name: 'x19', value: '0x41' });
+    expect(set.body.value).toBe('0x41');
+    await expect(dc.setVariableRequest({ variablesReference: scopes.body.scopes[0].variablesReference, name: 'x99', value: '1' })).rejects.toThrow(/x99/);
+    const stepped = dc.waitForEvent('stopped');
+    await dc.stepInRequest({ threadId: 1, granularity: 'instruction' });
+    expect(((await stepped) as DebugProtocol.StoppedEvent).body.reason).toBe('step');
+    expect((await variables(dc, 'Registers')).x1.value).toBe('0x42');
+    const exited = dc.waitForEvent('exited');
+    await dc.continueRequest({ threadId: 1 });
+    await exited;
+  });
+
   it('bad launch configurations get one clear error each', async () => {
+    const badPolicy = path.join(scratchDir(), `dap-bad-policy-${process.pid}.yaml`);
+    writeFileSync(badPolicy, 'default: emulate\nrules:\n  - match: {id: 0x82000010}\n    action: explode\n');
     const cases: [Record<string, unknown>, RegExp][] = [
       [{}, /no 'program'/],
       [{ program: TOUR, arch: 'mips' }, /bad --arch "mips": use aarch64, aarch32 \(or arm\) or thumb/],
       [{ program: path.join(ROOT, 'no-such.elf') }, /does not exist/],
       [{ program: TOUR, rules: ['0x82000010=explode'] }, /bad --on "0x82000010=explode"/],
       [{ program: TOUR, policy: path.join(ROOT, 'test/fixtures-missing.yaml') }, /fixtures-missing\.yaml/],
+      [{ program: TOUR, policy: badPolicy }, /dap-bad-policy-\d+\.yaml:4:\d+: .*explode/],
+      [{ program: TOUR, rules: 'hvc=ask', ram: 7 }, /'ram' must be a list of strings/],
     ];
     const dc = await overServer();
     await dc.initializeRequest();
