@@ -38,6 +38,8 @@ export class TrapdoorDebugSession extends DebugSession {
   private configured = false;
   private launched = false;
   private ended = false;
+  /** A pause of ours (to change the policy while the guest runs): not reported, the run goes on after. */
+  private quietPause = false;
 
   // ---------------------------------------------------------------- helpers
   private fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -120,6 +122,7 @@ export class TrapdoorDebugSession extends DebugSession {
       if (r.code === 'exited' || r.code === 'closed') this.end(0);
       return;
     }
+    if (r.value.reason === 'pause' && this.quietPause) return;
     this.report(r.value);
   }
 
@@ -213,6 +216,23 @@ export class TrapdoorDebugSession extends DebugSession {
   protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
     const c = this.need(response);
     if (!c) return;
+    // The policy is changed while the guest is stopped: a running guest is paused for it and runs on after.
+    let runOn = false;
+    if (c.state === 'running') {
+      this.quietPause = true;
+      const stopped = c.nextStop();
+      await c.pause();
+      runOn = (await stopped).reason === 'pause';
+      if (!runOn) this.quietPause = false;
+    }
+    try {
+      await this.setFilters(c, response, args);
+    } finally {
+      if (runOn) { this.quietPause = false; void this.resume(false); }
+    }
+  }
+
+  private async setFilters(c: Client, response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments) {
     const wanted = [
       ...(args.filters ?? []).map((filterId) => ({ filterId, condition: undefined as string | undefined })),
       ...(args.filterOptions ?? []).map((o) => ({ filterId: o.filterId, condition: o.condition })),

@@ -59,13 +59,13 @@ async function overServer(): Promise<DebugClient> {
   return dc;
 }
 
-/** initialize, launch, the exception filters, configurationDone; resolves with the first stop. */
-async function launchAndStop(dc: DebugClient, launch: Record<string, unknown>, exceptions: DebugProtocol.SetExceptionBreakpointsArguments) {
+/** initialize, launch, the exception filters, configurationDone; resolves with the first stop (unless told not to wait for one). */
+async function launchAndStop(dc: DebugClient, launch: Record<string, unknown>, exceptions: DebugProtocol.SetExceptionBreakpointsArguments, waitForStop = true) {
   const init = await dc.initializeRequest();
   const launched = dc.launchRequest(launch as DebugProtocol.LaunchRequestArguments);
   await dc.waitForEvent('initialized');
   const set = await dc.setExceptionBreakpointsRequest(exceptions);
-  const stopped = dc.waitForEvent('stopped');
+  const stopped = waitForStop ? dc.waitForEvent('stopped') : undefined;
   await dc.configurationDoneRequest();
   await launched;
   return { init, set, stop: (await stopped) as DebugProtocol.StoppedEvent };
@@ -160,11 +160,7 @@ describe('trapdoor debug-adapter', () => {
   it('pauses a spinning guest and disconnects cleanly', async () => {
     const elf = assemble('aarch64', '.global _start\n_start:\n  b _start\n', 'dap-spin');
     const dc = await overStdio();
-    await dc.initializeRequest();
-    const launched = dc.launchRequest({ program: elf } as DebugProtocol.LaunchRequestArguments);
-    await dc.waitForEvent('initialized');
-    await dc.configurationDoneRequest();
-    await launched;
+    await launchAndStop(dc, { program: elf }, { filters: [] }, false);
     await new Promise((r) => setTimeout(r, 200));
     const stopped = dc.waitForEvent('stopped');
     await dc.pauseRequest({ threadId: 1 });
@@ -174,6 +170,18 @@ describe('trapdoor debug-adapter', () => {
     const gone = new Promise<number | null>((resolve) => proc.on('exit', resolve));
     await dc.disconnectRequest({});
     expect(await gone).toBe(0);
+  });
+
+  it('an exception filter turned on while the guest runs stops it at the next matching call', async () => {
+    const elf = assemble('aarch64', '.global _start\n_start:\n  ldr x0, =0x84000000\n  hvc #0\n  b _start\n', 'dap-hvc-loop');
+    const dc = await overServer();
+    await launchAndStop(dc, { program: elf }, { filters: [] }, false);
+    const stopped = dc.waitForEvent('stopped');
+    const set = await dc.setExceptionBreakpointsRequest({ filters: ['hvc'] });
+    expect(set.body?.breakpoints?.[0].verified).toBe(true);
+    const stop = (await stopped) as DebugProtocol.StoppedEvent;
+    expect(stop.body.reason).toBe('exception');
+    expect(stop.body.text).toBe('PSCI_VERSION');
   });
 
   it('stops on entry; registers can be set, the system registers read, and stepIn runs one instruction', async () => {
