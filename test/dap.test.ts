@@ -2,7 +2,7 @@
 // test client of vscode-debugadapter-node) against the real adapter process, over
 // stdio and over --server.
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
@@ -223,5 +223,11 @@ describe('trapdoor debug-adapter', () => {
     for (const [args, message] of cases) {
       await expect(dc.launchRequest(args as DebugProtocol.LaunchRequestArguments)).rejects.toThrow(message);
     }
+  });
+
+  it('a bad --server port is refused with one line and exit code 2', () => {
+    const r = spawnSync(process.execPath, [BIN, 'debug-adapter', '--server', 'abc'], { encoding: 'utf8', timeout: WAIT });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('trapdoor: bad --server "abc": expected a port from 0 to 65535\n');
   });
 });
