@@ -2,6 +2,7 @@
 // CLI's own parsers (so a bad value gets the same one-line message), turned into
 // SessionOptions.
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { SessionOptions } from '../server/session/session.js';
 import { parseRamSpec } from '../server/machine/memory.js';
 import { parseEndpoint } from '../server/forward/protocol.js';
@@ -9,6 +10,8 @@ import { policyNeeds } from '../server/session/policy-needs.js';
 import { archOption, platformOption, numberOption as num } from '../server/cli/args.js';
 import { buildPolicy } from '../server/cli/policy-build.js';
 import { UsageError } from '../server/cli/errors.js';
+import { startTrapLog } from '../server/cli/trap-log-start.js';
+import { version } from '../server/cli/version.js';
 
 export interface LaunchArgs {
   program?: unknown;
@@ -26,6 +29,12 @@ export interface LaunchArgs {
   trapLog?: unknown;
   stopOnEntry?: unknown;
 }
+
+/** The launch options Trapdoor reads (VS Code adds its own: type, request, name, __sessionId ...). */
+const KNOWN: Record<keyof LaunchArgs, true> = {
+  program: true, arch: true, ram: true, load: true, entry: true, uart: true, policy: true, rules: true,
+  default: true, platform: true, forward: true, trapLog: true, stopOnEntry: true,
+};
 
 function str(args: LaunchArgs, key: keyof LaunchArgs): string | undefined {
   const v = args[key];
@@ -72,6 +81,12 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   }
   const needs = policyNeeds(policy, { forward: !!forward, platform });
   if (needs) throw new UsageError(needs);
+  const trapLog = str(args, 'trapLog');
+  if (trapLog) {
+    // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
+    const options = Object.entries(args).filter(([k]) => k !== 'program' && k in KNOWN).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    startTrapLog(trapLog, false, { trapdoor: version(), image: path.resolve(program), options, started: new Date().toISOString() });
+  }
   return {
     image: {
       path: program,
@@ -85,7 +100,7 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
     policy,
     firmware: firmware ?? {},
     forward: forward ? { endpoint: forward } : undefined,
-    trapLog: str(args, 'trapLog'),
+    trapLog,
     interactive: true,
     subscribe: true,
     stopOnEntry: args.stopOnEntry === true,

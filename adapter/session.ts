@@ -12,7 +12,7 @@ import { runConsole, parseDecision } from '../server/session/console.js';
 import { decisionText, resultText } from '../server/session/render.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 import type { Result } from '../server/result.js';
-import { UsageError } from '../server/cli/errors.js';
+import { RunError, UsageError } from '../server/cli/errors.js';
 import { launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
 
@@ -83,7 +83,7 @@ export class TrapdoorDebugSession extends DebugSession {
     try {
       opts = await launchOptions(args ?? {});
     } catch (e) {
-      if (e instanceof UsageError) return this.fail(response, e.message, 2);
+      if (e instanceof UsageError || e instanceof RunError) return this.fail(response, e.message, 2);
       return this.fail(response, `internal error: ${(e as Error).message} (please report this with the launch configuration)`);
     }
     const opened = await Session.open(opts);
@@ -119,7 +119,7 @@ export class TrapdoorDebugSession extends DebugSession {
     const r = step ? await c.step() : await c.cont();
     if (!r.ok) {
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
-      if (r.code === 'exited' || r.code === 'closed') this.end(0);
+      if (r.code === 'exited' || r.code === 'closed') void this.end(0);
       return;
     }
     if (r.value.reason === 'pause' && this.quietPause) return;
@@ -141,14 +141,14 @@ export class TrapdoorDebugSession extends DebugSession {
         return;
       case 'exit':
         this.sendEvent(new OutputEvent(`run ended: ${ev.message ?? 'the guest ended'}\n`, 'console'));
-        this.end(0);
+        void this.end(0);
         return;
       default: {
         // fault, exception, idle, limit, internal: say what happened; a final stop ends the run
         const text = `${ev.reason} at ${ev.pc}: ${ev.message ?? ev.reason}`;
         if (ev.final || this.client?.state === 'exited') {
           this.sendEvent(new OutputEvent(`run stopped: ${text}\n`, 'stderr'));
-          this.end(1);
+          void this.end(1);
           return;
         }
         const stopped = new StoppedEvent('exception', THREAD, ev.reason) as DebugProtocol.StoppedEvent;
@@ -158,9 +158,11 @@ export class TrapdoorDebugSession extends DebugSession {
     }
   }
 
-  private end(code: number) {
+  /** The run is over: the session closes (the trap log is cut to its records) before the client hears so. */
+  private async end(code: number) {
     if (this.ended) return;
     this.ended = true;
+    await this.shut();
     this.sendEvent(new ExitedEvent(code));
     this.sendEvent(new TerminatedEvent());
   }
@@ -209,7 +211,7 @@ export class TrapdoorDebugSession extends DebugSession {
   protected override async terminateRequest(response: DebugProtocol.TerminateResponse): Promise<void> {
     await this.shut();
     this.sendResponse(response);
-    this.end(0);
+    await this.end(0);
   }
 
   // ---------------------------------------------------------------- traps as exceptions

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
@@ -206,6 +206,21 @@ describe('trapdoor debug-adapter', () => {
     await exited;
   });
 
+  it('trapLog: the file starts with the header record, then one record per trap, as with trapdoor run --trap-log', async () => {
+    const log = path.join(scratchDir(), `dap-traps-${process.pid}.jsonl`);
+    writeFileSync(log, 'old contents\n');
+    const dc = await overStdio();
+    const exited = dc.waitForEvent('exited');
+    await launchAndStop(dc, { program: TOUR, trapLog: log, rules: ['0x82000010=undef'] }, { filters: [] }, false);
+    await exited;
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ image: TOUR, options: [`trapLog=${JSON.stringify(log)}`, 'rules=["0x82000010=undef"]'] });
+    expect(lines[0].trapdoor).toMatch(/\d/);
+    expect(lines.slice(1).map((r) => r.seq)).toEqual(lines.slice(1).map((_, i) => i + 1));
+    expect(lines.slice(1).find((r) => r.decoded.id === '0x82000010')?.decision).toBe('undef');
+    expect(lines[lines.length - 1].decoded.name).toBe('PSCI_SYSTEM_OFF');
+  });
+
   it('bad launch configurations get one clear error each', async () => {
     const badPolicy = path.join(scratchDir(), `dap-bad-policy-${process.pid}.yaml`);
     writeFileSync(badPolicy, 'default: emulate\nrules:\n  - match: {id: 0x82000010}\n    action: explode\n');
@@ -217,6 +232,7 @@ describe('trapdoor debug-adapter', () => {
       [{ program: TOUR, policy: path.join(ROOT, 'test/fixtures-missing.yaml') }, /fixtures-missing\.yaml/],
       [{ program: TOUR, policy: badPolicy }, /dap-bad-policy-\d+\.yaml:4:\d+: .*explode/],
       [{ program: TOUR, rules: 'hvc=ask', ram: 7 }, /'ram' must be a list of strings/],
+      [{ program: TOUR, trapLog: path.join(ROOT, 'no-such-folder/traps.jsonl') }, /no-such-folder does not exist/],
     ];
     const dc = await overServer();
     await dc.initializeRequest();
