@@ -27,7 +27,8 @@ export function fullTypeName(t: TrapRecord): string {
   const d = t.decoded;
   const parts: string[] = [d.kind, d.owner];
   if (d.fast !== undefined) parts.push(d.fast ? 'fast' : 'yielding');
-  parts.push(`${t.conduit.toUpperCase()}${d.callconv ?? ''}`);
+  // SMCCC says SMC32/SMC64; other calls take the width of the guest's registers
+  parts.push(`${t.conduit.toUpperCase()}${d.callconv ?? (t.arch === 'aarch64' ? 64 : 32)}`);
   return parts.join('/');
 }
 

@@ -144,6 +144,18 @@ describe('trapdoor debug-adapter', () => {
     expect((await variables(dc, 'Trap')).trap.value).toMatch(/^#5 at/);
   });
 
+  it('the Xen filter with a hypercall name stops at that hypercall; the console changes the policy', async () => {
+    const dc = await overStdio();
+    const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: [], filterOptions: [{ filterId: 'xen', condition: 'xen:xen_version' }] });
+    expect(stop.body.text).toBe('xen_version');
+    const info = await dc.customRequest('exceptionInfo', { threadId: 1 });
+    expect(info.body.details.fullTypeName).toBe('xen/xen/HVC64');
+    const added = await dc.evaluateRequest({ expression: 'policy add 0x82000010=skip', context: 'repl' });
+    expect(added.body.result).toMatch(/Added .*0x82000010.*skip/);
+    const listed = await dc.evaluateRequest({ expression: 'policy', context: 'repl' });
+    expect(listed.body.result).toMatch(/dap-exc-\d+.*xen.*ask/);
+  });
+
   it('decide undef from the debug console: the next step is in the guest\'s vector', async () => {
     const dc = await overStdio();
     const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: [], filterOptions: [{ filterId: 'owner-sip', condition: '0x82000010' }] });
