@@ -4,7 +4,7 @@
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
 import {
-  DebugSession, InitializedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
+  DebugSession, InitializedEvent, InvalidatedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
@@ -41,6 +41,8 @@ export class TrapdoorDebugSession extends DebugSession {
   private ended = false;
   /** A pause of ours (to change the policy while the guest runs): not reported, the run goes on after. */
   private quietPause = false;
+  /** The client redraws variables on an `invalidated` event (it said so at initialize). */
+  private invalidates = false;
 
   // ---------------------------------------------------------------- helpers
   private fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -64,7 +66,8 @@ export class TrapdoorDebugSession extends DebugSession {
   }
 
   // ---------------------------------------------------------------- start-up
-  protected override initializeRequest(response: DebugProtocol.InitializeResponse): void {
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.invalidates = args?.supportsInvalidatedEvent === true;
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsEvaluateForHovers: false,
@@ -168,21 +171,33 @@ export class TrapdoorDebugSession extends DebugSession {
     this.sendEvent(new TerminatedEvent());
   }
 
+  /** A decision or a register write changed what the variables show. */
+  private changed() {
+    if (this.invalidates) this.sendEvent(new InvalidatedEvent(['variables'], THREAD));
+  }
+
+  /** The client, when the guest is stopped (a run or step needs that). */
+  private stoppedClient(response: DebugProtocol.Response): Client | undefined {
+    const c = this.need(response);
+    if (c && c.state === 'running') { this.fail(response, 'the guest is running (pause it first)'); return undefined; }
+    return c;
+  }
+
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
-    if (!this.need(response)) return;
+    if (!this.stoppedClient(response)) return;
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);
     void this.resume(false);
   }
 
   protected override nextRequest(response: DebugProtocol.NextResponse): void {
-    if (!this.need(response)) return;
+    if (!this.stoppedClient(response)) return;
     this.sendResponse(response);
     void this.resume(true);
   }
 
   protected override stepInRequest(response: DebugProtocol.StepInResponse): void {
-    if (!this.need(response)) return;
+    if (!this.stoppedClient(response)) return;
     this.sendResponse(response);
     void this.resume(true);
   }
@@ -190,7 +205,10 @@ export class TrapdoorDebugSession extends DebugSession {
   protected override async pauseRequest(response: DebugProtocol.PauseResponse): Promise<void> {
     const c = this.need(response);
     if (!c) return;
+    const wasRunning = c.state === 'running';
     this.answer(response, await c.pause());
+    // Already stopped: say so, so that the client does not wait for a stop that never comes.
+    if (!wasRunning) this.sendEvent(new StoppedEvent('pause', THREAD));
   }
 
   /** Ends the guest (the connection went away, or disconnect/terminate). */
@@ -363,6 +381,7 @@ export class TrapdoorDebugSession extends DebugSession {
     if (!w.ok) return this.fail(response, w.error);
     const r = await c.readRegisters({ names: [args.name] });
     this.answer(response, r, (regs) => ({ value: regs[args.name] }));
+    this.changed();
   }
 
   // ---------------------------------------------------------------- deciding and the console
@@ -372,6 +391,7 @@ export class TrapdoorDebugSession extends DebugSession {
     if (args.context !== 'repl') return this.fail(response, 'only debug console commands can be evaluated (type help there)');
     const r = await runConsole(c, args.expression);
     if (r.failed) return this.fail(response, r.lines.join('\n'));
+    if (/^\s*decide\b/i.test(args.expression)) this.changed();
     response.body = { result: r.lines.join('\n'), variablesReference: 0 };
     this.sendResponse(response);
   }
@@ -386,6 +406,7 @@ export class TrapdoorDebugSession extends DebugSession {
       const d = parseDecision([a.action, ...values]);
       if (typeof d === 'string') return this.fail(response, `decide: ${d}`);
       const r = await c.decide({ decision: d });
+      if (r.ok) this.changed();
       return this.answer(response, r, (rec) => ({ trap: rec, text: `Trap #${rec.seq}: ${decisionText(rec)}${resultText(rec) ? ` -> ${resultText(rec)}` : ''}` }));
     }
     if (command === 'trapdoor/traps') {

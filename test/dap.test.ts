@@ -61,7 +61,7 @@ async function overServer(): Promise<DebugClient> {
 
 /** initialize, launch, the exception filters, configurationDone; resolves with the first stop (unless told not to wait for one). */
 async function launchAndStop(dc: DebugClient, launch: Record<string, unknown>, exceptions: DebugProtocol.SetExceptionBreakpointsArguments, waitForStop = true) {
-  const init = await dc.initializeRequest();
+  const init = await dc.initializeRequest({ adapterID: 'trapdoor', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true, supportsInvalidatedEvent: true });
   const launched = dc.launchRequest(launch as DebugProtocol.LaunchRequestArguments);
   await dc.waitForEvent('initialized');
   const set = await dc.setExceptionBreakpointsRequest(exceptions);
@@ -107,7 +107,9 @@ describe('trapdoor debug-adapter', () => {
     const raw = await dc.variablesRequest({ variablesReference: trap.registers.variablesReference });
     expect(raw.body.variables[0]).toMatchObject({ name: 'x0', value: '0x84000000' });
 
+    const invalidated = dc.waitForEvent('invalidated');
     const decided = await dc.customRequest('trapdoor/decide', { action: 'return', values: { x0: '0x1234' } });
+    await invalidated;
     expect(decided.body.text).toMatch(/Trap #1: return/);
     // the answer is in the guest's x0 at once, and after the next instruction
     expect((await variables(dc, 'Registers')).x0.value).toBe('0x1234');
@@ -174,9 +176,14 @@ describe('trapdoor debug-adapter', () => {
     const dc = await overStdio();
     await launchAndStop(dc, { program: elf }, { filters: [] }, false);
     await new Promise((r) => setTimeout(r, 200));
+    await expect(dc.stepInRequest({ threadId: 1 })).rejects.toThrow(/running \(pause it first\)/);
     const stopped = dc.waitForEvent('stopped');
     await dc.pauseRequest({ threadId: 1 });
     expect(((await stopped) as DebugProtocol.StoppedEvent).body.reason).toBe('pause');
+    // stopped already: a second pause is answered with a stop, not silence
+    const again = dc.waitForEvent('stopped');
+    await dc.pauseRequest({ threadId: 1 });
+    expect(((await again) as DebugProtocol.StoppedEvent).body.reason).toBe('pause');
     expect((await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0].name).toBe('_start');
     const proc = running[running.length - 1].proc;
     const gone = new Promise<number | null>((resolve) => proc.on('exit', resolve));
