@@ -9,7 +9,7 @@ import {
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
 import { runConsole, parseDecision } from '../server/session/console.js';
-import { decisionText, resultText } from '../server/session/render.js';
+import { decisionText, describeTrap, resultText } from '../server/session/render.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
@@ -296,7 +296,8 @@ export class TrapdoorDebugSession extends DebugSession {
       description: `trap #${t.seq}: ${d.summary}`,
       breakMode: 'always',
       details: {
-        message: d.summary,
+        // the full decoded record, as the console's `trap` command shows it
+        message: describeTrap(t).join('\n'),
         typeName: d.name,
         fullTypeName: fullTypeName(t),
         evaluateName: d.id,

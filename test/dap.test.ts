@@ -99,6 +99,7 @@ describe('trapdoor debug-adapter', () => {
     const info = await dc.customRequest('exceptionInfo', { threadId: 1 });
     expect(info.body.exceptionId).toBe('PSCI_VERSION');
     expect(info.body.details.fullTypeName).toBe('smccc/std-secure/fast/SMC32');
+    expect(info.body.details.message).toMatch(/^Trap #1: SMC #0x0 at 0x[0-9a-f]+ .*\n  call: +PSCI VERSION\(\)\n  kind: +smccc \(id 0x84000000, fast, SMC32\/HVC32, owner std-secure, service PSCI; decoded by smccc\)/);
 
     const trap = await variables(dc, 'Trap');
     expect(trap.function.value).toBe('PSCI_VERSION');
