@@ -56,6 +56,13 @@ export function intOption(flag: string, text: string, min: number, max: number, 
   return Number(n);
 }
 
+/** A number (hex or decimal) such as an address, or one clear line saying what is expected. */
+export function numberOption(flag: string, v: string): bigint {
+  const n = parseNumber(v);
+  if (n === undefined) throw new UsageError(`bad ${flag} "${v}": expected a number such as 0x40000000 or 4096`);
+  return n;
+}
+
 /** A decimal number of seconds, more than 0 and at most max. */
 export function secondsOption(flag: string, text: string, max: number): number {
   const n = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;

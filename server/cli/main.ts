@@ -12,6 +12,8 @@ Commands:
   trapdoor decode ID [ARGS...]      decode a function id / hypercall offline
   trapdoor firmware-stub --listen PORT --table answers.json
                                     a reference firmware endpoint for --forward
+  trapdoor debug-adapter [--server PORT]
+                                    the Debug Adapter Protocol (VS Code) on stdio or a port
 
 Run 'trapdoor COMMAND --help' for the options of a command, 'trapdoor --version' for the version.
 
@@ -31,12 +33,13 @@ export async function main(argv: string[]): Promise<number> {
       case '--version': case '-V': case 'version':
         process.stdout.write(`trapdoor ${version()}\n`);
         return EXIT.OK;
+      case 'debug-adapter': return await (await import('../../adapter/index.js')).debugAdapterCommand(rest);
       case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? EXIT.USAGE : EXIT.OK;
       default:
-        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, firmware-stub; see trapdoor --help)`);
+        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, firmware-stub, debug-adapter; see trapdoor --help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.USAGE; }

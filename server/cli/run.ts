@@ -4,8 +4,8 @@
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
-import { parseRamSpec, parseNumber } from '../machine/memory.js';
-import { parsePolicyFile, parseOnFlag, parseDefault, formatPolicyError, type PolicySpec, type PolicyFirmware, type Rule } from '../policy/index.js';
+import { parseRamSpec } from '../machine/memory.js';
+import { buildPolicy } from './policy-build.js';
 import { parseSocIdText } from '../firmware/soc-id.js';
 import type { ForwardFallback } from '../session/engine-config.js';
 import { parseEndpoint } from '../forward/protocol.js';
@@ -16,7 +16,7 @@ import { askUser } from './prompt.js';
 import { startTrapLog } from './trap-log-start.js';
 import { version } from './version.js';
 import { EXIT, UsageError } from './errors.js';
-import { archOption, intOption, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
+import { archOption, intOption, numberOption as num, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
 import { policyNeeds } from '../session/policy-needs.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
@@ -110,38 +110,6 @@ const OPTIONS = {
 
 /** Node timers hold at most 2^31-1 ms: the largest --timeout / --forward-timeout. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function num(flag: string, v: string): bigint {
-  const n = parseNumber(v);
-  if (n === undefined) throw new UsageError(`bad ${flag} "${v}": expected a number such as 0x40000000 or 4096`);
-  return n;
-}
-
-export async function buildPolicy(file: string | undefined, on: string[] | undefined, dflt: string | undefined): Promise<PolicySpec & { firmware?: PolicyFirmware; platform?: string }> {
-  const rules: Rule[] = [];
-  (on ?? []).forEach((text, i) => {
-    const r = parseOnFlag(text, `on${i + 1}`);
-    if (!r.ok) throw new UsageError(`bad --on "${text}": ${r.error.replace(/^--on [^:]*: /, '')}`);
-    rules.push(r.value);
-  });
-  let spec: PolicySpec = { default: { action: 'emulate' }, rules: [] };
-  let firmware: PolicyFirmware | undefined;
-  let platform: string | undefined;
-  if (file) {
-    const p = parsePolicyFile(file);
-    if (!p.ok) throw new UsageError(formatPolicyError(p.error));
-    spec = p.policy.toSpec();
-    firmware = p.firmware;
-    platform = p.platform;
-  }
-  spec = { default: spec.default, rules: [...rules, ...spec.rules] };
-  if (dflt) {
-    const d = parseDefault(dflt);
-    if (!d.ok) throw new UsageError(`bad --default "${dflt}": ${d.error}`);
-    spec.default = d.value;
-  }
-  return { ...spec, ...(firmware ? { firmware } : {}), ...(platform ? { platform } : {}) };
-}
 
 export async function runCommand(argv: string[]): Promise<number> {
   // --timeout counts from here: loading a large policy and starting the session are part of the run

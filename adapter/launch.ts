@@ -1,0 +1,108 @@
+// The DAP `launch` arguments: the same options as `trapdoor run`, checked by the
+// CLI's own parsers (so a bad value gets the same one-line message), turned into
+// SessionOptions.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { SessionOptions } from '../server/session/session.js';
+import { parseRamSpec } from '../server/machine/memory.js';
+import { parseEndpoint } from '../server/forward/protocol.js';
+import { policyNeeds } from '../server/session/policy-needs.js';
+import { archOption, platformOption, numberOption as num } from '../server/cli/args.js';
+import { buildPolicy } from '../server/cli/policy-build.js';
+import { UsageError } from '../server/cli/errors.js';
+import { startTrapLog } from '../server/cli/trap-log-start.js';
+import { version } from '../server/cli/version.js';
+
+export interface LaunchArgs {
+  program?: unknown;
+  arch?: unknown;
+  ram?: unknown;
+  load?: unknown;
+  entry?: unknown;
+  uart?: unknown;
+  policy?: unknown;
+  /** `--on` texts, e.g. ["0x82000010=undef", "hvc=ask"]. */
+  rules?: unknown;
+  default?: unknown;
+  platform?: unknown;
+  forward?: unknown;
+  trapLog?: unknown;
+  stopOnEntry?: unknown;
+}
+
+/** The launch options Trapdoor reads (VS Code adds its own: type, request, name, __sessionId ...). */
+const KNOWN: Record<keyof LaunchArgs, true> = {
+  program: true, arch: true, ram: true, load: true, entry: true, uart: true, policy: true, rules: true,
+  default: true, platform: true, forward: true, trapLog: true, stopOnEntry: true,
+};
+
+function str(args: LaunchArgs, key: keyof LaunchArgs): string | undefined {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new UsageError(`launch: '${key}' must be a string, e.g. "${key === 'arch' ? 'aarch64' : '0x40000000'}"`);
+  return v;
+}
+
+function strings(args: LaunchArgs, key: 'ram' | 'rules'): string[] | undefined {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
+    throw new UsageError(`launch: '${key}' must be a list of strings, e.g. ${key === 'ram' ? '["0x40000000:128M"]' : '["0x82000010=undef", "hvc=ask"]'}`);
+  }
+  return list as string[];
+}
+
+/** SessionOptions for a launch request, or a UsageError saying what to fix. */
+export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & { stopOnEntry: boolean }> {
+  const program = str(args, 'program');
+  if (!program) throw new UsageError("launch: no 'program': give the guest image, e.g. \"program\": \"examples/aarch64/smccc-tour.elf\"");
+  if (!existsSync(program)) throw new UsageError(`launch: program ${program} does not exist (check the path; relative paths are from the adapter's folder)`);
+  const archText = str(args, 'arch');
+  const arch = archText !== undefined ? archOption(archText) : undefined;
+  const ram = (strings(args, 'ram') ?? []).map((s) => {
+    const r = parseRamSpec(s);
+    if (!r.ok) throw new UsageError(r.error);
+    return r.value;
+  });
+  const load = str(args, 'load');
+  const entry = str(args, 'entry');
+  const uart = str(args, 'uart');
+  const platformText = str(args, 'platform');
+  const forward = str(args, 'forward');
+  const { firmware, platform: filePlatform, ...policy } = await buildPolicy(str(args, 'policy'), strings(args, 'rules'), str(args, 'default'));
+  if (platformText !== undefined && filePlatform && platformOption(platformText) !== filePlatform) {
+    throw new UsageError(`platform ${platformText} differs from the policy file's platform: ${filePlatform} (drop one of them)`);
+  }
+  const platform = platformText !== undefined ? platformOption(platformText) : filePlatform;
+  if (forward) {
+    const ep = parseEndpoint(forward);
+    if (!ep.ok) throw new UsageError(`bad forward: ${ep.error}`);
+  }
+  const needs = policyNeeds(policy, { forward: !!forward, platform });
+  if (needs) throw new UsageError(needs);
+  const trapLog = str(args, 'trapLog');
+  if (trapLog) {
+    // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
+    const options = Object.entries(args).filter(([k]) => k !== 'program' && k in KNOWN).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    startTrapLog(trapLog, false, { trapdoor: version(), image: path.resolve(program), options, started: new Date().toISOString() });
+  }
+  return {
+    image: {
+      path: program,
+      load: load !== undefined ? num('load', load) : undefined,
+      entry: entry !== undefined ? num('entry', entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && load !== undefined ? num('load', load) | 1n : undefined,
+      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
+    },
+    ram: ram.length ? ram : undefined,
+    uart: uart === 'none' ? null : uart ? num('uart', uart) : undefined,
+    platform,
+    policy,
+    firmware: firmware ?? {},
+    forward: forward ? { endpoint: forward } : undefined,
+    trapLog,
+    interactive: true,
+    subscribe: true,
+    stopOnEntry: args.stopOnEntry === true,
+  };
+}

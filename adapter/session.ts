@@ -1,0 +1,427 @@
+// The debug adapter: the Debug Adapter Protocol mapped onto the Session contract,
+// as vscode-mock-debug's session maps onto its runtime. One DAP connection is one
+// guest (a Session it opens at `launch`) and one Client named 'dap'. Traps are
+// exceptions (filters.ts): a trap stop is a `stopped` event with reason
+// 'exception'; the debug console runs the console commands every front-end shares.
+import {
+  DebugSession, InitializedEvent, InvalidatedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
+} from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { Session, type Client, type StopEvent } from '../server/session/session.js';
+import { runConsole, parseDecision } from '../server/session/console.js';
+import { decisionText, describeTrap, resultText } from '../server/session/render.js';
+import type { TrapRecord } from '../server/session/trap-record.js';
+import type { Result } from '../server/result.js';
+import { RunError, UsageError } from '../server/cli/errors.js';
+import { launchOptions, type LaunchArgs } from './launch.js';
+import { exceptionFilters, filterRule } from './filters.js';
+
+/** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
+const THREAD = 1;
+const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5 } as const;
+/** The ids of the ask rules this adapter adds for exception filters. */
+const FILTER_PREFIX = 'dap-exc-';
+
+/** `smccc/sip/fast/SMC32`: kind, owner, fast or yielding, conduit and width. */
+export function fullTypeName(t: TrapRecord): string {
+  const d = t.decoded;
+  const parts: string[] = [d.kind, d.owner];
+  if (d.fast !== undefined) parts.push(d.fast ? 'fast' : 'yielding');
+  // SMCCC says SMC32/SMC64; other calls take the width of the guest's registers
+  parts.push(`${t.conduit.toUpperCase()}${d.callconv ?? (t.arch === 'aarch64' ? 64 : 32)}`);
+  return parts.join('/');
+}
+
+export class TrapdoorDebugSession extends DebugSession {
+  private session: Session | undefined;
+  private client: Client | undefined;
+  private stopOnEntry = false;
+  private configured = false;
+  private launched = false;
+  private ended = false;
+  /** A pause of ours (to change the policy while the guest runs): not reported, the run goes on after. */
+  private quietPause = false;
+  /** The client redraws variables on an `invalidated` event (it said so at initialize). */
+  private invalidates = false;
+
+  // ---------------------------------------------------------------- helpers
+  private fail(response: DebugProtocol.Response, message: string, id = 1) {
+    response.success = false;
+    response.message = message;
+    response.body = { error: { id, format: message.replace(/[{}]/g, ''), showUser: true } };
+    this.sendResponse(response);
+  }
+
+  /** The client, or an error response saying the guest is not launched. */
+  private need(response: DebugProtocol.Response): Client | undefined {
+    if (this.client && !this.ended) return this.client;
+    this.fail(response, this.ended ? 'the guest has ended (start a new debug session)' : 'no guest yet: send launch first');
+    return undefined;
+  }
+
+  private answer<T>(response: DebugProtocol.Response, r: Result<T>, body?: (v: T) => unknown) {
+    if (!r.ok) return this.fail(response, r.error);
+    if (body) response.body = body(r.value);
+    this.sendResponse(response);
+  }
+
+  // ---------------------------------------------------------------- start-up
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.invalidates = args?.supportsInvalidatedEvent === true;
+    response.body = {
+      supportsConfigurationDoneRequest: true,
+      supportsEvaluateForHovers: false,
+      supportsSetVariable: true,
+      supportsExceptionInfoRequest: true,
+      supportsExceptionFilterOptions: true,
+      supportsTerminateRequest: true,
+      supportsSteppingGranularity: true,
+      exceptionBreakpointFilters: exceptionFilters(),
+    };
+    this.sendResponse(response);
+  }
+
+  protected override async launchRequest(response: DebugProtocol.LaunchResponse, args: DebugProtocol.LaunchRequestArguments & LaunchArgs): Promise<void> {
+    if (this.session) return this.fail(response, 'this debug session already runs a guest');
+    let opts;
+    try {
+      opts = await launchOptions(args ?? {});
+    } catch (e) {
+      if (e instanceof UsageError || e instanceof RunError) return this.fail(response, e.message, 2);
+      return this.fail(response, `internal error: ${(e as Error).message} (please report this with the launch configuration)`);
+    }
+    const opened = await Session.open(opts);
+    if (!opened.ok) return this.fail(response, opened.error, 2);
+    this.session = opened.value;
+    this.stopOnEntry = opts.stopOnEntry;
+    const c = this.client = this.session.connect('dap');
+    c.on('output', (text) => this.sendEvent(new OutputEvent(text, 'stdout')));
+    c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
+    this.launched = true;
+    this.sendResponse(response);
+    // Ready for the configuration (exception filters) now that the session exists.
+    this.sendEvent(new InitializedEvent());
+    if (this.configured) this.startGuest();
+  }
+
+  protected override configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
+    this.configured = true;
+    this.sendResponse(response);
+    if (this.launched) this.startGuest();
+  }
+
+  private startGuest() {
+    if (this.stopOnEntry) this.sendEvent(new StoppedEvent('entry', THREAD));
+    else void this.resume(false);
+  }
+
+  // ---------------------------------------------------------------- run control
+  /** Runs (or steps) the guest and reports how it stopped. At a trap with no decision the run applies the policy default. */
+  private async resume(step: boolean): Promise<void> {
+    const c = this.client;
+    if (!c || this.ended) return;
+    const r = step ? await c.step() : await c.cont();
+    if (!r.ok) {
+      this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
+      if (r.code === 'exited' || r.code === 'closed') void this.end(0);
+      return;
+    }
+    if (r.value.reason === 'pause' && this.quietPause) return;
+    this.report(r.value);
+  }
+
+  private report(ev: StopEvent) {
+    switch (ev.reason) {
+      case 'trap': {
+        const t = ev.trap;
+        const stopped = new StoppedEvent('exception', THREAD, t?.decoded.name ?? 'trap') as DebugProtocol.StoppedEvent;
+        stopped.body.description = t ? `trap #${t.seq}: ${t.decoded.summary}` : ev.message;
+        stopped.body.allThreadsStopped = true;
+        this.sendEvent(stopped);
+        return;
+      }
+      case 'breakpoint': case 'step': case 'pause':
+        this.sendEvent(new StoppedEvent(ev.reason, THREAD));
+        return;
+      case 'exit':
+        this.sendEvent(new OutputEvent(`run ended: ${ev.message ?? 'the guest ended'}\n`, 'console'));
+        void this.end(0);
+        return;
+      default: {
+        // fault, exception, idle, limit, internal: say what happened; a final stop ends the run
+        const text = `${ev.reason} at ${ev.pc}: ${ev.message ?? ev.reason}`;
+        if (ev.final || this.client?.state === 'exited') {
+          this.sendEvent(new OutputEvent(`run stopped: ${text}\n`, 'stderr'));
+          void this.end(1);
+          return;
+        }
+        const stopped = new StoppedEvent('exception', THREAD, ev.reason) as DebugProtocol.StoppedEvent;
+        stopped.body.description = text;
+        this.sendEvent(stopped);
+      }
+    }
+  }
+
+  /** The run is over: the session closes (the trap log is cut to its records) before the client hears so. */
+  private async end(code: number) {
+    if (this.ended) return;
+    this.ended = true;
+    await this.shut();
+    this.sendEvent(new ExitedEvent(code));
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  /** A decision or a register write changed what the variables show. */
+  private changed() {
+    if (this.invalidates) this.sendEvent(new InvalidatedEvent(['variables'], THREAD));
+  }
+
+  /** The client, when the guest is stopped (a run or step needs that). */
+  private stoppedClient(response: DebugProtocol.Response): Client | undefined {
+    const c = this.need(response);
+    if (c && c.state === 'running') { this.fail(response, 'the guest is running (pause it first)'); return undefined; }
+    return c;
+  }
+
+  protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
+    if (!this.stoppedClient(response)) return;
+    response.body = { allThreadsContinued: true };
+    this.sendResponse(response);
+    void this.resume(false);
+  }
+
+  protected override nextRequest(response: DebugProtocol.NextResponse): void {
+    if (!this.stoppedClient(response)) return;
+    this.sendResponse(response);
+    void this.resume(true);
+  }
+
+  protected override stepInRequest(response: DebugProtocol.StepInResponse): void {
+    if (!this.stoppedClient(response)) return;
+    this.sendResponse(response);
+    void this.resume(true);
+  }
+
+  protected override async pauseRequest(response: DebugProtocol.PauseResponse): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    const wasRunning = c.state === 'running';
+    this.answer(response, await c.pause());
+    // Already stopped: say so, so that the client does not wait for a stop that never comes.
+    if (!wasRunning) this.sendEvent(new StoppedEvent('pause', THREAD));
+  }
+
+  /** Ends the guest (the connection went away, or disconnect/terminate). */
+  async shut() {
+    const s = this.session;
+    this.session = undefined;
+    if (!s) return;
+    s.pause();
+    await this.client?.close();
+    await s.close();
+  }
+
+  protected override async disconnectRequest(response: DebugProtocol.DisconnectResponse): Promise<void> {
+    await this.shut();
+    this.sendResponse(response);
+    this.shutdown();
+  }
+
+  protected override async terminateRequest(response: DebugProtocol.TerminateResponse): Promise<void> {
+    await this.shut();
+    this.sendResponse(response);
+    await this.end(0);
+  }
+
+  // ---------------------------------------------------------------- traps as exceptions
+  protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    // The policy is changed while the guest is stopped: a running guest is paused for it and runs on after.
+    let runOn = false;
+    if (c.state === 'running') {
+      this.quietPause = true;
+      const stopped = c.nextStop();
+      await c.pause();
+      runOn = (await stopped).reason === 'pause';
+      if (!runOn) this.quietPause = false;
+    }
+    try {
+      await this.setFilters(c, response, args);
+    } finally {
+      if (runOn) { this.quietPause = false; void this.resume(false); }
+    }
+  }
+
+  private async setFilters(c: Client, response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments) {
+    const wanted = [
+      ...(args.filters ?? []).map((filterId) => ({ filterId, condition: undefined as string | undefined })),
+      ...(args.filterOptions ?? []).map((o) => ({ filterId: o.filterId, condition: o.condition })),
+    ];
+    // Replace this adapter's rules with the new set (DAP sends the whole set each time).
+    const pol = await c.policy();
+    if (!pol.ok) return this.fail(response, pol.error);
+    for (const r of pol.value.rules.filter((x) => x.id.startsWith(FILTER_PREFIX))) {
+      const gone = await c.removeRule({ id: r.id });
+      if (!gone.ok && gone.code !== 'not-found') return this.fail(response, gone.error);
+    }
+    const breakpoints: DebugProtocol.Breakpoint[] = [];
+    for (const w of wanted) {
+      const r = filterRule(w.filterId, w.condition);
+      if ('error' in r) { breakpoints.push({ verified: false, message: r.error }); continue; }
+      const added = await c.addRule({ rule: r.rule, position: 'first', idPrefix: FILTER_PREFIX });
+      breakpoints.push(added.ok ? { verified: true, message: added.value.rule.text } : { verified: false, message: added.error });
+    }
+    response.body = { breakpoints };
+    this.sendResponse(response);
+  }
+
+  private async pending(): Promise<TrapRecord | undefined> {
+    const p = await this.client?.pendingTrap();
+    return p?.ok && p.value ? p.value : undefined;
+  }
+
+  protected override async exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): Promise<void> {
+    if (!this.need(response)) return;
+    const t = await this.pending();
+    const ev = this.client!.lastStop;
+    if (!t) {
+      if (!ev) return this.fail(response, 'the guest has not stopped yet');
+      response.body = { exceptionId: ev.reason, description: ev.message ?? `${ev.reason} at ${ev.pc}`, breakMode: 'always' };
+      return this.sendResponse(response);
+    }
+    const d = t.decoded;
+    response.body = {
+      exceptionId: d.name,
+      description: `trap #${t.seq}: ${d.summary}`,
+      breakMode: 'always',
+      details: {
+        // the full decoded record, as the console's `trap` command shows it
+        message: describeTrap(t).join('\n'),
+        typeName: d.name,
+        fullTypeName: fullTypeName(t),
+        evaluateName: d.id,
+        stackTrace: `${t.conduit.toUpperCase()} #${t.imm} at ${t.pc}`,
+      },
+    };
+    this.sendResponse(response);
+  }
+
+  // ---------------------------------------------------------------- threads, frames, variables
+  protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {
+    response.body = { threads: [new Thread(THREAD, 'vCPU 0')] };
+    this.sendResponse(response);
+  }
+
+  protected override async stackTraceRequest(response: DebugProtocol.StackTraceResponse): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    const r = await c.readRegisters({ names: ['pc'] });
+    if (!r.ok) return this.fail(response, r.error);
+    const pc = r.value.pc;
+    const name = c.symbolize(BigInt(pc)) ?? pc;
+    const frame = new StackFrame(0, name) as DebugProtocol.StackFrame;
+    frame.instructionPointerReference = pc;
+    response.body = { stackFrames: [frame], totalFrames: 1 };
+    this.sendResponse(response);
+  }
+
+  protected override async scopesRequest(response: DebugProtocol.ScopesResponse): Promise<void> {
+    if (!this.need(response)) return;
+    const scopes: DebugProtocol.Scope[] = [];
+    if (await this.pending()) scopes.push(new Scope('Trap', REF.trap, false));
+    const regs = new Scope('Registers', REF.registers, false) as DebugProtocol.Scope;
+    regs.presentationHint = 'registers';
+    scopes.push(regs, new Scope('System registers', REF.system, true));
+    response.body = { scopes };
+    this.sendResponse(response);
+  }
+
+  protected override async variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    const v = (name: string, value: string, ref = 0): DebugProtocol.Variable => ({ name, value, variablesReference: ref });
+    if (args.variablesReference === REF.registers || args.variablesReference === REF.system) {
+      const group = args.variablesReference === REF.system ? 'system' : 'general';
+      const names = c.registers.filter((r) => r.group === group).map((r) => r.name);
+      const r = await c.readRegisters({ names });
+      return this.answer(response, r, (regs) => ({ variables: names.filter((n) => n in regs).map((n) => v(n, regs[n])) }));
+    }
+    const t = await this.pending();
+    if (!t) return this.fail(response, 'no trap is waiting for a decision');
+    const d = t.decoded;
+    let variables: DebugProtocol.Variable[];
+    if (args.variablesReference === REF.trap) {
+      variables = [
+        v('call', d.summary),
+        v('function', d.name),
+        ...(d.id ? [v('id', d.id)] : []),
+        v('type', fullTypeName(t)),
+        v('arguments', d.args.map((a) => `${a.name}=${a.value}`).join(', '), REF.trapArgs),
+        v('registers', `${t.args.length} argument registers`, REF.trapRaw),
+        v('decision', t.decision === 'pending' ? 'pending (trapdoor/decide, or decide ... in the debug console)' : decisionText(t)),
+        v('trap', `#${t.seq} at ${t.pc}`),
+      ];
+    } else if (args.variablesReference === REF.trapArgs) {
+      variables = d.args.map((a) => v(a.name, a.value));
+    } else if (args.variablesReference === REF.trapRaw) {
+      const prefix = t.arch === 'aarch64' ? 'x' : 'r';
+      variables = t.args.map((val, i) => v(`${prefix}${i}`, val));
+    } else return this.fail(response, `no variables ${args.variablesReference}`);
+    response.body = { variables };
+    this.sendResponse(response);
+  }
+
+  protected override async setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    if (args.variablesReference !== REF.registers && args.variablesReference !== REF.system) {
+      return this.fail(response, 'only registers can be set (the trap is changed by deciding it)');
+    }
+    const w = await c.writeRegister({ name: args.name, value: args.value.trim() });
+    if (!w.ok) return this.fail(response, w.error);
+    const r = await c.readRegisters({ names: [args.name] });
+    this.answer(response, r, (regs) => ({ value: regs[args.name] }));
+    this.changed();
+  }
+
+  // ---------------------------------------------------------------- deciding and the console
+  protected override async evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    if (args.context !== 'repl') return this.fail(response, 'only debug console commands can be evaluated (type help there)');
+    const r = await runConsole(c, args.expression);
+    if (r.failed) return this.fail(response, r.lines.join('\n'));
+    if (/^\s*decide\b/i.test(args.expression)) this.changed();
+    response.body = { result: r.lines.join('\n'), variablesReference: 0 };
+    this.sendResponse(response);
+  }
+
+  protected override async customRequest(command: string, response: DebugProtocol.Response, args: unknown): Promise<void> {
+    if (command === 'trapdoor/decide') {
+      const c = this.need(response);
+      if (!c) return;
+      const a = (args ?? {}) as { action?: unknown; values?: unknown };
+      if (typeof a.action !== 'string') return this.fail(response, 'trapdoor/decide needs {action}: emulate, forward, undef, skip or return (with values {x0: "-2"})');
+      const values = a.values && typeof a.values === 'object' ? Object.entries(a.values as Record<string, unknown>).map(([k, val]) => `${k}=${String(val)}`) : [];
+      const d = parseDecision([a.action, ...values]);
+      if (typeof d === 'string') return this.fail(response, `decide: ${d}`);
+      const r = await c.decide({ decision: d });
+      if (r.ok) this.changed();
+      return this.answer(response, r, (rec) => ({ trap: rec, text: `Trap #${rec.seq}: ${decisionText(rec)}${resultText(rec) ? ` -> ${resultText(rec)}` : ''}` }));
+    }
+    if (command === 'trapdoor/traps') {
+      const c = this.need(response);
+      if (!c) return;
+      const a = (args ?? {}) as { n?: unknown; from?: unknown };
+      const n = a.n === undefined ? 100 : Number(a.n);
+      const from = a.from === undefined ? undefined : Number(a.from);
+      if (!Number.isInteger(n) || n <= 0 || (from !== undefined && (!Number.isInteger(from) || from <= 0))) {
+        return this.fail(response, 'trapdoor/traps takes {n, from}: positive whole numbers (n records from trap #from, or the last n)');
+      }
+      const r = await c.traps({ n, from });
+      return this.answer(response, r, (traps) => ({ traps, next: traps.length ? traps[traps.length - 1].seq + 1 : from }));
+    }
+    this.fail(response, `unknown request ${command}`);
+  }
+}
