@@ -2,13 +2,12 @@
 // SMCCC: it reports raw exceptions (interrupt number, PC, instruction word) and
 // offers registers, memory, run/step, breakpoints and watchpoints.
 // Everything here runs on the thread that owns the vCPU (the emulation worker).
-import { unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES, UC_ARM64_REG_CP_REG, UC_ARM_REG_CP_REG } from './unicorn.js';
+import { ffi, unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES, UC_ARM64_REG_CP_REG, UC_ARM_REG_CP_REG } from './unicorn.js';
 import { CTL, STOP } from './ctl.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
 import { locateFault } from './fault-locate.js';
 import { thumbItBlockOf } from './step-plan.js';
-import koffi from 'koffi';
 
 /** Why a run or step returned. Exact stop points only: the CPU can be resumed. */
 export type CpuStop =
@@ -90,7 +89,7 @@ export class Cpu {
         const e = this.lib.uc_mem_map_ptr(this.uc, r.base, Number(r.size), UC_PROT_ALL, new Uint8Array(r.buf)) as number;
         if (e) throw new Error(`mapping ${r.name} at ${hex(r.base)} failed: ${ucError(e)}`);
       }
-      const cb = koffi.register(onTrap, koffi.pointer(this.lib.TrapCb));
+      const cb = ffi().register(onTrap, ffi().pointer(this.lib.TrapCb));
       this.callbacks.push(cb);
       td = this.lib.td_attach(this.uc, this.ctl, arch === 'aarch64' ? 0 : 1, cb, opts.countBlocks === false ? 0 : 1);
       if (!td) throw new Error(`attaching the native hooks failed: ${this.lib.td_last_error() as string}`);
@@ -113,8 +112,8 @@ export class Cpu {
   mapDevice(name: string, base: bigint, size: bigint, dev: DeviceHandlers): MemResult<true> {
     const added = this.mem.add({ kind: 'mmio', name, base, size });
     if (!added.ok) return added;
-    const rd = koffi.register((_uc: unknown, off: bigint | number, sz: number) => dev.read(BigInt(off), sz), koffi.pointer(this.lib.MmioRead));
-    const wr = koffi.register((_uc: unknown, off: bigint | number, sz: number, v: bigint | number) => dev.write(BigInt(off), sz, BigInt(v)), koffi.pointer(this.lib.MmioWrite));
+    const rd = ffi().register((_uc: unknown, off: bigint | number, sz: number) => dev.read(BigInt(off), sz), ffi().pointer(this.lib.MmioRead));
+    const wr = ffi().register((_uc: unknown, off: bigint | number, sz: number, v: bigint | number) => dev.write(BigInt(off), sz, BigInt(v)), ffi().pointer(this.lib.MmioWrite));
     this.callbacks.push(rd, wr);
     const e = this.lib.uc_mmio_map(this.uc, base, Number(size), rd, null, wr, null) as number;
     return e ? { ok: false, error: `mapping device ${name}: ${ucError(e)}` } : { ok: true, value: true };
@@ -519,7 +518,7 @@ export class Cpu {
     this.unregisterCallbacks();
   }
   private unregisterCallbacks() {
-    for (const cb of this.callbacks.splice(0)) koffi.unregister(cb);
+    for (const cb of this.callbacks.splice(0)) ffi().unregister(cb);
   }
 }
 

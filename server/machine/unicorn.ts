@@ -2,7 +2,19 @@
 // of our native hook library (native/trapdoor.c). Only the calls Trapdoor uses.
 // Enum values are those of the 2.0.1 headers (they differ between versions);
 // test/native.test.ts checks them against /usr/include/unicorn.
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+
+type Koffi = typeof import('koffi');
+let koffiModule: Koffi | undefined;
+/**
+ * koffi, loaded on first use. A worker started ahead of time (bin/trapdoor.js
+ * prewarms one) loads no native addon until it builds the machine: a CLI that
+ * exits at once on bad input never tears the process down while the worker is
+ * inside the addon's load (Node aborts with a fatal N-API error then).
+ */
+export function ffi(): Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as Koffi);
+}
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -39,7 +51,7 @@ export type Ptr = unknown;
 function findLibrary(): string {
   const candidates = ['libunicorn.so.2', '/usr/lib/x86_64-linux-gnu/libunicorn.so.2', '/usr/lib/aarch64-linux-gnu/libunicorn.so.2'];
   for (const c of candidates) {
-    try { koffi.load(c); return c; } catch { /* next */ }
+    try { ffi().load(c); return c; } catch { /* next */ }
   }
   throw new Error('libunicorn.so.2 not found: install it with `apt-get install -y libunicorn2` (or run `make setup`)');
 }
@@ -57,11 +69,11 @@ function findHelper(): string {
 let bound: ReturnType<typeof bind> | undefined;
 
 function bind() {
-  const uc = koffi.load(findLibrary());
-  const td = koffi.load(findHelper());
-  const TrapCb = koffi.proto('int td_trap_cb(void)');
-  const MmioRead = koffi.proto('uint64_t uc_cb_mmio_read_t(void *uc, uint64_t offset, unsigned int size, void *user)');
-  const MmioWrite = koffi.proto('void uc_cb_mmio_write_t(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *user)');
+  const uc = ffi().load(findLibrary());
+  const td = ffi().load(findHelper());
+  const TrapCb = ffi().proto('int td_trap_cb(void)');
+  const MmioRead = ffi().proto('uint64_t uc_cb_mmio_read_t(void *uc, uint64_t offset, unsigned int size, void *user)');
+  const MmioWrite = ffi().proto('void uc_cb_mmio_write_t(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *user)');
   return {
     TrapCb, MmioRead, MmioWrite,
     uc_open: uc.func('int uc_open(int arch, int mode, _Out_ void **uc)'),

@@ -7,8 +7,7 @@
 // error that the trap path turns into an internal stop: the run never goes on
 // with records lost.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import koffi from 'koffi';
-import { unicorn, type Ptr } from '../machine/unicorn.js';
+import { ffi, unicorn, type Ptr } from '../machine/unicorn.js';
 import { CoreError } from '../result.js';
 import { recordsEnd, WINDOW } from './trap-log-end.js';
 
@@ -47,7 +46,7 @@ export class TrapLog {
     if (!ptr) return false;
     m.ptr = ptr;
     m.base = base;
-    m.view = Buffer.from(koffi.view(ptr, WINDOW));
+    m.view = Buffer.from(ffi().view(ptr, WINDOW));
     return true;
   }
 
