@@ -24,7 +24,7 @@ export async function debugAdapterCommand(argv: string[]): Promise<number> {
   if (o.help) { process.stdout.write(ADAPTER_HELP); return 0; }
   if (positionals.length) throw new UsageError(`debug-adapter takes no arguments (got ${positionals.join(' ')}; see trapdoor debug-adapter --help)`);
   if (o.server === undefined) {
-    const s = new TrapdoorDebugSession();
+    const s = new TrapdoorDebugSession(process.stdout);
     s.setRunAsServer(false);
     s.start(process.stdin, process.stdout);
     process.stdin.once('end', () => void s.shut().then(() => process.exit(0)));
@@ -33,7 +33,7 @@ export async function debugAdapterCommand(argv: string[]): Promise<number> {
   }
   const port = intOption('--server', o.server, 0, 65535, 'a port');
   const server = net.createServer((socket) => {
-    const s = new TrapdoorDebugSession();
+    const s = new TrapdoorDebugSession(socket);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => void s.shut());
     s.setRunAsServer(true);

@@ -32,7 +32,15 @@ export function fullTypeName(t: TrapRecord): string {
   return parts.join('/');
 }
 
+/** Output events a client has not read yet beyond which the guest is held back. */
+const OUTPUT_BACKLOG = 1 << 20;
+
 export class TrapdoorDebugSession extends DebugSession {
+  /** `out`: the stream the protocol is written to (stdout or the socket), watched for a slow client. */
+  constructor(private readonly out: NodeJS.WritableStream & { writableLength: number }) {
+    super();
+  }
+
   private session: Session | undefined;
   private client: Client | undefined;
   private stopOnEntry = false;
@@ -95,7 +103,13 @@ export class TrapdoorDebugSession extends DebugSession {
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
-    c.on('output', (text) => this.sendEvent(new OutputEvent(text, 'stdout')));
+    c.on('output', (text) => {
+      this.sendEvent(new OutputEvent(text, 'stdout'));
+      // the client reads slower than the guest prints: hold the guest back (flow control), not our memory
+      if (this.out.writableLength > OUTPUT_BACKLOG) {
+        c.hold(new Promise((r) => { this.out.once('drain', r); this.out.once('close', r); }));
+      }
+    });
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
     this.launched = true;
     this.sendResponse(response);

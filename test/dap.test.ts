@@ -3,6 +3,7 @@
 // stdio and over --server.
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
@@ -265,5 +266,59 @@ describe('trapdoor debug-adapter', () => {
     const r = spawnSync(process.execPath, [BIN, 'debug-adapter', '--server', 'abc'], { encoding: 'utf8', timeout: WAIT });
     expect(r.status).toBe(2);
     expect(r.stderr).toBe('trapdoor: bad --server "abc": expected a port from 0 to 65535\n');
+  });
+});
+
+describe('debug adapter: a client that does not read', () => {
+  it('a guest printing without end: the guest is held back and the adapter\'s memory stays bounded', async () => {
+    const printer = assemble('aarch64', `.global _start\n_start:\n  ldr x1, =0x09000000\n  mov w2, #'x'\n1:\n  strb w2, [x1]\n  b 1b\n`, 'dap-printer');
+    // over a socket (stdout to a pipe blocks the adapter by itself; a socket never does)
+    const child = spawn(process.execPath, [BIN, 'debug-adapter', '--server', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let sock: net.Socket | undefined;
+    try {
+      let err = '';
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the adapter did not listen: ${err}`)), WAIT);
+        child.stderr!.on('data', (b: Buffer) => {
+          err += b.toString();
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+          if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+        });
+      });
+      const s = sock = net.connect(port, '127.0.0.1');
+      let seq = 1;
+      const send = (command: string, args: object) => {
+        const body = JSON.stringify({ seq: seq++, type: 'request', command, arguments: args });
+        s.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      };
+      // read until the launch is answered, then never again
+      let got = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no launch response: ${got.slice(0, 2000)}`)), WAIT);
+        s.on('data', (b: Buffer) => {
+          got += b.toString();
+          if (/"command":"launch"/.test(got)) { clearTimeout(timer); s.pause(); resolve(); }
+        });
+        send('initialize', { adapterID: 'trapdoor', pathFormat: 'path' });
+        send('launch', { program: printer });
+      });
+      expect(got).toMatch(/"command":"launch","success":true/);
+      send('configurationDone', {});
+      const rss = () => {
+        try { return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024; } catch { return 0; }
+      };
+      // the guest prints a few MB/s through its UART: held back, the adapter stops growing
+      await new Promise((r) => setTimeout(r, 2000));
+      const before = rss();
+      await new Promise((r) => setTimeout(r, 8000));
+      const after = rss();
+      expect(child.exitCode).toBeNull(); // still serving
+      // before: output events piled up in the adapter's memory (~65 MB in these 8 s here, without end)
+      expect(after - before).toBeLessThan(12);
+      expect(after).toBeLessThan(400);
+    } finally {
+      sock?.destroy();
+      child.kill('SIGKILL');
+    }
   });
 });
