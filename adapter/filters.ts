@@ -17,6 +17,7 @@ export const TRAP_FILTERS: readonly TrapFilter[] = [
   { id: 'xen', label: 'Xen hypercalls', selector: 'kind:xen', description: 'HVC #0xEA1 hypercalls' },
   ...OWNERS.map((o) => ({ id: `owner-${o}`, label: `SMCCC owner: ${o}`, selector: `owner:${o}`, description: `SMCCC calls of the ${o} owner range` })),
   { id: 'legacy', label: 'Legacy platform calls', selector: 'kind:legacy', description: 'pre-SMCCC calls of the launch platform table' },
+  { id: 'unimplemented', label: 'Calls the firmware does not implement', selector: 'unimplemented', description: 'calls the built-in firmware would answer NOT_SUPPORTED (or -ENOSYS for Xen)' },
 ];
 
 const CONDITION_HELP = 'more selector terms, all must hold: 0xc4000003, 0x84000000-0x8400001f, xen:memory_op, imm:0x42, owner:psci';

@@ -148,6 +148,17 @@ describe('trapdoor debug-adapter', () => {
     expect((await variables(dc, 'Trap')).trap.value).toMatch(/^#5 at/);
   });
 
+  it('the "calls the firmware does not implement" filter stops at those calls only', async () => {
+    const dc = await overStdio();
+    const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: ['unimplemented'] });
+    // the tour's first five calls (PSCI, SMCCC, TRNG) are answered by the built-in firmware
+    expect(stop.body.text).toBe('SIP_CALL_0x0001');
+    expect((await variables(dc, 'Trap')).trap.value).toMatch(/^#6 at/);
+    const next = dc.waitForEvent('stopped');
+    await dc.continueRequest({ threadId: 1 });
+    expect((await next).body.text).toBe('SIP_CALL_0x0010'); // past xen_version, which the firmware answers
+  });
+
   it('the Xen filter with a hypercall name stops at that hypercall; the console changes the policy', async () => {
     const dc = await overStdio();
     const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: [], filterOptions: [{ filterId: 'xen', condition: 'xen:xen_version' }] });

@@ -217,3 +217,20 @@ var_b: .quad 0x1234
     }
   });
 });
+
+describe('a rule for the calls the built-in firmware does not implement', () => {
+  it('--on unimplemented=... decides only the calls that would get NOT_SUPPORTED; the policy file says firmware: unimplemented', async () => {
+    const tour = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
+    const t = start(['run', tour, '--on', 'unimplemented=return(x0=7)', '--json']);
+    await t.done;
+    const recs = t.out().trim().split('\n').map((l) => JSON.parse(l));
+    const returned = recs.filter((r) => r.decision === 'return').map((r) => r.decoded.id);
+    // the two SiP calls; PSCI, SMCCC, TRNG, Xen xen_version and CPU_ON are the firmware's
+    expect(returned).toEqual(['0x82000001', '0x82000010']);
+    expect(recs.filter((r) => r.decision === 'emulate').length).toBe(recs.length - 2);
+    const { parseOnFlag, parsePolicyText } = await import('../server/policy/index.js');
+    expect(parseOnFlag('unimplemented,smc=ask', 'r')).toMatchObject({ ok: true, value: { match: { firmware: 'unimplemented', conduit: 'smc' } } });
+    expect(parsePolicyText('rules:\n  - match: { firmware: unimplemented }\n    action: undef\n', 'p.yaml')).toMatchObject({ ok: true });
+    expect(parsePolicyText('rules:\n  - match: { firmware: maybe }\n    action: undef\n', 'p.yaml')).toMatchObject({ ok: false, error: { line: 2, message: expect.stringMatching(/firmware 'maybe' is not implemented or unimplemented/) } });
+  });
+});

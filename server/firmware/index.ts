@@ -17,7 +17,7 @@ import { psciFunctions } from './psci.js';
 import { stdFunctions } from './std.js';
 import { SplitMix64, trngFunctions } from './trng.js';
 import type { FirmwareAnswer, FirmwareConfig, Responder } from './types.js';
-import { xenResponder } from './xen.js';
+import { xenAnswers, xenResponder } from './xen.js';
 
 export type { FirmwareAnswer, FirmwareConfig, FirmwareEffect, Responder } from './types.js';
 export { SMCCC_RET, uuidToRegs } from './common.js';
@@ -90,6 +90,23 @@ export class Firmware implements Responder, FirmwareHost {
 
   nextRandom64(): bigint {
     return this.rng.next();
+  }
+
+  /**
+   * Whether respond() answers this call rather than NOT_SUPPORTED / -ENOSYS, without
+   * answering it (policy rules `firmware: unimplemented` match on it). Depends on
+   * the call's id and the guest's width only, for SMCCC calls.
+   */
+  answers(ctx: Pick<CallContext, 'arch'>, call: DecodedCall): boolean {
+    switch (call.kind) {
+      case 'xen': return xenAnswers(call);
+      case 'legacy': return true;
+      case 'smccc':
+        if (call.id === undefined || call.fast === false) return false;
+        if (call.callconv === 64 && ctx.arch !== 'aarch64') return false;
+        return this.table.has(functionId(Number(call.id)));
+      default: return false;
+    }
   }
 
   respond(ctx: CallContext, call: DecodedCall): FirmwareAnswer {

@@ -51,6 +51,14 @@ export function xenNotImplemented(): FirmwareAnswer {
   return { handled: false, regs: [BigInt(XEN_ENOSYS)], note: 'not implemented by the built-in firmware: -ENOSYS' };
 }
 
+/** Whether respond() answers this hypercall (otherwise -ENOSYS), without answering it. */
+export function xenAnswers(call: DecodedCall): boolean {
+  if (call.kind !== 'xen') return false;
+  const { nr, subop } = call.fields;
+  return (nr === HYPERCALL.console_io && subop === CONSOLEIO_write) || (nr === HYPERCALL.sched_op && subop === SCHEDOP_shutdown)
+    || (nr === HYPERCALL.xen_version && (subop === XENVER_version || subop === XENVER_pagesize || subop === XENVER_get_features));
+}
+
 export const xenResponder = {
   respond(ctx: CallContext, call: DecodedCall): FirmwareAnswer {
     if (call.kind !== 'xen') return xenNotImplemented();

@@ -19,6 +19,8 @@ export interface RuleMatch {
   /** Legacy call number (e.g. Highbank r12 = 0x102) or name; implies kind 'legacy'. */
   legacy?: number | string;
   kind?: DecodedKind;
+  /** Whether the built-in firmware answers the call (`unimplemented`: it would say NOT_SUPPORTED / -ENOSYS). */
+  firmware?: 'implemented' | 'unimplemented';
 }
 
 /**
@@ -49,6 +51,8 @@ export class CompiledMatch {
   private readonly xenNr: number;
   private readonly legacyName: string;
   private readonly legacyNr: number;
+  /** 1: the firmware must implement the call, 0: must not, -1: either. */
+  private readonly implemented: number;
   /** Whether test() needs the numeric function id. */
   readonly usesId: boolean;
 
@@ -78,11 +82,13 @@ export class CompiledMatch {
     }
     this.legacyNr = typeof m.legacy === 'number' ? m.legacy : -1;
     this.legacyName = typeof m.legacy === 'string' ? m.legacy.toLowerCase() : '';
+    this.implemented = m.firmware === undefined ? -1 : m.firmware === 'implemented' ? 1 : 0;
   }
 
-  /** id: the numeric SMCCC function id, or -1 when the call has none. */
-  test(conduit: Conduit, imm: number, d: DecodedCall, id: number): boolean {
+  /** id: the numeric SMCCC function id, or -1 when the call has none; implemented: the built-in firmware answers it. */
+  test(conduit: Conduit, imm: number, d: DecodedCall, id: number, implemented: boolean): boolean {
     if (this.kind !== '' && d.kind !== this.kind) return false;
+    if (this.implemented >= 0 && (this.implemented === 1) !== implemented) return false;
     if (this.conduit !== '' && conduit !== this.conduit) return false;
     if (this.imm >= 0 && imm !== this.imm) return false;
     if (this.idLo >= 0 && (id < this.idLo || id > this.idHi)) return false;

@@ -228,6 +228,9 @@ function matchOf(node: Node | null, pair: Pair): RuleMatch {
       case 'kind':
         match.kind = stringOf(v, 'kind') as DecodedKind;
         break;
+      case 'firmware':
+        match.firmware = stringOf(v, 'firmware') as RuleMatch['firmware'];
+        break;
       case 'xen':
       case 'legacy':
         match[key] = numberOrName(v, key);
@@ -326,7 +329,8 @@ const FLAG_HELP =
 
 /**
  * `--on` selector terms, comma-separated, all must hold: ID, FIRST-LAST, smc, hvc,
- * xen:N|NAME, legacy:N|NAME, owner:NAME, kind:K, imm:N, id:ID, range:FIRST-LAST, any.
+ * xen:N|NAME, legacy:N|NAME, owner:NAME, kind:K, imm:N, id:ID, range:FIRST-LAST,
+ * unimplemented (the built-in firmware would answer NOT_SUPPORTED / -ENOSYS), any.
  */
 export function parseOnFlag(text: string, id: string): FlagResult<Rule> {
   const fail = (msg: string): FlagResult<Rule> => ({ ok: false, error: `--on ${text}: ${msg}` });
@@ -360,6 +364,7 @@ function applyTerm(term: string, match: RuleMatch): string | undefined {
   if (term === '') return `empty selector term: ${FLAG_HELP}`;
   if (term === 'any' || term === '*') return undefined;
   if (term === 'smc' || term === 'hvc') return set('conduit', term);
+  if (term === 'implemented' || term === 'unimplemented') return set('firmware', term);
   const colon = term.indexOf(':');
   if (colon < 0) return idOrRange(term, set);
   const key = term.slice(0, colon);
@@ -387,10 +392,12 @@ function applyTerm(term: string, match: RuleMatch): string | undefined {
       return set('kind', value as DecodedKind);
     case 'conduit':
       return set('conduit', value as RuleMatch['conduit']);
+    case 'firmware':
+      return set('firmware', value as RuleMatch['firmware']);
     default: {
-      const names = ['id', 'range', 'imm', 'xen', 'legacy', 'owner', 'kind', 'conduit'];
+      const names = ['id', 'range', 'imm', 'xen', 'legacy', 'owner', 'kind', 'conduit', 'firmware'];
       const hint = suggest(key, names);
-      return `unknown selector '${key}:'${hint ? ` (did you mean '${hint}:'?)` : ''}: use ${names.map((n) => `${n}:`).join(', ')}, smc or hvc`;
+      return `unknown selector '${key}:'${hint ? ` (did you mean '${hint}:'?)` : ''}: use ${names.map((n) => `${n}:`).join(', ')}, smc, hvc or unimplemented`;
     }
   }
 }

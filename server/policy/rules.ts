@@ -36,6 +36,8 @@ export interface DecideInput {
   conduit: Conduit;
   imm: number;
   decoded: DecodedCall;
+  /** Whether the built-in firmware answers this call (Firmware.answers; absent: it does); matched by `firmware:` rules. */
+  implemented?: boolean;
 }
 
 export interface Verdict {
@@ -54,7 +56,7 @@ export interface PolicySpec {
 
 export type PolicyResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export const MATCH_KEYS: readonly (keyof RuleMatch)[] = ['conduit', 'imm', 'id', 'range', 'owner', 'xen', 'legacy', 'kind'];
+export const MATCH_KEYS: readonly (keyof RuleMatch)[] = ['conduit', 'imm', 'id', 'range', 'owner', 'xen', 'legacy', 'kind', 'firmware'];
 
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 
@@ -100,7 +102,7 @@ export class Policy {
     const id = this.needsId ? functionIdOf(d) : -1;
     const entries = this.entries;
     for (let i = 0; i < entries.length; i++) {
-      if (entries[i].match.test(input.conduit, input.imm, d, id)) return entries[i].verdict;
+      if (entries[i].match.test(input.conduit, input.imm, d, id, input.implemented !== false)) return entries[i].verdict;
     }
     return this.defaultVerdict;
   }
@@ -211,6 +213,7 @@ export function describeRule(rule: Rule): string {
   if (m.legacy !== undefined) parts.push(`legacy ${typeof m.legacy === 'number' ? `0x${m.legacy.toString(16)}` : m.legacy}`);
   if (m.conduit !== undefined) parts.push(m.conduit);
   if (m.imm !== undefined) parts.push(`#0x${m.imm.toString(16)}`);
+  if (m.firmware !== undefined) parts.push(`firmware ${m.firmware}`);
   if (parts.length === 0) parts.push('any');
   return `${rule.id}: ${parts.join(' ')} -> ${formatAction(rule)}`;
 }
@@ -251,6 +254,9 @@ export function checkMatch(m: RuleMatch): string | undefined {
     }
   }
   if (m.kind !== undefined && !KINDS.includes(m.kind)) return `kind '${String(m.kind)}' is not one of ${KINDS.join(', ')}`;
+  if (m.firmware !== undefined && m.firmware !== 'implemented' && m.firmware !== 'unimplemented') {
+    return `firmware '${String(m.firmware)}' is not implemented or unimplemented (whether the built-in firmware answers the call)`;
+  }
   if (m.xen !== undefined) {
     if (typeof m.xen === 'number') {
       if (!isIntIn(m.xen, 0, 0xffffffff)) return `xen hypercall number ${m.xen} must be an integer >= 0`;

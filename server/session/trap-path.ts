@@ -50,7 +50,7 @@ export class TrapPath {
   constructor(
     private readonly cpu: Cpu,
     private readonly records: RecordBook,
-    firmware: Firmware,
+    private readonly firmware: Firmware,
     private readonly flow: FlowWorker,
     private readonly policy: () => Policy,
     private readonly opts: { platform?: string; interactive: boolean; vcpu: number },
@@ -114,7 +114,7 @@ export class TrapPath {
       call = hit;
     } else {
       decoded = decodeCall(ctx);
-      verdict = this.policy().decide({ conduit, imm, decoded });
+      verdict = this.policy().decide({ conduit, imm, decoded, implemented: this.firmware.answers(ctx, decoded) });
       exact = true;
       if (decodeDependsOnIdOnly(ctx, decoded, w0) && this.callCache.size < 4096) {
         // the decode reads x0 and one register per argument it names (2 words each)
