@@ -53,6 +53,17 @@ function strings(args: LaunchArgs, key: 'ram' | 'rules'): string[] | undefined {
   return list as string[];
 }
 
+/** The CLI option each launch attribute is parsed as (its messages name the option). */
+const ATTRIBUTE_OF: Record<string, string> = {
+  '--arch': 'arch', '--ram': 'ram', '--load': 'load', '--entry': 'entry', '--uart': 'uart', '--policy': 'policy',
+  '--on': 'rules', '--default': 'default', '--platform': 'platform', '--forward': 'forward', '--trap-log': 'trapLog',
+};
+
+/** A message of the CLI's parsers in the launch configuration's words ("bad arch", not "bad --arch"). */
+export function inLaunchWords(message: string): string {
+  return message.replace(/--(arch|ram|load|entry|uart|policy|on|default|platform|forward|trap-log)\b(?![-\w])/g, (m) => ATTRIBUTE_OF[m] ?? m);
+}
+
 /** SessionOptions for a launch request, or a UsageError saying what to fix. */
 export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & { stopOnEntry: boolean }> {
   const program = str(args, 'program');

@@ -13,7 +13,7 @@ import { decisionText, describeTrap, resultText } from '../server/session/render
 import type { TrapRecord } from '../server/session/trap-record.js';
 import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
-import { launchOptions, type LaunchArgs } from './launch.js';
+import { inLaunchWords, launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
 
 /** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
@@ -95,7 +95,7 @@ export class TrapdoorDebugSession extends DebugSession {
     try {
       opts = await launchOptions(args ?? {});
     } catch (e) {
-      if (e instanceof UsageError || e instanceof RunError) return this.fail(response, e.message, 2);
+      if (e instanceof UsageError || e instanceof RunError) return this.fail(response, inLaunchWords(e.message), 2);
       return this.fail(response, `internal error: ${(e as Error).message} (please report this with the launch configuration)`);
     }
     const opened = await Session.open(opts);

@@ -258,9 +258,9 @@ describe('trapdoor debug-adapter', () => {
     writeFileSync(badPolicy, 'default: emulate\nrules:\n  - match: {id: 0x82000010}\n    action: explode\n');
     const cases: [Record<string, unknown>, RegExp][] = [
       [{}, /no 'program'/],
-      [{ program: TOUR, arch: 'mips' }, /bad --arch "mips": use aarch64, aarch32 \(or arm\) or thumb/],
+      [{ program: TOUR, arch: 'mips' }, /bad arch "mips": use aarch64, aarch32 \(or arm\) or thumb/],
       [{ program: path.join(ROOT, 'no-such.elf') }, /does not exist/],
-      [{ program: TOUR, rules: ['0x82000010=explode'] }, /bad --on "0x82000010=explode"/],
+      [{ program: TOUR, rules: ['0x82000010=explode'] }, /bad rules "0x82000010=explode"/],
       [{ program: TOUR, policy: path.join(ROOT, 'test/fixtures-missing.yaml') }, /fixtures-missing\.yaml/],
       [{ program: TOUR, policy: badPolicy }, /dap-bad-policy-\d+\.yaml:4:\d+: .*explode/],
       [{ program: TOUR, rules: 'hvc=ask', ram: 7 }, /'ram' must be a list of strings/],
