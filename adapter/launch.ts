@@ -5,10 +5,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { SessionOptions } from '../server/session/session.js';
 import { parseRamSpec } from '../server/machine/memory.js';
-import { parseEndpoint } from '../server/forward/protocol.js';
-import { policyNeeds } from '../server/session/policy-needs.js';
-import { archOption, platformOption, numberOption as num } from '../server/cli/args.js';
-import { buildPolicy } from '../server/cli/policy-build.js';
+import { archOption, numberOption as num } from '../server/cli/args.js';
+import { buildDecisions } from '../server/cli/policy-build.js';
 import { UsageError } from '../server/cli/errors.js';
 import { startTrapLog } from '../server/cli/trap-log-start.js';
 import { version } from '../server/cli/version.js';
@@ -79,19 +77,10 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   const load = str(args, 'load');
   const entry = str(args, 'entry');
   const uart = str(args, 'uart');
-  const platformText = str(args, 'platform');
   const forward = str(args, 'forward');
-  const { firmware, platform: filePlatform, ...policy } = await buildPolicy(str(args, 'policy'), strings(args, 'rules'), str(args, 'default'));
-  if (platformText !== undefined && filePlatform && platformOption(platformText) !== filePlatform) {
-    throw new UsageError(`platform ${platformText} differs from the policy file's platform: ${filePlatform} (drop one of them)`);
-  }
-  const platform = platformText !== undefined ? platformOption(platformText) : filePlatform;
-  if (forward) {
-    const ep = parseEndpoint(forward);
-    if (!ep.ok) throw new UsageError(`bad forward: ${ep.error}`);
-  }
-  const needs = policyNeeds(policy, { forward: !!forward, platform });
-  if (needs) throw new UsageError(needs);
+  const { policy, firmware, platform } = await buildDecisions({
+    policy: str(args, 'policy'), on: strings(args, 'rules'), default: str(args, 'default'), platform: str(args, 'platform'), forward,
+  });
   const trapLog = str(args, 'trapLog');
   if (trapLog) {
     // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.

@@ -5,10 +5,9 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec } from '../machine/memory.js';
-import { buildPolicy } from './policy-build.js';
+import { buildDecisions } from './policy-build.js';
 import { parseSocIdText } from '../firmware/soc-id.js';
 import type { ForwardFallback } from '../session/engine-config.js';
-import { parseEndpoint } from '../forward/protocol.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/render.js';
 import { guestLines, Progress } from './output.js';
@@ -16,8 +15,7 @@ import { askUser } from './prompt.js';
 import { startTrapLog } from './trap-log-start.js';
 import { version } from './version.js';
 import { EXIT, UsageError } from './errors.js';
-import { archOption, intOption, numberOption as num, secondsOrOff, parseCommandLine, platformOption, secondsOption, PLATFORM_NAMES } from './args.js';
-import { policyNeeds } from '../session/policy-needs.js';
+import { archOption, intOption, numberOption as num, secondsOrOff, parseCommandLine, secondsOption, PLATFORM_NAMES } from './args.js';
 import type { GdbServer } from '../../gdbstub/index.js';
 
 export const RUN_HELP = `Usage: trapdoor run IMAGE [options]
@@ -138,19 +136,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
     if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
-  const { firmware: fileFirmware, platform: filePlatform, ...policy } = await buildPolicy(o.policy, o.on, o.default);
+  const { policy, firmware: fileFirmware, platform } = await buildDecisions(o);
   const socId = o['soc-id'] !== undefined ? parseSocIdText(o['soc-id']) : undefined;
   if (socId && !socId.ok) throw new UsageError(`bad --soc-id "${o['soc-id']}": ${socId.error}`);
-  if (o.platform !== undefined && filePlatform && platformOption(o.platform) !== filePlatform) {
-    throw new UsageError(`--platform ${o.platform} differs from the policy file's platform: ${filePlatform} (drop one of them)`);
-  }
-  const platform = o.platform !== undefined ? platformOption(o.platform) : filePlatform;
-  if (o.forward) {
-    const ep = parseEndpoint(o.forward);
-    if (!ep.ok) throw new UsageError(`bad --forward: ${ep.error}`);
-  }
-  const needs = policyNeeds(policy, { forward: !!o.forward, platform });
-  if (needs) throw new UsageError(needs);
   const json = !!o.json;
   // Long runs show progress on stderr, cleared before anything else is printed.
   const progressEvery = o.progress !== undefined ? secondsOrOff('--progress', o.progress) : undefined;
