@@ -2,14 +2,12 @@
 // CLI's own parsers (so a bad value gets the same one-line message), turned into
 // SessionOptions.
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { SessionOptions } from '../server/session/session.js';
 import { parseRamSpec } from '../server/machine/memory.js';
 import { archOption, numberOption as num } from '../server/cli/args.js';
 import { buildDecisions } from '../server/cli/policy-build.js';
 import { UsageError } from '../server/cli/errors.js';
 import { startTrapLog } from '../server/cli/trap-log-start.js';
-import { version } from '../server/cli/version.js';
 
 export interface LaunchArgs {
   program?: unknown;
@@ -85,7 +83,7 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   if (trapLog) {
     // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
     const options = Object.entries(args).filter(([k]) => k !== 'program' && k in KNOWN).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-    startTrapLog(trapLog, false, { trapdoor: version(), image: path.resolve(program), options, started: new Date().toISOString() });
+    startTrapLog(trapLog, false, program, options);
   }
   return {
     image: {

@@ -1,7 +1,6 @@
 // `trapdoor run IMAGE`: run a guest headless, print every trap as a table row (or
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
-import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
 import { parseRamSpec } from '../machine/memory.js';
@@ -13,7 +12,6 @@ import { TrapTable, callSiteWidth, decisionWidth, plural } from '../session/rend
 import { guestLines, Progress } from './output.js';
 import { askUser } from './prompt.js';
 import { startTrapLog } from './trap-log-start.js';
-import { version } from './version.js';
 import { EXIT, UsageError } from './errors.js';
 import { archOption, intOption, numberOption as num, secondsOrOff, parseCommandLine, secondsOption, PLATFORM_NAMES } from './args.js';
 import type { GdbServer } from '../../gdbstub/index.js';
@@ -174,7 +172,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (o.append && !o['trap-log']) throw new UsageError('--append goes with --trap-log FILE (it adds this run to the file instead of emptying it)');
   // (not for an image that is not there: the run would end at once, and the log stays as it was)
   if (o['trap-log'] && existsSync(positionals[0])) {
-    startTrapLog(o['trap-log'], !!o.append, { trapdoor: version(), image: path.resolve(positionals[0]), options: argv.filter((a) => a !== positionals[0]), started: new Date().toISOString() });
+    startTrapLog(o['trap-log'], !!o.append, positionals[0], argv.filter((a) => a !== positionals[0]));
   }
   const opened = await Session.open({
     image: {

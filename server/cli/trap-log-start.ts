@@ -6,6 +6,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:f
 import path from 'node:path';
 import { recordsEnd } from '../session/trap-log-end.js';
 import { RunError, UsageError } from './errors.js';
+import { version } from './version.js';
 
 export interface TrapLogHeader {
   trapdoor: string;
@@ -14,7 +15,9 @@ export interface TrapLogHeader {
   started: string;
 }
 
-export function startTrapLog(file: string, append: boolean, header: TrapLogHeader): void {
+/** Starts the log of a run of `image` (any path) made with `options` (as the user gave them). */
+export function startTrapLog(file: string, append: boolean, image: string, options: string[]): void {
+  const header: TrapLogHeader = { trapdoor: version(), image: path.resolve(image), options, started: new Date().toISOString() };
   let fd: number;
   try {
     fd = openSync(file, append ? 'a+' : 'w');
