@@ -4,6 +4,8 @@
 // memory and time stay linear in what the guest prints. When something else is
 // printed on the same stream (a table row), `breakLine` ends the open line first
 // and the rest of it continues after a new prefix.
+import { cut } from '../session/render.js';
+
 export const MAX_LINE = 4096;
 
 export function guestLines(prefix: string, maxLine = MAX_LINE) {
@@ -64,7 +66,7 @@ export class Progress {
     if (!this.live) { this.stream.write(`trapdoor: running: ${progress}\n`); return; }
     const text = `[trapdoor] ${progress} (Ctrl-C stops)`;
     const width = Math.max(10, (this.stream.columns || 80) - 1);
-    this.stream.write(`\r\x1b[2K${text.length > width ? text.slice(0, width - 1) + '…' : text}`);
+    this.stream.write(`\r\x1b[2K${cut(text, width)}`);
     this.shown = true;
   }
 

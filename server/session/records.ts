@@ -291,7 +291,7 @@ export class RecordBook {
     for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;
     let out = `{"regs":{${regs}}`;
     if (ans.effect) out += `,"effect":"${ans.effect}"`;
-    const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+    const note = noteOf(ans);
     if (note) out += `,"note":${JSON.stringify(note)}`;
     return out + '}';
   }
@@ -355,8 +355,10 @@ export function makeRecord(vcpu: number, seq: number, insns: number, regs: Array
   };
 }
 
-/** The note of an unhandled answer that gives no reason of its own. */
-const NOT_IMPLEMENTED = 'not implemented by the built-in firmware: NOT_SUPPORTED';
+/** A record's note for a firmware answer: its own, or why an unhandled call got NOT_SUPPORTED. */
+function noteOf(ans: FirmwareAnswer): string | undefined {
+  return ans.handled ? ans.note : ans.note ?? 'not implemented by the built-in firmware: NOT_SUPPORTED';
+}
 
 export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   const regs: Record<string, string> = {};
@@ -365,7 +367,7 @@ export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   ans.regs.forEach((v, i) => { regs[`${prefix}${i}`] = '0x' + (v & mask).toString(16); });
   const r: TrapResult = { regs };
   if (ans.effect) r.effect = ans.effect;
-  const note = ans.handled ? ans.note : ans.note ?? NOT_IMPLEMENTED;
+  const note = noteOf(ans);
   if (note) r.note = note;
   return r;
 }

@@ -76,7 +76,8 @@ export function decisionWidth(rules: readonly { id: string; action: string }[]):
   return Math.min(40, Math.max(DEFAULT_WIDTHS.decision, ...widest));
 }
 
-function cut(s: string, n: number): string {
+/** s, or its first n-1 characters and … when longer than n. */
+export function cut(s: string, n: number): string {
   return s.length <= n ? s : s.slice(0, n - 1) + '…';
 }
 
