@@ -9,7 +9,7 @@ import {
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
 import { runConsole, parseDecision } from '../server/session/console.js';
-import { decisionText, describeTrap, resultText } from '../server/session/render.js';
+import { decidedText, decisionText, describeTrap } from '../server/session/render.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
@@ -204,17 +204,16 @@ export class TrapdoorDebugSession extends DebugSession {
     void this.resume(false);
   }
 
-  protected override nextRequest(response: DebugProtocol.NextResponse): void {
+  /** next and stepIn: one instruction (no line information yet). */
+  private stepOne(response: DebugProtocol.Response): void {
     if (!this.stoppedClient(response)) return;
     this.sendResponse(response);
     void this.resume(true);
   }
 
-  protected override stepInRequest(response: DebugProtocol.StepInResponse): void {
-    if (!this.stoppedClient(response)) return;
-    this.sendResponse(response);
-    void this.resume(true);
-  }
+  protected override nextRequest(response: DebugProtocol.NextResponse): void { this.stepOne(response); }
+
+  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response); }
 
   protected override async pauseRequest(response: DebugProtocol.PauseResponse): Promise<void> {
     const c = this.need(response);
@@ -422,7 +421,7 @@ export class TrapdoorDebugSession extends DebugSession {
       if (typeof d === 'string') return this.fail(response, `decide: ${d}`);
       const r = await c.decide({ decision: d });
       if (r.ok) this.changed();
-      return this.answer(response, r, (rec) => ({ trap: rec, text: `Trap #${rec.seq}: ${decisionText(rec)}${resultText(rec) ? ` -> ${resultText(rec)}` : ''}` }));
+      return this.answer(response, r, (rec) => ({ trap: rec, text: decidedText(rec) }));
     }
     if (command === 'trapdoor/traps') {
       const c = this.need(response);

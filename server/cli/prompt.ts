@@ -4,7 +4,7 @@
 // line goes back to the keys); Ctrl-C or q quits the run.
 import { emitKeypressEvents } from 'node:readline';
 import { createInterface } from 'node:readline/promises';
-import { parseActionText } from '../policy/index.js';
+import { parseDecision } from '../session/console.js';
 import { describeTrap } from '../session/render.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { DecisionParams } from '../session/contract.js';
@@ -45,13 +45,11 @@ async function askValues(reg: string): Promise<Record<string, string> | undefine
   for (;;) {
     const line = await question(`  values (e.g. ${reg}0=0 ${reg}1=5; empty goes back): `);
     if (line === undefined) return 'quit';
-    const text = line.trim().replace(/[\s,]+/g, ', ');
-    if (!text) return undefined;
-    const p = parseActionText(`return(${text})`);
-    if (p.ok && p.value.action === 'return') {
-      return Object.fromEntries(Object.entries(p.value.values ?? {}).map(([k, v]) => [k, v.toString()]));
-    }
-    out(`  ${p.ok ? 'not a return action' : p.error}\n`);
+    if (!line.trim()) return undefined;
+    // as the console's `decide return x0=0 x1=5`
+    const d = parseDecision(['return', line.trim()]);
+    if (typeof d !== 'string') return d.values ?? {};
+    out(`  ${d}\n`);
   }
 }
 

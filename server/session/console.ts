@@ -5,7 +5,7 @@
 // `decide return x0=5` and `--on 0x84000000=return(x0=5)` take the same values.
 // Policy changes are made rule by rule (addRule/removeRule/setDefault): two
 // clients changing rules at once never lose each other's.
-import { TrapTable, describeTrap, decisionText, resultText } from './render.js';
+import { TrapTable, describeTrap, decidedText } from './render.js';
 import { parseActionText } from '../policy/values.js';
 import type { DecisionParams, ConsoleResult } from './contract.js';
 import type { Client } from './client.js';
@@ -76,9 +76,7 @@ async function decide(c: Client, args: string[]): Promise<ConsoleResult> {
   if (typeof d === 'string') return bad(`decide: ${d}`);
   const r = await c.decide({ decision: d });
   if (!r.ok) return bad(`decide: ${r.error}`);
-  const rec = r.value;
-  const result = resultText(rec);
-  return ok(`Trap #${rec.seq}: ${decisionText(rec)}${result ? ` -> ${result}` : ''}`,
+  return ok(decidedText(r.value),
     'Applied now; the registers show the answer at once (gdb: after the next stepi/continue, or with maint flush register-cache).');
 }
 

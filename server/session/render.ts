@@ -11,6 +11,12 @@ export function decisionText(r: TrapRecord): string {
   return `${r.decision} (${who})`;
 }
 
+/** `Trap #7: return (user) -> x0=0x5`: a decision as the console and the debug adapter report it. */
+export function decidedText(r: TrapRecord): string {
+  const result = resultText(r);
+  return `Trap #${r.seq}: ${decisionText(r)}${result ? ` -> ${result}` : ''}`;
+}
+
 export function resultText(r: TrapRecord): string {
   const res = r.result;
   const parts: string[] = [];
