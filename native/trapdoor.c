@@ -41,7 +41,7 @@ enum {
   CTL_WATCH_PENDING = 54,
   CTL_SLOT = 56,         // index of this vCPU in the process-wide table (for td_hard_stop)
   CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
-  CTL_LIMIT = 58,        // the lower of DEADLINE and FLUSH_AT (~0 for none): written by JS before each run (Cpu.run)
+  CTL_LIMIT = 58,        // the lower of DEADLINE and FLUSH_AT (~0 for none); JS writes 0 (refresh at the next block)
   CTL_FLUSH_AT = 59,     // stop (STOP_FLUSH) when INSNS >= FLUSH_AT (0: none): records wait to be posted
   CTL_SLOTS = 64
 };

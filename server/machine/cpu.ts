@@ -353,8 +353,9 @@ export class Cpu {
     const c = this.ctl;
     c[CTL.REASON] = BigInt(STOP.NONE);
     // The native block hook compares the count with LIMIT only (one compare on its
-    // fast path): the lower of the deadline and the flush point as they stand now.
-    c[CTL.LIMIT] = this.limit();
+    // fast path); 0 makes the first block work it out from the deadline and the
+    // flush point as they stand now (block_stop in trapdoor.c).
+    c[CTL.LIMIT] = 0n;
     const pc = this.pc;
     // Resuming from where the last run stopped executes a breakpoint there once; a
     // PC moved elsewhere (an injected exception, a register write) is not passed,
@@ -451,18 +452,12 @@ export class Cpu {
     const c = this.ctl;
     if (c[CTL.FLUSH_AT] === 0n) {
       c[CTL.FLUSH_AT] = c[CTL.INSNS] + BigInt(n);
-      c[CTL.LIMIT] = this.limit();
+      c[CTL.LIMIT] = 0n; // the next block takes the flush point into its limit
     }
     return true;
   }
   /** The flush asked for by flushIn happened (the block hook sees a stale limit and refreshes it). */
   flushed() { this.ctl[CTL.FLUSH_AT] = 0n; }
-  private limit(): bigint {
-    const c = this.ctl;
-    const d = c[CTL.DEADLINE] || 0xffff_ffff_ffff_ffffn;
-    const f = c[CTL.FLUSH_AT] || 0xffff_ffff_ffff_ffffn;
-    return d < f ? d : f;
-  }
   get deadline(): number { return Number(this.ctl[CTL.DEADLINE]); }
   set deadline(n: number) { this.ctl[CTL.DEADLINE] = BigInt(n); }
 
