@@ -48,7 +48,7 @@ export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
       name: 'ARCH_FEATURES',
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
-        if (!archFeaturesEligible(id) || !callableBy(fw, c, id)) return ok(SMCCC_RET.NOT_SUPPORTED);
+        if (!archFeaturesEligible(id) || !callableBy(fw, c.ctx.arch, id)) return ok(SMCCC_RET.NOT_SUPPORTED);
         const wa = WORKAROUNDS.find(([waId]) => waId === id);
         return ok(wa ? (config[wa[2]] as number) : SMCCC_RET.SUCCESS);
       },

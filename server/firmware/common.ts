@@ -1,7 +1,7 @@
 // What every built-in service shares: the row type of the firmware function table,
 // the view of the Firmware a service may use, and small answer builders.
 import { regValue } from '../decode/smccc-calls.js';
-import type { CallContext, DecodedCall } from '../decode/types.js';
+import type { CallContext, DecodedCall, GuestArch } from '../decode/types.js';
 import type { FirmwareAnswer, FirmwareConfig } from './types.js';
 
 /** Generic SMCCC return codes (DEN0028). PSCI and TRNG have their own tables. */
@@ -43,11 +43,11 @@ export interface FirmwareHost {
 }
 
 /**
- * Whether the caller of c could call `id` and get an answer: implemented, and not
- * an SMC64/HVC64 id asked about from AArch32 (which the firmware refuses).
+ * Whether a guest in `arch` state could call `id` and get an answer: implemented,
+ * and not an SMC64/HVC64 id from AArch32 (which the firmware refuses).
  */
-export function callableBy(fw: Pick<FirmwareHost, 'implements'>, c: FwCall, id: number): boolean {
-  return fw.implements(id) && !((id & 0x40000000) !== 0 && c.ctx.arch !== 'aarch64');
+export function callableBy(fw: Pick<FirmwareHost, 'implements'>, arch: GuestArch, id: number): boolean {
+  return fw.implements(id) && !((id & 0x40000000) !== 0 && arch !== 'aarch64');
 }
 
 export function ok(...regs: (bigint | number)[]): FirmwareAnswer {

@@ -10,7 +10,7 @@ import { findSmcccCall, SMCCC_CALLS } from '../decode/smccc-calls.js';
 import { isFastCallShaped, SVE_HINT_BIT } from '../decode/smccc.js';
 import type { CallContext, DecodedCall } from '../decode/types.js';
 import { archFunctions } from './arch.js';
-import { fwCall, notSupported, type FirmwareFunction, type FirmwareHost } from './common.js';
+import { callableBy, fwCall, notSupported, type FirmwareFunction, type FirmwareHost } from './common.js';
 import { hypFunctions } from './hyp.js';
 import { legacyResponder } from './legacy.js';
 import { psciFunctions } from './psci.js';
@@ -101,10 +101,7 @@ export class Firmware implements Responder, FirmwareHost {
     switch (call.kind) {
       case 'xen': return xenAnswers(call);
       case 'legacy': return true;
-      case 'smccc':
-        if (call.id === undefined || call.fast === false) return false;
-        if (call.callconv === 64 && ctx.arch !== 'aarch64') return false;
-        return this.table.has(functionId(Number(call.id)));
+      case 'smccc': return call.id !== undefined && call.fast !== false && callableBy(this, ctx.arch, Number(call.id));
       default: return false;
     }
   }

@@ -88,7 +88,7 @@ export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
         // CPU_SUSPEND's feature flags are 0: original power_state format, no OS-initiated mode.
-        return ok(psciFeaturesEligible(id) && callableBy(fw, c, id) ? PSCI_RET.SUCCESS : PSCI_RET.NOT_SUPPORTED);
+        return ok(psciFeaturesEligible(id) && callableBy(fw, c.ctx.arch, id) ? PSCI_RET.SUCCESS : PSCI_RET.NOT_SUPPORTED);
       },
     },
   ];

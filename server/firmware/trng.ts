@@ -54,7 +54,7 @@ export function trngFunctions(fw: FirmwareHost): FirmwareFunction[] {
       name: 'TRNG_FEATURES',
       respond: (c) => {
         const id = Number(c.arg(1) & MASK32);
-        return ok(isTrngId(id) && callableBy(fw, c, id) ? TRNG_RET.SUCCESS : TRNG_RET.NOT_SUPPORTED);
+        return ok(isTrngId(id) && callableBy(fw, c.ctx.arch, id) ? TRNG_RET.SUCCESS : TRNG_RET.NOT_SUPPORTED);
       },
     },
     { name: 'TRNG_GET_UUID', respond: () => ok(...uuidToRegs(TRAPDOOR_TRNG_UUID)) },
