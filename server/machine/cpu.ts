@@ -36,6 +36,11 @@ export interface DeviceHandlers {
   write(offset: bigint, size: number, value: bigint): void;
 }
 
+/** Addresses one step can stop at (TD_STEP_MAX in trapdoor.c). */
+const STEP_MAX = 4;
+/** Dormant step targets kept between steps (a loop being stepped through; a page of code). */
+const STEP_HOOKS_KEPT = 64;
+
 export const INTNO = { UDEF: 1, SWI: 2, PREFETCH_ABORT: 3, DATA_ABORT: 4, IRQ: 5, FIQ: 6, BKPT: 7, HVC: 11, HYP_TRAP: 12, SMC: 13 } as const;
 
 export class Cpu {
@@ -45,6 +50,9 @@ export class Cpu {
   private readonly td: Ptr;
   private readonly lib = unicorn();
   private readonly breakpoints = new Map<bigint, bigint>();
+  /** Step targets by address (armStep): hook handles, oldest use first. */
+  private readonly stepHooks = new Map<bigint, bigint>();
+  private armed: bigint[] = [];
   private readonly watchpoints = new Map<string, bigint>();
   /** koffi callbacks handed to C: unregistered on close (koffi has a limited number). */
   private readonly callbacks: bigint[] = [];
@@ -320,6 +328,50 @@ export class Cpu {
   }
   hasBreakpoint(addr: bigint): boolean { return this.breakpoints.has(addr); }
 
+  /**
+   * Arms the addresses the next run stops at as a single step's (stepper.ts). Their
+   * hooks stay installed, dormant, after the step: adding or deleting a hook drops
+   * the blocks holding its address, and translating them again was most of what a
+   * step cost. False when the core cannot take them (the caller sets breakpoints).
+   */
+  armStep(at: bigint[]): boolean {
+    if (at.length > STEP_MAX) return false;
+    for (const a of at) {
+      const h = this.stepHooks.get(a);
+      this.stepHooks.delete(a); // kept in the order of last use
+      if (h !== undefined) { this.stepHooks.set(a, h); continue; }
+      const added = this.lib.td_add_step_hook(this.td, a) as bigint;
+      if (!added) return false;
+      this.stepHooks.set(a, added);
+      this.dropBlocks(a);
+    }
+    for (const [a, h] of this.stepHooks) {
+      if (this.stepHooks.size <= STEP_HOOKS_KEPT) break;
+      if (!at.includes(a)) this.deleteStepHook(a, h);
+    }
+    const v = [...at, 0n, 0n, 0n, 0n];
+    this.lib.td_arm_step(this.td, at.length, v[0], v[1], v[2], v[3]);
+    this.armed = at;
+    return true;
+  }
+  disarmStep() {
+    if (!this.armed.length) return;
+    this.lib.td_arm_step(this.td, 0, 0n, 0n, 0n, 0n);
+    this.armed = [];
+  }
+  /**
+   * Deletes the dormant step targets: before a run that is not a step, where each
+   * would cost a call every time the guest passes its address.
+   */
+  dropStepHooks() {
+    for (const [a, h] of this.stepHooks) this.deleteStepHook(a, h);
+  }
+  private deleteStepHook(a: bigint, h: bigint) {
+    this.lib.td_del_hook(this.td, h);
+    this.stepHooks.delete(a);
+    this.dropBlocks(a);
+  }
+
   addWatchpoint(addr: bigint, len: number, kind: 'read' | 'write' | 'access'): MemResult<true> {
     const key = `${addr}:${len}:${kind}`;
     if (this.watchpoints.has(key)) return { ok: true, value: true };
@@ -360,7 +412,7 @@ export class Cpu {
     // Resuming from where the last run stopped executes a breakpoint there once; a
     // PC moved elsewhere (an injected exception, a register write) is not passed,
     // unless the caller says so (a step whose next address is its own).
-    c[CTL.SKIP_BP] = (passBreakAtPc || pc === this.stoppedAt) && this.breakpoints.has(pc) ? pc + 1n : 0n;
+    c[CTL.SKIP_BP] = (passBreakAtPc || pc === this.stoppedAt) && (this.breakpoints.has(pc) || this.armed.includes(pc)) ? pc + 1n : 0n;
     const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
     // Counted runs use the native counter (td_count), never uc_emu_start's count:

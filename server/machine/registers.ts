@@ -133,7 +133,20 @@ export function registerTable(arch: CpuArch): RegDef[] {
   return t;
 }
 
+const byName = new Map<string, RegDef | undefined>();
+
+/** The register named `name` (any case; pstate, r13-r15 as aliases), looked up once per name. */
 export function findRegister(arch: CpuArch, name: string): RegDef | undefined {
+  const key = `${arch}:${name}`;
+  let d = byName.get(key);
+  if (d === undefined && !byName.has(key)) {
+    d = lookupRegister(arch, name);
+    if (byName.size < 4096) byName.set(key, d);
+  }
+  return d;
+}
+
+function lookupRegister(arch: CpuArch, name: string): RegDef | undefined {
   const lower = name.toLowerCase();
   const t = registerTable(arch);
   return t.find((r) => r.name === name) ?? t.find((r) => r.name.toLowerCase() === lower)

@@ -91,6 +91,8 @@ function bind() {
     td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
     td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
+    td_add_step_hook: td.func('uint64_t td_add_step_hook(void *s, uint64_t address)'),
+    td_arm_step: td.func('int td_arm_step(void *s, int n, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)'),
     td_del_watchpoint: td.func('int td_del_watchpoint(void *s, uint64_t h)'),
     td_count: td.func('int td_count(void *s, uint64_t count)'),
     td_detach: td.func('void td_detach(void *s)'),

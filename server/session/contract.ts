@@ -146,7 +146,8 @@ export type SessionApi = { [N in OpName]: (params: ParamsOf<N>) => Promise<Resul
 // bigints (structured clone carries them).
 
 export const WORKER_OPS = {
-  init: op<EngineConfig, { pc: bigint }>('init', ''),
+  /** mailbox: the fast lane for calls while stopped (mailbox.ts). */
+  init: op<EngineConfig & { mailbox?: SharedArrayBuffer }, { pc: bigint }>('init', ''),
   run: op<{ step: boolean; regs?: string[] }, { ev: StopEvent; values?: (bigint | undefined)[] }>('run', ''),
   decide: op<{ decision: { action: Exclude<Action, 'ask'>; values?: Record<string, bigint> }; client?: string; seq?: number }, TrapRecord>('decide', ''),
   pending: op<Record<string, never>, TrapRecord | undefined>('pending', ''),

@@ -22,6 +22,7 @@ import type {
 } from './contract.js';
 import type { TrapRecord } from './trap-record.js';
 import { FlowMain, newSharedBlock } from './flow.js';
+import { MAILBOX_OPS, MailboxMain, newMailbox } from './mailbox.js';
 import { Client } from './client.js';
 import { takeWorker } from './prewarm.js';
 
@@ -55,6 +56,11 @@ export interface SessionOptions {
   subscribe?: boolean;
   /** Single steps without Unicorn's counted run (default true; see stepper.ts). */
   softStep?: boolean;
+  /**
+   * Calls made while the guest is stopped go through the shared-memory mailbox
+   * (default) or, as every other call, by postMessage (mailbox.ts; the bench compares them).
+   */
+  channel?: 'mailbox' | 'postMessage';
 }
 
 export interface SessionEvents {
@@ -116,6 +122,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly ctl32: Int32Array;
   private readonly ctl: BigUint64Array;
   private readonly flow: FlowMain;
+  private readonly mailboxBuffer = newMailbox();
+  private readonly mailbox = new MailboxMain(this.mailboxBuffer);
   private closed = false;
   /** Breakpoints and watchpoints by who set them: a point is in the core while anyone owns it. */
   private readonly breakOwners = new Map<string, Set<string>>();
@@ -174,7 +182,7 @@ export class Session extends EventEmitter<SessionEvents> {
       subscribed: opts.subscribe ?? true,
       softStep: opts.softStep,
     };
-    const init = await s.call('init', cfg);
+    const init = await s.call('init', { ...cfg, mailbox: opts.channel === 'postMessage' ? undefined : s.mailboxBuffer });
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
     return ok(s);
@@ -187,9 +195,18 @@ export class Session extends EventEmitter<SessionEvents> {
   private call<N extends WorkerOpName>(op: N, args: WorkerParams<N>): Promise<Result<WorkerResult<N>>> {
     if (this.closed) return Promise.resolve(fail('closed', 'the session is closed'));
     const id = this.nextId++;
+    // The mailbox only when no call is in flight: the worker answers in order.
+    const fast = this.calls.size === 0 && MAILBOX_OPS.has(op);
     return new Promise((resolve) => {
       this.calls.set(id, resolve as (r: Result<unknown>) => void);
-      this.worker.postMessage({ id, op, args } satisfies WorkerRequest);
+      const req: WorkerRequest = { id, op, args };
+      const a = fast ? this.mailbox.call(req, op === 'run' && !(args as WorkerParams<'run'>).step) : undefined;
+      if (a === undefined) {
+        this.worker.postMessage(req);
+        this.mailbox.kick();
+      } else if (a instanceof Promise) void a.then((m) => m && this.onMessage(m));
+      else if (a) this.onMessage(a);
+      // null: the answer comes by postMessage, after the events the call made
     });
   }
 

@@ -29,7 +29,11 @@ export function stepPlan(cpu: Cpu): StepPlan | undefined {
 export async function runPlannedStep(cpu: Cpu, plan: StepPlan, run: (passBreakAtPc: boolean) => Promise<StopEvent>,
   stepped: () => StopEvent): Promise<StopEvent> {
   const pc = cpu.pc;
-  const temps = [...new Set(plan.at)].filter((a) => !cpu.hasBreakpoint(a));
+  // A breakpoint at a target stops the step anyway; the others are step targets,
+  // whose hooks stay (dormant) for the next step that goes there.
+  const targets = [...new Set(plan.at)].filter((a) => !cpu.hasBreakpoint(a));
+  const armed = cpu.armStep(targets);
+  const temps = armed ? [] : targets;
   for (const a of temps) cpu.addBreakpoint(a);
   const deadline = cpu.deadline;
   if (plan.blockInsns !== undefined) cpu.deadline = cpu.insns + plan.blockInsns + 1;
@@ -37,6 +41,7 @@ export async function runPlannedStep(cpu: Cpu, plan: StepPlan, run: (passBreakAt
   try {
     ev = await run(plan.at.includes(pc));
   } finally {
+    if (armed) cpu.disarmStep();
     for (const a of temps) cpu.removeBreakpoint(a);
     cpu.deadline = deadline;
   }

@@ -2,15 +2,22 @@
 // the Session on the main thread (WORKER_OPS in contract.ts). uc_emu_start blocks
 // this thread while the guest runs; pauses arrive through the shared control
 // block, not through messages.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { Engine } from './engine.js';
 import { findRegister } from '../machine/registers.js';
 import { CoreError, failureOf } from '../result.js';
-import type { WorkerHandlers, WorkerMessage, WorkerRequest } from './contract.js';
+import type { WorkerHandlers, WorkerMessage, WorkerReply, WorkerRequest } from './contract.js';
+import { MailboxWorker } from './mailbox.js';
 
 const port = parentPort!;
 let engine: Engine | undefined;
-const post = (m: WorkerMessage) => port.postMessage(m);
+let mailbox: MailboxWorker | undefined;
+/** Events posted so far (a mailbox answer must not overtake them). */
+let events = 0;
+const post = (m: WorkerMessage) => {
+  if ('event' in m) events++;
+  port.postMessage(m);
+};
 
 const need = () => {
   if (!engine) throw new CoreError('closed', 'the machine is not initialised');
@@ -31,12 +38,16 @@ function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code
 }
 
 const handlers: WorkerHandlers = {
-  init(cfg) {
+  init({ mailbox: lane, ...cfg }) {
     engine = new Engine(cfg, {
-      records: (bytes, count) => port.postMessage({ event: 'records', bytes, count } satisfies WorkerMessage, [bytes.buffer as ArrayBuffer]),
+      records: (bytes, count) => { events++; port.postMessage({ event: 'records', bytes, count } satisfies WorkerMessage, [bytes.buffer as ArrayBuffer]); },
       output: (text) => post({ event: 'output', text }),
       log: (line) => post({ event: 'log', line }),
     });
+    if (lane) {
+      mailbox = new MailboxWorker(lane, answer, post, () => events,
+        () => receiveMessageOnPort(port)?.message as WorkerRequest | undefined);
+    }
     return { pc: engine.cpu.pc };
   },
   async run(a) {
@@ -74,14 +85,19 @@ const handlers: WorkerHandlers = {
   close: () => { engine?.close(); engine = undefined; return true; },
 };
 
-port.on('message', async (req: WorkerRequest) => {
+async function answer(req: WorkerRequest): Promise<WorkerReply> {
   const h = handlers[req.op] as ((args: unknown) => unknown) | undefined;
-  if (!h) return post({ id: req.id, ok: false, code: 'invalid', error: `unknown request ${req.op}` });
+  if (!h) return { id: req.id, ok: false, code: 'invalid', error: `unknown request ${req.op}` };
   try {
-    const value = await h(req.args);
-    post({ id: req.id, ok: true, value });
+    return { id: req.id, ok: true, value: await h(req.args) };
   } catch (e) {
     const f = failureOf(e);
-    post({ id: req.id, ok: false, code: f.code, error: f.error });
+    return { id: req.id, ok: false, code: f.code, error: f.error };
   }
+}
+
+port.on('message', async (req: WorkerRequest) => {
+  post(await answer(req));
+  // the next call, likely soon (a step, the registers after it), comes through the mailbox
+  void mailbox?.listen();
 });
