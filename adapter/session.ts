@@ -317,10 +317,13 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   /** Ends the guest (the connection went away, or disconnect/terminate). */
   async shut() {
     const s = this.session;
+    const c = this.client;
     this.session = undefined;
+    // a run still under way ends without a report (resume sees another client)
+    this.client = undefined;
     if (!s) return;
     s.pause();
-    await this.client?.close();
+    await c?.close();
     await s.close();
   }
 
