@@ -171,6 +171,24 @@ describe('debug adapter: breakpoints and stepping', () => {
     expect(third.hitBreakpointIds).toEqual([puthex.id]);
   });
 
+  it('AArch32: a function breakpoint on a Thumb function, the lr frame, and stepOut back to ARM code', async () => {
+    const elf = path.join(ROOT, 'examples/aarch32/legacy-thumb.elf');
+    const { dc } = stdio();
+    const { functions, stop } = await launchAndStop(dc, {
+      program: elf, platform: 'highbank', policy: path.join(ROOT, 'examples/aarch32/legacy-policy.yaml'),
+    }, { functions: ['thumb_psci_version'] });
+    const thumbFn = BigInt(symbolAddress(elf, 'thumb_psci_version')) & ~1n; // the symbol's value has the Thumb bit
+    expect(functions!.body.breakpoints[0]).toMatchObject({ verified: true, instructionReference: '0x' + thumbFn.toString(16) });
+    expect(stop.body.reason).toBe('function breakpoint');
+    const frames = await top(dc);
+    expect(frames[0].name).toBe('thumb_psci_version');
+    expect(frames[1].name).toMatch(/^_start\+0x[0-9a-f]+ \(lr\)$/);
+    const back = await stoppedBy(dc, () => dc.stepOutRequest({ threadId: 1 }));
+    expect(back.reason).toBe('step');
+    expect((await top(dc))[0].name).toBe(frames[1].name.replace(' (lr)', ''));
+    expect(BigInt((await variables(dc, 'Registers')).cpsr.value) & 0x20n).toBe(0n); // ARM state again
+  });
+
   it('data breakpoints on a symbol and on the address a register holds stop at the access', async () => {
     const { dc } = stdio();
     await launchAndStop(dc, { program: TOUR, stopOnEntry: true });
