@@ -12,7 +12,7 @@ Speaks the Debug Adapter Protocol (VS Code and other DAP clients) on stdin/stdou
 or with --server PORT on 127.0.0.1:PORT (0 picks a free port; it is printed on
 stderr). The launch request takes the options of trapdoor run: program, arch, ram,
 load, entry, uart, policy, rules (--on texts), default, platform, forward, trapLog,
-stopOnEntry.
+stopOnEntry, noCount (--no-count).
 `;
 
 const OPTIONS = { server: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;

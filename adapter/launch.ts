@@ -24,12 +24,14 @@ export interface LaunchArgs {
   forward?: unknown;
   trapLog?: unknown;
   stopOnEntry?: unknown;
+  /** As --no-count: no native block hook (faster loops; no watchpoints, and a pause ends the run). */
+  noCount?: unknown;
 }
 
 /** The launch options Trapdoor reads (VS Code adds its own: type, request, name, __sessionId ...). */
 const KNOWN: Record<keyof LaunchArgs, true> = {
   program: true, arch: true, ram: true, load: true, entry: true, uart: true, policy: true, rules: true,
-  default: true, platform: true, forward: true, trapLog: true, stopOnEntry: true,
+  default: true, platform: true, forward: true, trapLog: true, stopOnEntry: true, noCount: true,
 };
 
 function str(args: LaunchArgs, key: keyof LaunchArgs): string | undefined {
@@ -79,6 +81,7 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   const { policy, firmware, platform } = await buildDecisions({
     policy: str(args, 'policy'), on: strings(args, 'rules'), default: str(args, 'default'), platform: str(args, 'platform'), forward,
   });
+  if (args.noCount !== undefined && typeof args.noCount !== 'boolean') throw new UsageError("launch: 'noCount' must be true or false");
   const trapLog = str(args, 'trapLog');
   if (trapLog) {
     // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
@@ -102,5 +105,6 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
     interactive: true,
     subscribe: true,
     stopOnEntry: args.stopOnEntry === true,
+    ...(args.noCount === true ? { countBlocks: false } : {}),
   };
 }

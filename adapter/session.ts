@@ -4,7 +4,7 @@
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
+  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
@@ -15,10 +15,14 @@ import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
 import { inLaunchWords, launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
+import { THREAD, type Host, type MemoryChange } from './host.js';
+import { readMemory, writeMemory } from './memory.js';
+import { Breakpoints } from './breakpoints.js';
+import * as frames from './frames.js';
+import { completions, policyRequest } from './policy.js';
+import { hex } from '../server/machine/memory.js';
 
-/** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
-const THREAD = 1;
-const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5 } as const;
+const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
 const FILTER_PREFIX = 'dap-exc-';
 
@@ -35,7 +39,7 @@ export function fullTypeName(t: TrapRecord): string {
 /** Output events a client has not read yet beyond which the guest is held back. */
 const OUTPUT_BACKLOG = 1 << 20;
 
-export class TrapdoorDebugSession extends DebugSession {
+export class TrapdoorDebugSession extends DebugSession implements Host {
   /** `out`: the stream the protocol is written to (stdout or the socket), watched for a slow client. */
   constructor(private readonly out: NodeJS.WritableStream & { writableLength: number }) {
     super();
@@ -51,9 +55,20 @@ export class TrapdoorDebugSession extends DebugSession {
   private quietPause = false;
   /** The client redraws variables on an `invalidated` event (it said so at initialize). */
   private invalidates = false;
+  /** The client re-reads memory on a `memory` event. */
+  private memoryEvents = false;
+  columnBase = 1;
+  /** The launch configuration, for restart. */
+  private launchArgs: LaunchArgs | undefined;
+  /** The last exception filters, for restart. */
+  private filterArgs: DebugProtocol.SetExceptionBreakpointsArguments | undefined;
+  /** Instruction, function and data breakpoints, and the adapter's step breakpoints. */
+  private readonly points = new Breakpoints();
+  /** Changes made with the guest stopped (whileStopped), one at a time. */
+  private stoppedWork: Promise<unknown> = Promise.resolve();
 
   // ---------------------------------------------------------------- helpers
-  private fail(response: DebugProtocol.Response, message: string, id = 1) {
+  fail(response: DebugProtocol.Response, message: string, id = 1) {
     response.success = false;
     response.message = message;
     response.body = { error: { id, format: message.replace(/[{}]/g, ''), showUser: true } };
@@ -61,7 +76,7 @@ export class TrapdoorDebugSession extends DebugSession {
   }
 
   /** The client, or an error response saying the guest is not launched. */
-  private need(response: DebugProtocol.Response): Client | undefined {
+  need(response: DebugProtocol.Response): Client | undefined {
     if (this.client && !this.ended) return this.client;
     this.fail(response, this.ended ? 'the guest has ended (start a new debug session)' : 'no guest yet: send launch first');
     return undefined;
@@ -76,6 +91,8 @@ export class TrapdoorDebugSession extends DebugSession {
   // ---------------------------------------------------------------- start-up
   protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
     this.invalidates = args?.supportsInvalidatedEvent === true;
+    this.memoryEvents = args?.supportsMemoryEvent === true;
+    this.columnBase = args?.columnsStartAt1 === false ? 0 : 1;
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsEvaluateForHovers: false,
@@ -84,6 +101,15 @@ export class TrapdoorDebugSession extends DebugSession {
       supportsExceptionFilterOptions: true,
       supportsTerminateRequest: true,
       supportsSteppingGranularity: true,
+      supportsReadMemoryRequest: true,
+      supportsWriteMemoryRequest: true,
+      supportsInstructionBreakpoints: true,
+      supportsFunctionBreakpoints: true,
+      supportsDataBreakpoints: true,
+      supportsDataBreakpointBytes: true,
+      supportsRestartRequest: true,
+      supportsCompletionsRequest: true,
+      completionTriggerCharacters: [' '],
       exceptionBreakpointFilters: exceptionFilters(),
     };
     this.sendResponse(response);
@@ -91,15 +117,27 @@ export class TrapdoorDebugSession extends DebugSession {
 
   protected override async launchRequest(response: DebugProtocol.LaunchResponse, args: DebugProtocol.LaunchRequestArguments & LaunchArgs): Promise<void> {
     if (this.session) return this.fail(response, 'this debug session already runs a guest');
+    const failed = await this.open(args ?? {});
+    if (failed) return this.fail(response, failed.message, failed.id);
+    this.launched = true;
+    this.sendResponse(response);
+    // Ready for the configuration (exception filters) now that the session exists.
+    this.sendEvent(new InitializedEvent());
+    if (this.configured) this.startGuest();
+  }
+
+  /** Opens the guest of a launch configuration and connects this adapter's client; what went wrong, if anything. */
+  private async open(args: LaunchArgs): Promise<{ message: string; id: number } | undefined> {
     let opts;
     try {
-      opts = await launchOptions(args ?? {});
+      opts = await launchOptions(args);
     } catch (e) {
-      if (e instanceof UsageError || e instanceof RunError) return this.fail(response, inLaunchWords(e.message), 2);
-      return this.fail(response, `internal error: ${(e as Error).message} (please report this with the launch configuration)`);
+      if (e instanceof UsageError || e instanceof RunError) return { message: inLaunchWords(e.message), id: 2 };
+      return { message: `internal error: ${(e as Error).message} (please report this with the launch configuration)`, id: 1 };
     }
     const opened = await Session.open(opts);
-    if (!opened.ok) return this.fail(response, opened.error, 2);
+    if (!opened.ok) return { message: opened.error, id: 2 };
+    this.launchArgs = args;
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
@@ -111,11 +149,30 @@ export class TrapdoorDebugSession extends DebugSession {
       }
     });
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
-    this.launched = true;
+    // no watchpoints in this mode (--no-count): the client hides data breakpoints
+    if (!c.caps.watchpoints) this.sendEvent(new CapabilitiesEvent({ supportsDataBreakpoints: false }));
+    return undefined;
+  }
+
+  /** Relaunches the configuration (or the one the client sends) with the breakpoints and exception filters as they are. */
+  protected override async restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): Promise<void> {
+    if (!this.launchArgs) return this.fail(response, 'nothing to restart: send launch first');
+    const launch = (args?.arguments as LaunchArgs | undefined) ?? this.launchArgs;
+    await this.shut();
+    const failed = await this.open(launch);
+    if (failed) {
+      this.fail(response, failed.message, failed.id);
+      return void this.end(1);
+    }
+    this.ended = false;
+    const c = this.client!;
+    const filters = this.filterArgs ? await this.applyFilters(c, this.filterArgs) : [];
+    await this.points.reinstall(c);
     this.sendResponse(response);
-    // Ready for the configuration (exception filters) now that the session exists.
-    this.sendEvent(new InitializedEvent());
-    if (this.configured) this.startGuest();
+    const lost = typeof filters === 'string' ? [filters] : filters.filter((b) => !b.verified).map((b) => b.message);
+    for (const m of lost) this.sendEvent(new OutputEvent(`trapdoor: exception filter not set again: ${m}\n`, 'stderr'));
+    if (this.invalidates) this.sendEvent(new InvalidatedEvent(['all']));
+    this.startGuest();
   }
 
   protected override configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
@@ -131,10 +188,11 @@ export class TrapdoorDebugSession extends DebugSession {
 
   // ---------------------------------------------------------------- run control
   /** Runs (or steps) the guest and reports how it stopped. At a trap with no decision the run applies the policy default. */
-  private async resume(step: boolean): Promise<void> {
+  async resume(step: boolean): Promise<void> {
     const c = this.client;
     if (!c || this.ended) return;
     const r = step ? await c.step() : await c.cont();
+    if (c !== this.client) return; // the guest was restarted meanwhile
     if (!r.ok) {
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
       if (r.code === 'exited' || r.code === 'closed') void this.end(0);
@@ -145,6 +203,8 @@ export class TrapdoorDebugSession extends DebugSession {
   }
 
   private report(ev: StopEvent) {
+    const hit = this.client && this.points.stopped(this.client, ev);
+    if (hit) return this.sendEvent(hit);
     switch (ev.reason) {
       case 'trap': {
         const t = ev.trap;
@@ -185,13 +245,41 @@ export class TrapdoorDebugSession extends DebugSession {
     this.sendEvent(new TerminatedEvent());
   }
 
-  /** A decision or a register write changed what the variables show. */
-  private changed() {
-    if (this.invalidates) this.sendEvent(new InvalidatedEvent(['variables'], THREAD));
+  /** A decision or a register write changed what the variables and the stack show (and the given memory). */
+  changed(memory: MemoryChange[] = []) {
+    if (this.invalidates) this.sendEvent(new InvalidatedEvent(['variables', 'stacks'], THREAD));
+    if (this.memoryEvents) for (const m of memory) this.sendEvent(new MemoryEvent(hex(m.addr), 0, m.len));
+  }
+
+  /** The guest memory a trap's answer wrote. */
+  private memoryOf(t: TrapRecord): MemoryChange[] {
+    return (t.result.memory ?? []).map((m) => ({ addr: BigInt(m.addr), len: m.len }));
+  }
+
+  whileStopped<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+    const run = this.stoppedWork.then(() => this.pausedFor(c, fn));
+    this.stoppedWork = run.catch(() => {});
+    return run;
+  }
+
+  private async pausedFor<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+    let runOn = false;
+    if (c.state === 'running') {
+      this.quietPause = true;
+      const stopped = c.nextStop();
+      await c.pause();
+      runOn = (await stopped).reason === 'pause';
+      if (!runOn) this.quietPause = false;
+    }
+    try {
+      return await fn();
+    } finally {
+      if (runOn) { this.quietPause = false; void this.resume(false); }
+    }
   }
 
   /** The client, when the guest is stopped (a run or step needs that). */
-  private stoppedClient(response: DebugProtocol.Response): Client | undefined {
+  stoppedClient(response: DebugProtocol.Response): Client | undefined {
     const c = this.need(response);
     if (c && c.state === 'running') { this.fail(response, 'the guest is running (pause it first)'); return undefined; }
     return c;
@@ -211,7 +299,9 @@ export class TrapdoorDebugSession extends DebugSession {
     void this.resume(true);
   }
 
-  protected override nextRequest(response: DebugProtocol.NextResponse): void { this.stepOne(response); }
+  protected override nextRequest(response: DebugProtocol.NextResponse): void { void frames.next(this, this.points, response); }
+
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void { void frames.stepOut(this, this.points, response); }
 
   protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response); }
 
@@ -227,10 +317,13 @@ export class TrapdoorDebugSession extends DebugSession {
   /** Ends the guest (the connection went away, or disconnect/terminate). */
   async shut() {
     const s = this.session;
+    const c = this.client;
     this.session = undefined;
+    // a run still under way ends without a report (resume sees another client)
+    this.client = undefined;
     if (!s) return;
     s.pause();
-    await this.client?.close();
+    await c?.close();
     await s.close();
   }
 
@@ -251,32 +344,25 @@ export class TrapdoorDebugSession extends DebugSession {
     const c = this.need(response);
     if (!c) return;
     // The policy is changed while the guest is stopped: a running guest is paused for it and runs on after.
-    let runOn = false;
-    if (c.state === 'running') {
-      this.quietPause = true;
-      const stopped = c.nextStop();
-      await c.pause();
-      runOn = (await stopped).reason === 'pause';
-      if (!runOn) this.quietPause = false;
-    }
-    try {
-      await this.setFilters(c, response, args);
-    } finally {
-      if (runOn) { this.quietPause = false; void this.resume(false); }
-    }
+    const r = await this.whileStopped(c, () => this.applyFilters(c, args));
+    if (typeof r === 'string') return this.fail(response, r);
+    this.filterArgs = args;
+    response.body = { breakpoints: r };
+    this.sendResponse(response);
   }
 
-  private async setFilters(c: Client, response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments) {
+  /** This adapter's ask rules for a set of exception filters (replacing the last set); an answer for each, or why none was set. */
+  private async applyFilters(c: Client, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<DebugProtocol.Breakpoint[] | string> {
     const wanted = [
       ...(args.filters ?? []).map((filterId) => ({ filterId, condition: undefined as string | undefined })),
       ...(args.filterOptions ?? []).map((o) => ({ filterId: o.filterId, condition: o.condition })),
     ];
     // Replace this adapter's rules with the new set (DAP sends the whole set each time).
     const pol = await c.policy();
-    if (!pol.ok) return this.fail(response, pol.error);
+    if (!pol.ok) return pol.error;
     for (const r of pol.value.rules.filter((x) => x.id.startsWith(FILTER_PREFIX))) {
       const gone = await c.removeRule({ id: r.id });
-      if (!gone.ok && gone.code !== 'not-found') return this.fail(response, gone.error);
+      if (!gone.ok && gone.code !== 'not-found') return gone.error;
     }
     const breakpoints: DebugProtocol.Breakpoint[] = [];
     for (const w of wanted) {
@@ -285,8 +371,7 @@ export class TrapdoorDebugSession extends DebugSession {
       const added = await c.addRule({ rule: r.rule, position: 'first', idPrefix: FILTER_PREFIX });
       breakpoints.push(added.ok ? { verified: true, message: added.value.rule.text } : { verified: false, message: added.error });
     }
-    response.body = { breakpoints };
-    this.sendResponse(response);
+    return breakpoints;
   }
 
   private async pending(): Promise<TrapRecord | undefined> {
@@ -326,17 +411,8 @@ export class TrapdoorDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected override async stackTraceRequest(response: DebugProtocol.StackTraceResponse): Promise<void> {
-    const c = this.need(response);
-    if (!c) return;
-    const r = await c.readRegisters({ names: ['pc'] });
-    if (!r.ok) return this.fail(response, r.error);
-    const pc = r.value.pc;
-    const name = c.symbolize(BigInt(pc)) ?? pc;
-    const frame = new StackFrame(0, name) as DebugProtocol.StackFrame;
-    frame.instructionPointerReference = pc;
-    response.body = { stackFrames: [frame], totalFrames: 1 };
-    this.sendResponse(response);
+  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
+    void frames.stackTrace(this, response, args);
   }
 
   protected override async scopesRequest(response: DebugProtocol.ScopesResponse): Promise<void> {
@@ -345,7 +421,7 @@ export class TrapdoorDebugSession extends DebugSession {
     if (await this.pending()) scopes.push(new Scope('Trap', REF.trap, false));
     const regs = new Scope('Registers', REF.registers, false) as DebugProtocol.Scope;
     regs.presentationHint = 'registers';
-    scopes.push(regs, new Scope('System registers', REF.system, true));
+    scopes.push(regs, new Scope('SIMD/FP', REF.fp, true), new Scope('System registers', REF.system, true));
     response.body = { scopes };
     this.sendResponse(response);
   }
@@ -354,11 +430,13 @@ export class TrapdoorDebugSession extends DebugSession {
     const c = this.need(response);
     if (!c) return;
     const v = (name: string, value: string, ref = 0): DebugProtocol.Variable => ({ name, value, variablesReference: ref });
-    if (args.variablesReference === REF.registers || args.variablesReference === REF.system) {
-      const group = args.variablesReference === REF.system ? 'system' : 'general';
+    if (args.variablesReference === REF.registers || args.variablesReference === REF.system || args.variablesReference === REF.fp) {
+      const group = args.variablesReference === REF.system ? 'system' : args.variablesReference === REF.fp ? 'fp' : 'general';
       const names = c.registers.filter((r) => r.group === group).map((r) => r.name);
       const r = await c.readRegisters({ names });
-      return this.answer(response, r, (regs) => ({ variables: names.filter((n) => n in regs).map((n) => v(n, regs[n])) }));
+      // a general register may hold an address: the memory view opens there
+      const withRef = (x: DebugProtocol.Variable) => (group === 'general' ? { ...x, memoryReference: x.value } : x);
+      return this.answer(response, r, (regs) => ({ variables: names.filter((n) => n in regs).map((n) => withRef(v(n, regs[n]))) }));
     }
     const t = await this.pending();
     if (!t) return this.fail(response, 'no trap is waiting for a decision');
@@ -388,7 +466,7 @@ export class TrapdoorDebugSession extends DebugSession {
   protected override async setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): Promise<void> {
     const c = this.need(response);
     if (!c) return;
-    if (args.variablesReference !== REF.registers && args.variablesReference !== REF.system) {
+    if (args.variablesReference !== REF.registers && args.variablesReference !== REF.system && args.variablesReference !== REF.fp) {
       return this.fail(response, 'only registers can be set (the trap is changed by deciding it)');
     }
     const w = await c.writeRegister({ name: args.name, value: args.value.trim() });
@@ -405,7 +483,11 @@ export class TrapdoorDebugSession extends DebugSession {
     if (args.context !== 'repl') return this.fail(response, 'only debug console commands can be evaluated (type help there)');
     const r = await runConsole(c, args.expression);
     if (r.failed) return this.fail(response, r.lines.join('\n'));
-    if (/^\s*decide\b/i.test(args.expression)) this.changed();
+    if (/^\s*decide\b/i.test(args.expression)) {
+      // the trap just decided is the newest record
+      const last = await c.traps({ n: 1 });
+      this.changed(last.ok && last.value.length ? this.memoryOf(last.value[0]) : []);
+    }
     response.body = { result: r.lines.join('\n'), variablesReference: 0 };
     this.sendResponse(response);
   }
@@ -420,7 +502,7 @@ export class TrapdoorDebugSession extends DebugSession {
       const d = parseDecision([a.action, ...values]);
       if (typeof d === 'string') return this.fail(response, `decide: ${d}`);
       const r = await c.decide({ decision: d });
-      if (r.ok) this.changed();
+      if (r.ok) this.changed(this.memoryOf(r.value));
       return this.answer(response, r, (rec) => ({ trap: rec, text: decidedText(rec) }));
     }
     if (command === 'trapdoor/traps') {
@@ -435,6 +517,36 @@ export class TrapdoorDebugSession extends DebugSession {
       const r = await c.traps({ n, from });
       return this.answer(response, r, (traps) => ({ traps, next: traps.length ? traps[traps.length - 1].seq + 1 : from }));
     }
+    if (command === 'trapdoor/policy') return policyRequest(this, response, args);
     this.fail(response, `unknown request ${command}`);
+  }
+
+  protected override completionsRequest(response: DebugProtocol.CompletionsResponse, args: DebugProtocol.CompletionsArguments): void {
+    completions(this, response, args, this.client?.arch);
+  }
+
+  // ---------------------------------------------------------------- memory and breakpoints (memory.ts, breakpoints.ts)
+  protected override readMemoryRequest(response: DebugProtocol.ReadMemoryResponse, args: DebugProtocol.ReadMemoryArguments): void {
+    void readMemory(this, response, args);
+  }
+
+  protected override writeMemoryRequest(response: DebugProtocol.WriteMemoryResponse, args: DebugProtocol.WriteMemoryArguments): void {
+    void writeMemory(this, response, args);
+  }
+
+  protected override setInstructionBreakpointsRequest(response: DebugProtocol.SetInstructionBreakpointsResponse, args: DebugProtocol.SetInstructionBreakpointsArguments): void {
+    void this.points.setInstruction(this, response, args);
+  }
+
+  protected override setFunctionBreakPointsRequest(response: DebugProtocol.SetFunctionBreakpointsResponse, args: DebugProtocol.SetFunctionBreakpointsArguments): void {
+    void this.points.setFunction(this, response, args);
+  }
+
+  protected override dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
+    void this.points.dataInfo(this, response, args);
+  }
+
+  protected override setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
+    void this.points.setData(this, response, args);
   }
 }

@@ -223,7 +223,7 @@ describe('trapdoor debug-adapter', () => {
     expect(stop.body.reason).toBe('entry');
     const frames = await dc.stackTraceRequest({ threadId: 1 });
     const scopes = await dc.scopesRequest({ frameId: frames.body.stackFrames[0].id });
-    expect(scopes.body.scopes.map((sc) => sc.name)).toEqual(['Registers', 'System registers']);
+    expect(scopes.body.scopes.map((sc) => sc.name)).toEqual(['Registers', 'SIMD/FP', 'System registers']);
     expect(scopes.body.scopes.filter((sc) => sc.presentationHint === 'registers')).toHaveLength(1);
     expect((await variables(dc, 'System registers')).VBAR_EL1.value).toMatch(/^0x/);
     const set = await dc.setVariableRequest({ variablesReference: scopes.body.scopes[0].variablesReference, name: 'x19', value: '0x41' });

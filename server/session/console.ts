@@ -7,8 +7,10 @@
 // clients changing rules at once never lose each other's.
 import { TrapTable, describeTrap, decidedText } from './render.js';
 import { parseActionText } from '../policy/values.js';
+import { OWNER_DISPLAY } from '../decode/smccc.js';
 import type { DecisionParams, ConsoleResult } from './contract.js';
 import type { Client } from './client.js';
+import type { CpuArch } from '../machine/registers.js';
 
 const ok = (...lines: string[]): ConsoleResult => ({ lines, failed: false });
 const bad = (...lines: string[]): ConsoleResult => ({ lines, failed: true });
@@ -17,6 +19,8 @@ export interface ConsoleCommand {
   usage: string;
   help: string;
   run(c: Client, args: string[], rest: string): Promise<ConsoleResult> | ConsoleResult;
+  /** The words that may follow `args` (for completion), on a guest of `arch`. */
+  next?(args: string[], arch: CpuArch): readonly string[];
 }
 
 export const BREAK_ON_PREFIX = 'break-on-';
@@ -171,19 +175,56 @@ export const CONSOLE_COMMANDS: Readonly<Record<string, ConsoleCommand>> = {
     usage: 'decide emulate|forward|undef|skip|return x0=V [x1=V ...]',
     help: 'answer the pending trap now; continue/stepi then resumes with it applied',
     run: decide,
+    next: (args, arch) => (!args.length ? DECISIONS : args[0] === 'return' ? returnRegisters(arch).filter((r) => !args.some((a) => a.startsWith(r))) : []),
   },
   'break-on': {
     usage: 'break-on smc|hvc|xen [N]|owner NAME|id ID|range A-B ... | off [ID]',
     help: 'stop at matching calls (an ask rule first in the policy, id break-on-N); several words must all match',
     run: breakOn,
+    next: (args) => (args[args.length - 1]?.toLowerCase() === 'owner' ? OWNERS : args[args.length - 1]?.toLowerCase() === 'off' ? [] : BREAK_ON_WORDS),
   },
   traps: { usage: 'traps [N]', help: 'the last N trap records (default 20), one table row each', run: traps },
   policy: {
     usage: 'policy [list] | add MATCH=ACTION | remove ID | default ACTION',
     help: 'show or change the rules (MATCH=ACTION as in --on, e.g. owner:sip=undef)',
     run: policy,
+    next: (args) => (!args.length ? ['list', 'add', 'remove', 'default'] : args.length === 1 && args[0] === 'default' ? [...DECISIONS.filter((d) => d !== 'return'), 'ask', 'return('] : []),
   },
 };
+
+// ---------------------------------------------------------------- completion
+
+const DECISIONS = ['emulate', 'forward', 'undef', 'skip', 'return'] as const;
+const BREAK_ON_WORDS = ['smc', 'hvc', 'xen', 'owner', 'id', 'range', 'imm', 'off'];
+const OWNERS = Object.keys(OWNER_DISPLAY).filter((o) => o !== 'reserved');
+/** `x0=` .. `x17=` (or `r0=` .. `r14=`): the registers a return decision may set. */
+const returnRegisters = (arch: CpuArch) => Array.from({ length: arch === 'arm' ? 15 : 18 }, (_, i) => `${arch === 'arm' ? 'r' : 'x'}${i}=`);
+
+export interface ConsoleCompletion {
+  /** Where the word being completed starts in the line (0-based), and its length up to the cursor. */
+  start: number;
+  length: number;
+  /** What the word may become, in the table's order. */
+  items: string[];
+}
+
+/**
+ * Completions of a console line at `cursor` (0-based, default its end): command
+ * names for the first word, then what each command takes next (decide's actions
+ * and return registers, policy's subcommands, break-on's words). Every front-end
+ * with completion (the debug console, later the web page) calls this one.
+ */
+export function completeConsole(line: string, cursor = line.length, arch: CpuArch = 'aarch64'): ConsoleCompletion {
+  const before = line.slice(0, Math.max(0, Math.min(cursor, line.length)));
+  const start = before.search(/\S*$/);
+  const word = before.slice(start);
+  const done = before.slice(0, start).trim().split(/\s+/).filter(Boolean);
+  let choices: readonly string[];
+  if (!done.length) choices = Object.keys(CONSOLE_COMMANDS);
+  else choices = CONSOLE_COMMANDS[done[0].toLowerCase()]?.next?.(done.slice(1), arch) ?? [];
+  const w = word.toLowerCase();
+  return { start, length: word.length, items: choices.filter((c) => c.toLowerCase().startsWith(w)) };
+}
 
 function help(prefix = ''): ConsoleResult {
   return ok(`Trapdoor ${prefix ? prefix.trim() + ' ' : 'console '}commands:`,

@@ -290,6 +290,7 @@ export class RecordBook {
     let regs = '';
     for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;
     let out = `{"regs":{${regs}}`;
+    if (ans.memWrites?.length) out += `,"memory":${JSON.stringify(memoryOf(ans))}`;
     if (ans.effect) out += `,"effect":"${ans.effect}"`;
     const note = noteOf(ans);
     if (note) out += `,"note":${JSON.stringify(note)}`;
@@ -360,12 +361,18 @@ function noteOf(ans: FirmwareAnswer): string | undefined {
   return ans.handled ? ans.note : ans.note ?? 'not implemented by the built-in firmware: NOT_SUPPORTED';
 }
 
+/** The guest memory a firmware answer writes, as the record shows it. */
+function memoryOf(ans: FirmwareAnswer): TrapResult['memory'] {
+  return ans.memWrites?.map((m) => ({ addr: hex(m.addr), len: m.bytes.length }));
+}
+
 export function emulateResult(ans: FirmwareAnswer, arch: CpuArch): TrapResult {
   const regs: Record<string, string> = {};
   const prefix = arch === 'aarch64' ? 'x' : 'r';
   const mask = arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
   ans.regs.forEach((v, i) => { regs[`${prefix}${i}`] = '0x' + (v & mask).toString(16); });
   const r: TrapResult = { regs };
+  if (ans.memWrites?.length) r.memory = memoryOf(ans);
   if (ans.effect) r.effect = ans.effect;
   const note = noteOf(ans);
   if (note) r.note = note;

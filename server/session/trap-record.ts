@@ -13,6 +13,8 @@ export interface TrapResult {
   regs?: Record<string, string>;
   /** For undef: the injected exception. */
   exception?: { kind: 'undef'; vector: string; esr?: string; elr?: string; lr?: string; spsr?: string };
+  /** Guest memory the answer wrote (e.g. the OUT half of a Xen call's argument struct). */
+  memory?: { addr: string; len: number }[];
   /** Firmware side effect (system_off ends the run). */
   effect?: string;
   /** Why the decision could not be carried out as asked (e.g. forward endpoint dead). */
