@@ -54,6 +54,10 @@ const tinyDir = mkdtempSync(path.join(tmp, 'tiny-'));
 writeFileSync(path.join(tinyDir, 'tiny.S'), '.global _start\n_start:\n  ldr x0, =0x84000008\n  smc #0\n');
 execFileSync('aarch64-linux-gnu-as', ['-o', path.join(tinyDir, 'tiny.o'), path.join(tinyDir, 'tiny.S')]);
 execFileSync('aarch64-linux-gnu-ld', ['-Ttext=0x40000000', '-e', '_start', '-o', path.join(tinyDir, 'tiny.elf'), path.join(tinyDir, 'tiny.o')]);
+// a loop to single-step through (the step bench of the channel)
+writeFileSync(path.join(tinyDir, 'spin.S'), '.global _start\n_start:\n  mov x1, #0\nloop:\n  add x1, x1, #1\n  add x2, x2, #3\n  eor x3, x3, x1\n  b loop\n');
+execFileSync('aarch64-linux-gnu-as', ['-o', path.join(tinyDir, 'spin.o'), path.join(tinyDir, 'spin.S')]);
+execFileSync('aarch64-linux-gnu-ld', ['-Ttext=0x40000000', '-e', '_start', '-o', path.join(tinyDir, 'spin.elf'), path.join(tinyDir, 'spin.o')]);
 const wall = (cmd: string[]) => {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, cmd, { stdio: 'ignore' });
@@ -68,28 +72,39 @@ for (let i = 0; i < 7; i++) {
 }
 const overhead = median(runMs) - median(nodeMs);
 
-// The Session <-> worker channel: a request the worker answers at once (pendingTrap),
-// with the main thread sleeping between calls, and busy-polling (as the gdb stub does).
-const opened = await Session.open({ image: { path: path.join(tinyDir, 'tiny.elf') } });
-if (!opened.ok) throw new Error(opened.error);
-const probe = opened.value.connect('bench');
+// The Session <-> worker channel, both ways it can go (mailbox.ts): a request the
+// worker answers at once (pendingTrap) with the main thread sleeping between calls
+// and busy-polling (as the gdb stub does), and a single step (with the registers
+// a stop reply carries), taken in turns so that machine noise falls on both.
+type Channel = 'mailbox' | 'postMessage';
+const CHANNELS: Channel[] = ['mailbox', 'postMessage'];
+const probes = new Map<Channel, { s: Session; c: ReturnType<Session['connect']> }>();
+for (const channel of CHANNELS) {
+  const opened = await Session.open({ image: { path: path.join(tinyDir, 'spin.elf') }, channel });
+  if (!opened.ok) throw new Error(opened.error);
+  probes.set(channel, { s: opened.value, c: opened.value.connect('bench') });
+}
 let polling = false;
 const poll = () => { if (polling) setImmediate(poll); };
-const trip = async () => {
-  const n = 3000;
+const timeEach = async (n: number, f: () => Promise<unknown>) => {
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await probe.pendingTrap();
+  for (let i = 0; i < n; i++) await f();
   return Number(process.hrtime.bigint() - t0) / 1e3 / n;
 };
-const sleeping: number[] = [];
-const hot: number[] = [];
+const STEP_REGS = ['pc', 'cpsr', ...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp'];
+const chan = new Map<Channel, { sleeping: number[]; hot: number[]; step: number[] }>(CHANNELS.map((c) => [c, { sleeping: [], hot: [], step: [] }]));
 for (let i = 0; i < REPS; i++) {
-  sleeping.push(await trip());
-  polling = true; poll();
-  hot.push(await trip());
-  polling = false;
+  for (const channel of CHANNELS) {
+    const { c } = probes.get(channel)!;
+    const m = chan.get(channel)!;
+    m.sleeping.push(await timeEach(3000, () => c.pendingTrap()));
+    polling = true; poll();
+    m.hot.push(await timeEach(3000, () => c.pendingTrap()));
+    m.step.push(await timeEach(3000, async () => { const r = await c.step({ registers: STEP_REGS }); if (!r.ok) throw new Error(r.error); }));
+    polling = false;
+  }
 }
-await opened.value.close();
+for (const { s } of probes.values()) await s.close();
 rmSync(tmp, { recursive: true, force: true });
 
 const k = (x: number) => `${(x / 1e3).toFixed(0)} k`;
@@ -100,9 +115,16 @@ console.log(`  table to a file:     ${k(median(rows))} rows/s (${range(rows, k)}
 console.log(`  headless (--quiet):  ${k(median(headless))} traps/s (${range(headless, k)})   goal >= 1.5 M/s: ${goal(median(headless), 1.5e6)}`);
 console.log(`start-up: trapdoor run of a 6-instruction guest ${median(runMs).toFixed(0)} ms, node -e 0 ${median(nodeMs).toFixed(0)} ms: overhead ${overhead.toFixed(0)} ms (goal <= 150 ms)`);
 const us = (x: number) => `${x.toFixed(1)} us`;
-console.log(`channel: one Session request answered by the worker: ${us(median(sleeping))} (${range(sleeping, us)}) with the main thread sleeping, ${us(median(hot))} (${range(hot, us)}) busy-polling`);
+console.log('channel (Session <-> worker), median (range):');
+for (const channel of CHANNELS) {
+  const m = chan.get(channel)!;
+  console.log(`  ${channel.padEnd(12)} request ${us(median(m.sleeping))} (${range(m.sleeping, us)}) main thread sleeping, ${us(median(m.hot))} (${range(m.hot, us)}) busy-polling; single step ${us(median(m.step))} (${range(m.step, us)})`);
+}
+const mb = chan.get('mailbox')!, pm = chan.get('postMessage')!;
+console.log(`  mailbox vs postMessage: request ${(median(pm.sleeping) / median(mb.sleeping)).toFixed(2)}x / ${(median(pm.hot) / median(mb.hot)).toFixed(2)}x faster, single step ${(median(pm.step) / median(mb.step)).toFixed(2)}x`);
 console.log(JSON.stringify({
   bench: 'records', log_records_per_s: median(logged), table_rows_per_s: median(rows), headless_traps_per_s: median(headless),
   startup_ms: median(runMs), node_ms: median(nodeMs), startup_overhead_ms: overhead,
-  channel_us_sleeping: median(sleeping), channel_us_polling: median(hot),
+  channel_us_sleeping: median(mb.sleeping), channel_us_polling: median(mb.hot), step_us: median(mb.step),
+  post_message_us_sleeping: median(pm.sleeping), post_message_us_polling: median(pm.hot), post_message_step_us: median(pm.step),
 }));
