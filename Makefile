@@ -4,7 +4,7 @@ SHELL := /bin/bash
 APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch tmux
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup deps build native ts examples demo test bench bench-gdb clean check-apt
+.PHONY: all setup deps build native ts examples demo test bench bench-gdb bench-dap clean check-apt
 
 all: build
 
@@ -56,6 +56,9 @@ bench: build
 bench-gdb: build
 	@$(MAKE) -s check-apt APT_PACKAGES=qemu-system-arm
 	node dist/bench/gdb.js
+
+bench-dap: build
+	node dist/bench/dap.js
 
 clean:
 	rm -rf build dist examples/*/*.elf

@@ -17,14 +17,13 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { Session } from '../server/session/session.js';
 import { startGdbServer } from '../gdbstub/index.js';
 import { nullStub } from './rsp.js';
 import { ROOT } from './root.js';
+import { GDB, freePort, runGdb as runGdbIn, stepiScript, timed, waitForPort } from './gdb-run.js';
 
-const GDB = 'gdb-multiarch';
 const QEMU = 'qemu-system-aarch64';
 const tmp = mkdtempSync(path.join(tmpdir(), 'trapdoor-bench-gdb-'));
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
@@ -65,53 +64,11 @@ function blob(): Buffer {
   return b;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitForPort(port: number, ms = 10_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Runs gdb with a script; returns the values it printed as `BENCH name value`. */
-function runGdb(elf: string, port: number, script: string): Promise<Record<string, number>> {
-  const file = path.join(tmp, `script-${port}-${Math.random().toString(36).slice(2)}.gdb`);
-  writeFileSync(file, script);
-  const args = ['-batch', '-nx', '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', 'set architecture aarch64',
-    '-ex', `file ${elf}`, '-ex', `target remote 127.0.0.1:${port}`, '-x', file];
-  return new Promise((resolve, reject) => {
-    const child = spawn(GDB, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b) => { out += b; });
-    child.stderr.on('data', (b) => { out += b; });
-    child.on('exit', () => {
-      const values: Record<string, number> = {};
-      for (const m of out.matchAll(/^BENCH (\w+) ([\d.e+-]+)$/gm)) values[m[1]] = Number(m[2]);
-      if (!Object.keys(values).length) reject(new Error(`gdb printed no figures:\n${out.slice(-2000)}`));
-      else resolve(values);
-    });
-  });
-}
-
-/** Times body in gdb's Python; the figure is printed once output is no longer redirected. */
-const timed = (name: string, body: string, quiet = false) => `python import time; _t0 = time.perf_counter()
-${quiet ? 'set logging redirect on\nset logging file /dev/null\nset logging enabled on\n' : ''}${body}
-${quiet ? 'set logging enabled off\n' : ''}python print("BENCH ${name} %.6f" % (time.perf_counter() - _t0))
-`;
+const runGdb = (elf: string, port: number, script: string) => runGdbIn(tmp, elf, port, script);
 
 function scripts(dumpFile: string, zeroFile: string) {
   return {
-    stepi: `${timed('stepi', `set $i = 0\nwhile $i < ${STEPS}\n  stepi\n  set $i = $i + 1\nend`, true)}
-detach
-`,
+    stepi: stepiScript(STEPS),
     memory: `${timed('memory', `dump binary memory ${dumpFile} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}
 ${timed('zeros', `dump binary memory ${zeroFile} 0x${TEXT.toString(16)} 0x${(TEXT + BigInt(BLOB_SIZE)).toString(16)}`)}
 detach
