@@ -15,6 +15,8 @@ import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
 import { inLaunchWords, launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
+import { SourceSupport } from './source.js';
+import { disassemble } from './disassemble.js';
 
 /** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
 const THREAD = 1;
@@ -39,6 +41,9 @@ export class TrapdoorDebugSession extends DebugSession {
   /** `out`: the stream the protocol is written to (stdout or the socket), watched for a slow client. */
   constructor(private readonly out: NodeJS.WritableStream & { writableLength: number }) {
     super();
+    // the line table's lines and columns start at 1 (the client says how its own start at initialize)
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
   }
 
   private session: Session | undefined;
@@ -51,6 +56,8 @@ export class TrapdoorDebugSession extends DebugSession {
   private quietPause = false;
   /** The client redraws variables on an `invalidated` event (it said so at initialize). */
   private invalidates = false;
+  /** Line table, line breakpoints, line stepping (source.ts); made at launch. */
+  private src: SourceSupport | undefined;
 
   // ---------------------------------------------------------------- helpers
   private fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -84,6 +91,8 @@ export class TrapdoorDebugSession extends DebugSession {
       supportsExceptionFilterOptions: true,
       supportsTerminateRequest: true,
       supportsSteppingGranularity: true,
+      supportsDisassembleRequest: true,
+      supportsBreakpointLocationsRequest: true,
       exceptionBreakpointFilters: exceptionFilters(),
     };
     this.sendResponse(response);
@@ -103,6 +112,9 @@ export class TrapdoorDebugSession extends DebugSession {
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
+    this.src = new SourceSupport(c, {
+      toClient: (n) => this.convertDebuggerLineToClient(n), fromClient: (n) => this.convertClientLineToDebugger(n), columnToClient: (n) => this.convertDebuggerColumnToClient(n),
+    });
     c.on('output', (text) => {
       this.sendEvent(new OutputEvent(text, 'stdout'));
       // the client reads slower than the guest prints: hold the guest back (flow control), not our memory
@@ -131,10 +143,10 @@ export class TrapdoorDebugSession extends DebugSession {
 
   // ---------------------------------------------------------------- run control
   /** Runs (or steps) the guest and reports how it stopped. At a trap with no decision the run applies the policy default. */
-  private async resume(step: boolean): Promise<void> {
+  private async resume(step: boolean, run?: () => Promise<Result<StopEvent>>): Promise<void> {
     const c = this.client;
     if (!c || this.ended) return;
-    const r = step ? await c.step() : await c.cont();
+    const r = run ? await run() : step ? await c.step() : await c.cont();
     if (!r.ok) {
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
       if (r.code === 'exited' || r.code === 'closed') void this.end(0);
@@ -204,16 +216,19 @@ export class TrapdoorDebugSession extends DebugSession {
     void this.resume(false);
   }
 
-  /** next and stepIn: one instruction (no line information yet). */
-  private stepOne(response: DebugProtocol.Response): void {
+  /** next, stepIn, stepOut: by source line where the line table knows the pc, else (or with granularity 'instruction') one instruction. */
+  private stepOne(response: DebugProtocol.Response, how: 'over' | 'into' | 'out', granularity?: DebugProtocol.SteppingGranularity): void {
     if (!this.stoppedClient(response)) return;
     this.sendResponse(response);
-    void this.resume(true);
+    const src = this.src!;
+    void this.resume(true, () => (how === 'out' ? src.stepOut(granularity) : src.step(how, granularity)));
   }
 
-  protected override nextRequest(response: DebugProtocol.NextResponse): void { this.stepOne(response); }
+  protected override nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void { this.stepOne(response, 'over', args?.granularity); }
 
-  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response); }
+  protected override stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void { this.stepOne(response, 'into', args?.granularity); }
+
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse, args: DebugProtocol.StepOutArguments): void { this.stepOne(response, 'out', args?.granularity); }
 
   protected override async pauseRequest(response: DebugProtocol.PauseResponse): Promise<void> {
     const c = this.need(response);
@@ -247,10 +262,8 @@ export class TrapdoorDebugSession extends DebugSession {
   }
 
   // ---------------------------------------------------------------- traps as exceptions
-  protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
-    const c = this.need(response);
-    if (!c) return;
-    // The policy is changed while the guest is stopped: a running guest is paused for it and runs on after.
+  /** Runs job with the guest stopped: a running guest is paused for it (quietly) and runs on after. */
+  private async whileStopped(c: Client, job: () => Promise<void>): Promise<void> {
     let runOn = false;
     if (c.state === 'running') {
       this.quietPause = true;
@@ -260,10 +273,42 @@ export class TrapdoorDebugSession extends DebugSession {
       if (!runOn) this.quietPause = false;
     }
     try {
-      await this.setFilters(c, response, args);
+      await job();
     } finally {
       if (runOn) { this.quietPause = false; void this.resume(false); }
     }
+  }
+
+  protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    // The policy is changed while the guest is stopped.
+    await this.whileStopped(c, () => this.setFilters(c, response, args));
+  }
+
+  // ---------------------------------------------------------------- source lines (source.ts) and disassembly (disassemble.ts)
+  protected override async setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    await this.whileStopped(c, async () => {
+      response.body = { breakpoints: await this.src!.setBreakpoints(args) };
+      this.sendResponse(response);
+    });
+  }
+
+  protected override breakpointLocationsRequest(response: DebugProtocol.BreakpointLocationsResponse, args: DebugProtocol.BreakpointLocationsArguments): void {
+    if (!this.need(response)) return;
+    response.body = { breakpoints: this.src!.breakpointLocations(args) };
+    this.sendResponse(response);
+  }
+
+  protected override async disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    const r = await disassemble(c, this.src!, args);
+    if (typeof r === 'string') return this.fail(response, r);
+    response.body = { instructions: r };
+    this.sendResponse(response);
   }
 
   private async setFilters(c: Client, response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments) {
@@ -335,6 +380,8 @@ export class TrapdoorDebugSession extends DebugSession {
     const name = c.symbolize(BigInt(pc)) ?? pc;
     const frame = new StackFrame(0, name) as DebugProtocol.StackFrame;
     frame.instructionPointerReference = pc;
+    const at = this.src?.located(BigInt(pc));
+    if (at) { frame.source = at.source; frame.line = at.line; frame.column = at.column; }
     response.body = { stackFrames: [frame], totalFrames: 1 };
     this.sendResponse(response);
   }

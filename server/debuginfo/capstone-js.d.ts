@@ -10,6 +10,7 @@ declare module '@alexaltea/capstone-js' {
     Capstone: new (arch: number, mode: number) => CsHandle;
     ARCH_ARM: number; ARCH_ARM64: number;
     MODE_ARM: number; MODE_THUMB: number; MODE_LITTLE_ENDIAN: number; MODE_V8: number; MODE_MCLASS: number;
+    OPT_UNSIGNED: number; OPT_ON: number;
   }
   const MCapstone: (moduleArg?: object) => Promise<CsModule>;
   export default MCapstone;

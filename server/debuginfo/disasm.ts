@@ -40,6 +40,8 @@ export function decoder(): Promise<Decoder> {
       a32: new cs.Capstone(cs.ARCH_ARM, cs.MODE_ARM),
       thumb: new cs.Capstone(cs.ARCH_ARM, cs.MODE_THUMB),
     };
+    // immediates as unsigned where the encoding allows it (Thumb `mov.w r0, #0x84000000`, as objdump)
+    for (const h of Object.values(handles)) h.option(cs.OPT_UNSIGNED, cs.OPT_ON);
     return {
       decode(isa, bytes, addr) {
         try {
