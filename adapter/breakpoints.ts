@@ -1,12 +1,15 @@
-// Instruction, function and data breakpoints, and the adapter's own temporary
-// breakpoints (stepOut, next over a call). DAP sends each kind as a whole set;
-// the book keeps every kind's points and makes the Client's breakpoints match
-// the union (one Session breakpoint per address, however many kinds want it), so
-// replacing one kind never removes another's. A stop at an address says which
-// kinds were there: reason 'instruction breakpoint', 'function breakpoint' or
-// 'data breakpoint', with hitBreakpointIds. Function breakpoints are ELF symbols
-// (`puts`, `print_result+0x10`); data breakpoints are watchpoints on an address,
-// a symbol, or the address a register holds.
+// Every breakpoint of the adapter in one book: instruction, function and source
+// (line) breakpoints, data breakpoints (watchpoints), and the adapter's own
+// temporary `step` points (stepOut, next over a call: frames.ts). DAP sends each
+// kind as a whole set (source breakpoints: one set per source file); the book
+// keeps every kind's points and makes the Client's breakpoints match the union
+// (one Session breakpoint per address, however many points want it), so
+// replacing one kind, or one file's line breakpoints, never removes another's. A
+// stop at an address says which kinds were there: reason 'instruction
+// breakpoint', 'function breakpoint', 'breakpoint' (a line) or 'data
+// breakpoint', with the hitBreakpointIds of every point there. Function
+// breakpoints are ELF symbols (`puts`, `print_result+0x10`); data breakpoints
+// are watchpoints on an address, a symbol, or the address a register holds.
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { StoppedEvent } from '@vscode/debugadapter';
 import { hex } from '../server/machine/memory.js';
@@ -14,9 +17,10 @@ import type { Client, StopEvent } from '../server/session/session.js';
 import type { WatchKind } from '../server/session/contract.js';
 import { parseAddress, THREAD, type Host } from './host.js';
 
-/** Who wants a breakpoint: a DAP kind, or the adapter for one step ('step'). Source breakpoints may join as 'source'. */
+/** Who wants a breakpoint: a DAP kind, or the adapter for one step ('step'). */
 export type PointKind = 'instruction' | 'function' | 'source' | 'step';
-interface Point { id: number; kind: PointKind; addr: bigint; thumb: boolean }
+/** group: the set a point belongs to within its kind (a source breakpoint's file; '' for the others). */
+interface Point { id: number; kind: PointKind; group: string; addr: bigint; thumb: boolean }
 interface Watch { id: number; addr: bigint; len: number; kind: WatchKind }
 
 const REASON: Record<Exclude<PointKind, 'step'>, string> = { instruction: 'instruction breakpoint', function: 'function breakpoint', source: 'breakpoint' };
@@ -133,22 +137,43 @@ export class Breakpoints {
   }
 
   /**
-   * Replaces the points of one kind; answers each wanted one with its id and the
-   * error that kept it out of the client, if any. A point at an address it
-   * already had keeps its id.
+   * Replaces the points of one kind (and group: a source file's line
+   * breakpoints); answers each wanted one with its id and the error that kept it
+   * out of the client, if any. A point at an address it already had keeps its id.
    */
-  async replace(c: Client, kind: PointKind, wanted: { addr: bigint; thumb: boolean }[]): Promise<{ id: number; error?: string }[]> {
-    const old = this.points.filter((p) => p.kind === kind);
-    const mine = wanted.map((w) => ({ id: old.find((p) => p.addr === w.addr)?.id ?? newBreakpointId(), kind, addr: w.addr, thumb: w.thumb }));
-    this.points = [...this.points.filter((p) => p.kind !== kind), ...mine];
+  async replace(c: Client, kind: PointKind, wanted: { addr: bigint; thumb: boolean }[], group = ''): Promise<{ id: number; error?: string }[]> {
+    const same = (p: Point) => p.kind === kind && p.group === group;
+    const old = this.points.filter(same);
+    const mine = wanted.map((w) => {
+      // each old point gives its id once: two lines moved to one address keep two ids
+      const i = old.findIndex((p) => p.addr === w.addr);
+      const id = i >= 0 ? old.splice(i, 1)[0].id : newBreakpointId();
+      return { id, kind, group, addr: w.addr, thumb: w.thumb };
+    });
+    this.points = [...this.points.filter((p) => !same(p)), ...mine];
     const errors = await this.syncBreaks(c);
     return mine.map((p) => ({ id: p.id, error: errors.get(p.addr) }));
   }
 
-  /** The adapter's breakpoint for one step (stepOut, next over a call): gone at the next stop, whatever it is. */
+  /** The adapter's breakpoint for one step (stepOut, next over a call): gone at the next stop other than a pause (endStep). */
   async stepTo(c: Client, addr: bigint, thumb: boolean): Promise<string | undefined> {
-    this.points.push({ id: 0, kind: 'step', addr, thumb });
+    this.points.push({ id: 0, kind: 'step', group: '', addr, thumb });
     return (await this.syncBreaks(c)).get(addr);
+  }
+
+  /**
+   * A stop ends the adapter's step points: they go, and a breakpoint stop at
+   * one where no other point is becomes the 'step' stop it is. A step that meets
+   * a trap, a breakpoint or a pause first ends there, as gdb's `finish` does.
+   */
+  endStep(c: Client, ev: StopEvent): StopEvent {
+    const steps = this.points.filter((p) => p.kind === 'step');
+    if (!steps.length) return ev;
+    this.points = this.points.filter((p) => p.kind !== 'step');
+    void this.syncBreaks(c);
+    if (ev.reason !== 'breakpoint') return ev;
+    const at = BigInt(ev.addr ?? ev.pc);
+    return steps.some((p) => p.addr === at) && !this.points.some((p) => p.addr === at) ? { ...ev, reason: 'step' } : ev;
   }
 
   /** Puts every point into a new client (restart): the same program has the same addresses. */
@@ -160,23 +185,13 @@ export class Breakpoints {
   }
 
   // ---------------------------------------------------------------- stops
-  /**
-   * How a stop is reported when one of these points (or the end of a step of
-   * ours) caused it; undefined for other stops. The adapter's step breakpoints
-   * go at any stop: a step out that meets a trap, a breakpoint or a pause first
-   * ends there, as gdb's `finish` does.
-   */
+  /** How a stop is reported when one of these points caused it; undefined for other stops (endStep has run). */
   stopped(c: Client, ev: StopEvent): DebugProtocol.StoppedEvent | undefined {
-    const steps = this.points.filter((p) => p.kind === 'step');
-    if (steps.length) {
-      this.points = this.points.filter((p) => p.kind !== 'step');
-      void this.syncBreaks(c);
-    }
     if (ev.reason === 'breakpoint') {
       const at = BigInt(ev.addr ?? ev.pc);
       const hits = this.points.filter((p) => p.addr === at);
       const kind = (['instruction', 'function', 'source'] as const).find((k) => hits.some((p) => p.kind === k));
-      const stopped = new StoppedEvent(kind ? REASON[kind] : steps.some((p) => p.addr === at) ? 'step' : 'breakpoint', THREAD) as DebugProtocol.StoppedEvent;
+      const stopped = new StoppedEvent(kind ? REASON[kind] : 'breakpoint', THREAD) as DebugProtocol.StoppedEvent;
       if (hits.length) stopped.body.hitBreakpointIds = hits.map((p) => p.id);
       stopped.body.allThreadsStopped = true;
       return stopped;

@@ -1,12 +1,21 @@
 // What the request handlers of adapter/*.ts need of the debug session
 // (session.ts): its client, its error responses, its run control. The handlers
-// live in their own modules (memory.ts, breakpoints.ts, frames.ts, policy.ts)
-// and session.ts dispatches to them.
+// live in their own modules (memory.ts, breakpoints.ts, frames.ts, source.ts,
+// disassemble.ts, policy.ts) and session.ts dispatches to them.
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { Client } from '../server/session/session.js';
+import type { Client, StopEvent } from '../server/session/session.js';
+import type { Result } from '../server/result.js';
 
 /** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
 export const THREAD = 1;
+
+/** Lines and columns between the client's numbering and ours (1-based), as DebugSession converts them. */
+export interface LineNumbers {
+  toClient(n: number): number;
+  fromClient(n: number): number;
+  columnToClient(n: number): number;
+  columnFromClient(n: number): number;
+}
 
 /** Guest memory that changed, for `memory` events. */
 export interface MemoryChange { addr: bigint; len: number }
@@ -21,12 +30,12 @@ export interface Host {
   sendEvent(event: DebugProtocol.Event): void;
   /** Registers, and the given memory, changed: `invalidated` (and `memory`) events. */
   changed(memory?: MemoryChange[]): void;
-  /** Runs (step: one instruction) and reports the stop. */
-  resume(step: boolean): Promise<void>;
+  /** Runs (step: one instruction; run: a run of the caller's, such as a line step) and reports the stop. */
+  resume(step: boolean, run?: () => Promise<Result<StopEvent>>): Promise<void>;
   /** Runs fn with the guest stopped: a running guest is paused for it (not reported) and runs on after. */
   whileStopped<T>(c: Client, fn: () => Promise<T>): Promise<T>;
-  /** The client's first column (1 unless it said columnsStartAt1: false). */
-  readonly columnBase: number;
+  /** The client's line and column numbering. */
+  readonly lines: LineNumbers;
 }
 
 /** A DAP address (memoryReference, instructionReference): hex with 0x, or decimal. */

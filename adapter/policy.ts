@@ -60,10 +60,11 @@ export async function policyRequest(host: Host, response: DebugProtocol.Response
 
 export function completions(host: Host, response: DebugProtocol.CompletionsResponse, args: DebugProtocol.CompletionsArguments, arch: 'aarch64' | 'arm' = 'aarch64') {
   // only the first line of a multi-line input is a command
-  const line = (args.line ?? 1) > 1 ? '' : args.text.split('\n')[0];
-  const done = completeConsole(line, args.column - host.columnBase, arch);
+  const line = args.line !== undefined && host.lines.fromClient(args.line) > 1 ? '' : args.text.split('\n')[0];
+  // completeConsole counts from 0, our columns from 1
+  const done = completeConsole(line, host.lines.columnFromClient(args.column) - 1, arch);
   response.body = {
-    targets: done.items.map((label) => ({ label, start: done.start + host.columnBase, length: done.length, type: 'keyword' as const })),
+    targets: done.items.map((label) => ({ label, start: host.lines.columnToClient(done.start + 1), length: done.length, type: 'keyword' as const })),
   };
   host.sendResponse(response);
 }

@@ -3,6 +3,10 @@
 // guest (a Session it opens at `launch`) and one Client named 'dap'. Traps are
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
+// The requests' handlers live in their own modules (host.ts says what they need
+// of this session): memory.ts, breakpoints.ts (every kind of breakpoint in one
+// book), frames.ts (the stack and stepping), source.ts (the line table),
+// disassemble.ts and policy.ts.
 import {
   DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
 } from '@vscode/debugadapter';
@@ -15,12 +19,14 @@ import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
 import { inLaunchWords, launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
-import { THREAD, type Host, type MemoryChange } from './host.js';
+import { THREAD, type Host, type LineNumbers, type MemoryChange } from './host.js';
 import { readMemory, writeMemory } from './memory.js';
 import { Breakpoints } from './breakpoints.js';
 import * as frames from './frames.js';
 import { completions, policyRequest } from './policy.js';
 import { hex } from '../server/machine/memory.js';
+import { SourceSupport } from './source.js';
+import { disassemble } from './disassemble.js';
 
 const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
@@ -43,6 +49,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   /** `out`: the stream the protocol is written to (stdout or the socket), watched for a slow client. */
   constructor(private readonly out: NodeJS.WritableStream & { writableLength: number }) {
     super();
+    // the line table's lines and columns start at 1 (the client says how its own start at initialize)
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
   }
 
   private session: Session | undefined;
@@ -57,15 +66,22 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   private invalidates = false;
   /** The client re-reads memory on a `memory` event. */
   private memoryEvents = false;
-  columnBase = 1;
+  readonly lines: LineNumbers = {
+    toClient: (n) => this.convertDebuggerLineToClient(n),
+    fromClient: (n) => this.convertClientLineToDebugger(n),
+    columnToClient: (n) => this.convertDebuggerColumnToClient(n),
+    columnFromClient: (n) => this.convertClientColumnToDebugger(n),
+  };
   /** The launch configuration, for restart. */
   private launchArgs: LaunchArgs | undefined;
   /** The last exception filters, for restart. */
   private filterArgs: DebugProtocol.SetExceptionBreakpointsArguments | undefined;
-  /** Instruction, function and data breakpoints, and the adapter's step breakpoints. */
+  /** Instruction, function, source and data breakpoints, and the adapter's step breakpoints. */
   private readonly points = new Breakpoints();
   /** Changes made with the guest stopped (whileStopped), one at a time. */
   private stoppedWork: Promise<unknown> = Promise.resolve();
+  /** The program's line table, and its line breakpoints' answers (source.ts); made at launch. */
+  private src: SourceSupport | undefined;
 
   // ---------------------------------------------------------------- helpers
   fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -90,9 +106,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
 
   // ---------------------------------------------------------------- start-up
   protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    // linesStartAt1 and columnsStartAt1: DebugSession reads them itself (this.lines converts with them)
     this.invalidates = args?.supportsInvalidatedEvent === true;
     this.memoryEvents = args?.supportsMemoryEvent === true;
-    this.columnBase = args?.columnsStartAt1 === false ? 0 : 1;
     response.body = {
       supportsConfigurationDoneRequest: true,
       supportsEvaluateForHovers: false,
@@ -110,6 +126,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
       supportsRestartRequest: true,
       supportsCompletionsRequest: true,
       completionTriggerCharacters: [' '],
+      supportsDisassembleRequest: true,
+      supportsBreakpointLocationsRequest: true,
       exceptionBreakpointFilters: exceptionFilters(),
     };
     this.sendResponse(response);
@@ -141,6 +159,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
+    const img = this.session.options.image;
+    // read again at a restart (the program may have been rebuilt); the client's paths for its files stay
+    this.src = new SourceSupport({ path: img.path, raw: img.load !== undefined, arch: c.arch }, this.lines, this.src);
     c.on('output', (text) => {
       this.sendEvent(new OutputEvent(text, 'stdout'));
       // the client reads slower than the guest prints: hold the guest back (flow control), not our memory
@@ -188,10 +209,10 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
 
   // ---------------------------------------------------------------- run control
   /** Runs (or steps) the guest and reports how it stopped. At a trap with no decision the run applies the policy default. */
-  async resume(step: boolean): Promise<void> {
+  async resume(step: boolean, run?: () => Promise<Result<StopEvent>>): Promise<void> {
     const c = this.client;
     if (!c || this.ended) return;
-    const r = step ? await c.step() : await c.cont();
+    const r = run ? await run() : step ? await c.step() : await c.cont();
     if (c !== this.client) return; // the guest was restarted meanwhile
     if (!r.ok) {
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
@@ -202,8 +223,11 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     this.report(r.value);
   }
 
-  private report(ev: StopEvent) {
-    const hit = this.client && this.points.stopped(this.client, ev);
+  private report(stop: StopEvent) {
+    const c = this.client;
+    // the adapter's step points go at any stop reported
+    const ev = c ? this.points.endStep(c, stop) : stop;
+    const hit = c && this.points.stopped(c, ev);
     if (hit) return this.sendEvent(hit);
     switch (ev.reason) {
       case 'trap': {
@@ -256,6 +280,11 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     return (t.result.memory ?? []).map((m) => ({ addr: BigInt(m.addr), len: m.len }));
   }
 
+  /**
+   * Runs fn with the guest stopped, one change at a time: a running guest is
+   * paused for it (quietly: no stop is reported) and runs on after. Every request
+   * that changes the worker's rules, breakpoints or watchpoints goes through it.
+   */
   whileStopped<T>(c: Client, fn: () => Promise<T>): Promise<T> {
     const run = this.stoppedWork.then(() => this.pausedFor(c, fn));
     this.stoppedWork = run.catch(() => {});
@@ -292,18 +321,18 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     void this.resume(false);
   }
 
-  /** next and stepIn: one instruction (no line information yet). */
-  private stepOne(response: DebugProtocol.Response): void {
-    if (!this.stoppedClient(response)) return;
-    this.sendResponse(response);
-    void this.resume(true);
+  /** next, stepIn, stepOut (frames.ts): by source line where the line table knows the pc, else (or with granularity 'instruction') by instruction. */
+  protected override nextRequest(response: DebugProtocol.NextResponse, args: DebugProtocol.NextArguments): void {
+    void frames.step(this, this.points, this.src, response, 'over', args?.granularity);
   }
 
-  protected override nextRequest(response: DebugProtocol.NextResponse): void { void frames.next(this, this.points, response); }
+  protected override stepInRequest(response: DebugProtocol.StepInResponse, args: DebugProtocol.StepInArguments): void {
+    void frames.step(this, this.points, this.src, response, 'into', args?.granularity);
+  }
 
-  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void { void frames.stepOut(this, this.points, response); }
-
-  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.stepOne(response); }
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse, args: DebugProtocol.StepOutArguments): void {
+    void frames.step(this, this.points, this.src, response, 'out', args?.granularity);
+  }
 
   protected override async pauseRequest(response: DebugProtocol.PauseResponse): Promise<void> {
     const c = this.need(response);
@@ -412,7 +441,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
-    void frames.stackTrace(this, response, args);
+    void frames.stackTrace(this, this.src, response, args);
   }
 
   protected override async scopesRequest(response: DebugProtocol.ScopesResponse): Promise<void> {
@@ -548,5 +577,25 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
 
   protected override setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
     void this.points.setData(this, response, args);
+  }
+
+  // ---------------------------------------------------------------- source lines (source.ts) and disassembly (disassemble.ts)
+  protected override setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
+    if (this.need(response)) void this.src!.setBreakpoints(this, this.points, response, args);
+  }
+
+  protected override breakpointLocationsRequest(response: DebugProtocol.BreakpointLocationsResponse, args: DebugProtocol.BreakpointLocationsArguments): void {
+    if (!this.need(response)) return;
+    response.body = { breakpoints: this.src!.breakpointLocations(args) };
+    this.sendResponse(response);
+  }
+
+  protected override async disassembleRequest(response: DebugProtocol.DisassembleResponse, args: DebugProtocol.DisassembleArguments): Promise<void> {
+    const c = this.need(response);
+    if (!c) return;
+    const r = await disassemble(c, this.src!, args);
+    if (typeof r === 'string') return this.fail(response, r);
+    response.body = { instructions: r };
+    this.sendResponse(response);
   }
 }

@@ -1,33 +1,26 @@
 // The debug adapter's memory, breakpoints, stepping and run control as a DAP
 // client sees them: the real adapter process and the real DebugClient, over
 // stdio and over --server.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import path from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { assemble, ROOT } from './helpers/asm.js';
-import { overStdio, overServer, stopAdapter, launchAndStop, variables, after, symbolAddress, setInstructionBreakpoints, type Adapter } from './helpers/dap-client.js';
+import { startedAdapters, launchAndStop, variables, stoppedBy, top, symbolAddress, setInstructionBreakpoints } from './helpers/dap-client.js';
 
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
 const LOOP = path.join(ROOT, 'examples/aarch64/loop.elf');
 const at = (sym: string, offset = 0) => '0x' + (BigInt(symbolAddress(TOUR, sym)) + BigInt(offset)).toString(16);
 
-const started: Adapter[] = [];
-afterEach(async () => { for (const a of started.splice(0)) await stopAdapter(a); });
-function stdio() { const a = overStdio(); started.push(a); return a; }
-async function server() { const a = await overServer(); started.push(a); return a; }
+const { stdio, server } = startedAdapters();
 
 const le64 = (v: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b.toString('base64'); };
 const fromLe64 = (b64: string) => Buffer.from(b64, 'base64').readBigUInt64LE();
-async function top(dc: DebugClient) { return (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames; }
 /** Everything the guest printed so far. */
 function guestOutput(dc: DebugClient) {
   let text = '';
   dc.on('output', (e: DebugProtocol.OutputEvent) => { if (e.body.category === 'stdout') text += e.body.output; });
   return () => text;
-}
-async function stoppedBy(dc: DebugClient, action: () => Promise<unknown>) {
-  return (await after<DebugProtocol.StoppedEvent>(dc, 'stopped', action)).body;
 }
 
 describe('debug adapter: memory', () => {

@@ -1,90 +1,22 @@
 // `trapdoor debug-adapter` as VS Code drives it: the real DebugClient (the DAP
 // test client of vscode-debugadapter-node) against the real adapter process, over
 // stdio and over --server.
-import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { describe, it, expect } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
+import { BIN, WAIT, startedAdapters, launchAndStop, variables } from './helpers/dap-client.js';
 
-const BIN = path.join(ROOT, 'bin/trapdoor.js');
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
-const WAIT = 30_000;
-
-const running: { dc: DebugClient; proc: ChildProcess }[] = [];
-afterEach(async () => {
-  for (const { dc, proc } of running.splice(0)) {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      dc.defaultTimeout = 5000;
-      await dc.stop().catch(() => {});
-      proc.kill();
-    }
-  }
-});
-
-/** A DebugClient on pipes we spawned ourselves (DebugClient.start spawns `runtime executable` with no arguments). */
-class PipeClient extends DebugClient {
-  attach(from: Readable, to: Writable) { this.connect(from, to); }
-}
-
-/** The adapter on stdio: `node bin/trapdoor.js debug-adapter`, with a DebugClient on its pipes. */
-async function overStdio(): Promise<DebugClient> {
-  const proc = spawn(process.execPath, [BIN, 'debug-adapter'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const dc = new PipeClient(process.execPath, BIN, 'trapdoor');
-  dc.defaultTimeout = WAIT;
-  dc.attach(proc.stdout!, proc.stdin!);
-  running.push({ dc, proc });
-  return dc;
-}
-
-/** The adapter with --server 0: the port it prints on stderr, and a DebugClient connected to it. */
-async function overServer(): Promise<DebugClient> {
-  const proc = spawn(process.execPath, [BIN, 'debug-adapter', '--server', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let err = '';
-    proc.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.on('exit', () => reject(new Error(`the adapter exited: ${err}`)));
-  });
-  const dc = new DebugClient(process.execPath, BIN, 'trapdoor');
-  dc.defaultTimeout = WAIT;
-  await dc.start(port);
-  running.push({ dc, proc });
-  return dc;
-}
-
-/** initialize, launch, the exception filters, configurationDone; resolves with the first stop (unless told not to wait for one). */
-async function launchAndStop(dc: DebugClient, launch: Record<string, unknown>, exceptions: DebugProtocol.SetExceptionBreakpointsArguments, waitForStop = true) {
-  const init = await dc.initializeRequest({ adapterID: 'trapdoor', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true, supportsInvalidatedEvent: true });
-  const launched = dc.launchRequest(launch as DebugProtocol.LaunchRequestArguments);
-  await dc.waitForEvent('initialized');
-  const set = await dc.setExceptionBreakpointsRequest(exceptions);
-  const stopped = waitForStop ? dc.waitForEvent('stopped') : undefined;
-  await dc.configurationDoneRequest();
-  await launched;
-  return { init, set, stop: (await stopped) as DebugProtocol.StoppedEvent };
-}
-
-async function variables(dc: DebugClient, scopeName: string) {
-  const frames = await dc.stackTraceRequest({ threadId: 1 });
-  const scopes = await dc.scopesRequest({ frameId: frames.body.stackFrames[0].id });
-  const scope = scopes.body.scopes.find((s) => s.name === scopeName);
-  if (!scope) throw new Error(`no scope ${scopeName} (scopes: ${scopes.body.scopes.map((s) => s.name).join(', ')})`);
-  const vars = await dc.variablesRequest({ variablesReference: scope.variablesReference });
-  return Object.fromEntries(vars.body.variables.map((v) => [v.name, v]));
-}
+const { stdio, server } = startedAdapters();
 
 describe('trapdoor debug-adapter', () => {
   it('stops at a PSCI trap through the SMCCC std-secure filter, shows it, and a return decision reaches the guest', async () => {
-    const dc = await overStdio();
-    const { init, set, stop } = await launchAndStop(dc, { program: TOUR }, { filters: ['owner-std-secure'] });
+    const { dc } = stdio();
+    const { init, exceptions: set, stop } = await launchAndStop(dc, { program: TOUR }, { exceptions: { filters: ['owner-std-secure'] } });
     const filters = init.body!.exceptionBreakpointFilters!;
     expect(filters.map((f) => f.filter)).toEqual(expect.arrayContaining(['smc', 'hvc', 'xen', 'owner-sip', 'owner-std-secure', 'owner-trusted-os', 'legacy']));
     expect(filters.every((f) => f.supportsCondition && f.conditionDescription)).toBe(true);
@@ -133,10 +65,9 @@ describe('trapdoor debug-adapter', () => {
   });
 
   it('a filter condition stops at one call only; a bad condition is answered unverified with the reason', async () => {
-    const dc = await overServer();
-    const { set, stop } = await launchAndStop(dc, { program: TOUR }, {
-      filters: [],
-      filterOptions: [{ filterId: 'smc', condition: '0xc4000053' }, { filterId: 'hvc', condition: '0x8400zz' }],
+    const { dc } = await server();
+    const { exceptions: set, stop } = await launchAndStop(dc, { program: TOUR }, {
+      exceptions: { filters: [], filterOptions: [{ filterId: 'smc', condition: '0xc4000053' }, { filterId: 'hvc', condition: '0x8400zz' }] },
     });
     expect(set.body?.breakpoints?.[0].verified).toBe(true);
     expect(set.body?.breakpoints?.[1].verified).toBe(false);
@@ -149,8 +80,8 @@ describe('trapdoor debug-adapter', () => {
   });
 
   it('the "calls the firmware does not implement" filter stops at those calls only', async () => {
-    const dc = await overStdio();
-    const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: ['unimplemented'] });
+    const { dc } = stdio();
+    const { stop } = await launchAndStop(dc, { program: TOUR }, { exceptions: { filters: ['unimplemented'] } });
     // the tour's first five calls (PSCI, SMCCC, TRNG) are answered by the built-in firmware
     expect(stop.body.text).toBe('SIP_CALL_0x0001');
     expect((await variables(dc, 'Trap')).trap.value).toMatch(/^#6 at/);
@@ -160,8 +91,8 @@ describe('trapdoor debug-adapter', () => {
   });
 
   it('the Xen filter with a hypercall name stops at that hypercall; the console changes the policy', async () => {
-    const dc = await overStdio();
-    const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: [], filterOptions: [{ filterId: 'xen', condition: 'xen:xen_version' }] });
+    const { dc } = stdio();
+    const { stop } = await launchAndStop(dc, { program: TOUR }, { exceptions: { filters: [], filterOptions: [{ filterId: 'xen', condition: 'xen:xen_version' }] } });
     expect(stop.body.text).toBe('xen_version');
     const info = await dc.customRequest('exceptionInfo', { threadId: 1 });
     expect(info.body.details.fullTypeName).toBe('xen/xen/HVC64');
@@ -172,8 +103,8 @@ describe('trapdoor debug-adapter', () => {
   });
 
   it('decide undef from the debug console: the next step is in the guest\'s vector', async () => {
-    const dc = await overStdio();
-    const { stop } = await launchAndStop(dc, { program: TOUR }, { filters: [], filterOptions: [{ filterId: 'owner-sip', condition: '0x82000010' }] });
+    const { dc } = stdio();
+    const { stop } = await launchAndStop(dc, { program: TOUR }, { exceptions: { filters: [], filterOptions: [{ filterId: 'owner-sip', condition: '0x82000010' }] } });
     expect(stop.body.text).toBe('SIP_CALL_0x0010');
     const said = await dc.evaluateRequest({ expression: 'decide undef', context: 'repl' });
     expect(said.body.result).toMatch(/Trap #\d+: undef/);
@@ -186,8 +117,8 @@ describe('trapdoor debug-adapter', () => {
 
   it('pauses a spinning guest and disconnects cleanly', async () => {
     const elf = assemble('aarch64', '.global _start\n_start:\n  b _start\n', 'dap-spin');
-    const dc = await overStdio();
-    await launchAndStop(dc, { program: elf }, { filters: [] }, false);
+    const { dc, proc } = stdio();
+    await launchAndStop(dc, { program: elf }, {}, false);
     await new Promise((r) => setTimeout(r, 200));
     await expect(dc.stepInRequest({ threadId: 1 })).rejects.toThrow(/running \(pause it first\)/);
     const stopped = dc.waitForEvent('stopped');
@@ -198,7 +129,6 @@ describe('trapdoor debug-adapter', () => {
     await dc.pauseRequest({ threadId: 1 });
     expect(((await again) as DebugProtocol.StoppedEvent).body.reason).toBe('pause');
     expect((await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames[0].name).toBe('_start');
-    const proc = running[running.length - 1].proc;
     const gone = new Promise<number | null>((resolve) => proc.on('exit', resolve));
     await dc.disconnectRequest({});
     expect(await gone).toBe(0);
@@ -206,8 +136,8 @@ describe('trapdoor debug-adapter', () => {
 
   it('an exception filter turned on while the guest runs stops it at the next matching call', async () => {
     const elf = assemble('aarch64', '.global _start\n_start:\n  ldr x0, =0x84000000\n  hvc #0\n  b _start\n', 'dap-hvc-loop');
-    const dc = await overServer();
-    await launchAndStop(dc, { program: elf }, { filters: [] }, false);
+    const { dc } = await server();
+    await launchAndStop(dc, { program: elf }, {}, false);
     const stopped = dc.waitForEvent('stopped');
     const set = await dc.setExceptionBreakpointsRequest({ filters: ['hvc'] });
     expect(set.body?.breakpoints?.[0].verified).toBe(true);
@@ -218,8 +148,8 @@ describe('trapdoor debug-adapter', () => {
 
   it('stops on entry; registers can be set, the system registers read, and stepIn runs one instruction', async () => {
     const elf = assemble('aarch64', '.global _start\n_start:\n  add x1, x19, #1\n  ldr x0, =0x84000008\n  smc #0\n', 'dap-entry');
-    const dc = await overStdio();
-    const { stop } = await launchAndStop(dc, { program: elf, stopOnEntry: true }, { filters: [] });
+    const { dc } = stdio();
+    const { stop } = await launchAndStop(dc, { program: elf, stopOnEntry: true });
     expect(stop.body.reason).toBe('entry');
     const frames = await dc.stackTraceRequest({ threadId: 1 });
     const scopes = await dc.scopesRequest({ frameId: frames.body.stackFrames[0].id });
@@ -241,9 +171,9 @@ describe('trapdoor debug-adapter', () => {
   it('trapLog: the file starts with the header record, then one record per trap, as with trapdoor run --trap-log', async () => {
     const log = path.join(scratchDir(), `dap-traps-${process.pid}.jsonl`);
     writeFileSync(log, 'old contents\n');
-    const dc = await overStdio();
+    const { dc } = stdio();
     const exited = dc.waitForEvent('exited');
-    await launchAndStop(dc, { program: TOUR, trapLog: log, rules: ['0x82000010=undef'] }, { filters: [] }, false);
+    await launchAndStop(dc, { program: TOUR, trapLog: log, rules: ['0x82000010=undef'] }, {}, false);
     await exited;
     const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ image: TOUR, options: [`trapLog=${JSON.stringify(log)}`, 'rules=["0x82000010=undef"]'] });
@@ -266,7 +196,7 @@ describe('trapdoor debug-adapter', () => {
       [{ program: TOUR, rules: 'hvc=ask', ram: 7 }, /'ram' must be a list of strings/],
       [{ program: TOUR, trapLog: path.join(ROOT, 'no-such-folder/traps.jsonl') }, /no-such-folder does not exist/],
     ];
-    const dc = await overServer();
+    const { dc } = await server();
     await dc.initializeRequest();
     for (const [args, message] of cases) {
       await expect(dc.launchRequest(args as DebugProtocol.LaunchRequestArguments)).rejects.toThrow(message);

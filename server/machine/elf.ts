@@ -6,7 +6,20 @@ export type ElfArch = 'aarch64' | 'arm';
 
 export interface ElfSegment { paddr: bigint; vaddr: bigint; data: Uint8Array; memsz: bigint; flags: number }
 export interface ElfSymbol { name: string; value: bigint; size: bigint; type: 'func' | 'object' | 'notype' | 'other' }
-export interface ElfImage { arch: ElfArch; entry: bigint; segments: ElfSegment[]; symbols: ElfSymbol[] }
+/**
+ * An ARM ELF mapping symbol (`$x` A64, `$a` A32, `$t` Thumb, `$d` data; `$x.foo` too):
+ * from `addr` on, up to the next one, the bytes are of that kind.
+ */
+export interface ElfMappingSymbol { addr: bigint; kind: 'x' | 'a' | 't' | 'd' }
+/** A section with contents in the file (the debug sections' bytes are read from here). */
+export interface ElfSection { name: string; addr: bigint; data: Uint8Array }
+export interface ElfImage {
+  arch: ElfArch; entry: bigint; segments: ElfSegment[]; symbols: ElfSymbol[];
+  /** Mapping symbols, sorted by address. */
+  mapping: ElfMappingSymbol[];
+  /** Sections with a name and file contents (not SHT_NOBITS); unreadable ones are left out. */
+  sections: ElfSection[];
+}
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -16,6 +29,8 @@ const ET_REL = 1;
 const PT_LOAD = 1;
 const SHT_SYMTAB = 2;
 const SHT_STRTAB = 3;
+const SHT_NOBITS = 8;
+const SHN_XINDEX = 0xffff;
 const SHN_LORESERVE = 0xff00;
 
 /** Sizes of the headers and entries the loader reads, by class. */
@@ -99,7 +114,9 @@ export function parseElf(buf: Uint8Array, name = 'image'): Result<ElfImage> {
 
   // ---------------------------------------------------------------- sections, symbols
   const symbols: ElfSymbol[] = [];
-  if (shoff === 0n) return { ok: true, value: { arch, entry, segments, symbols } }; // no section headers: no symbols
+  const mapping: ElfMappingSymbol[] = [];
+  const sections: ElfSection[] = [];
+  if (shoff === 0n) return { ok: true, value: { arch, entry, segments, symbols, mapping, sections } }; // no section headers: no symbols
   if (shentsize < S.shdr) return bad(`corrupt: e_shentsize ${shentsize} is smaller than an ${kind} section header (${S.shdr} bytes): ${REBUILD}`);
   // More than 0xff00 sections: e_shnum is 0 and section 0's sh_size holds the count.
   if (shnum === 0) {
@@ -141,10 +158,37 @@ export function parseElf(buf: Uint8Array, name = 'image'): Result<ElfImage> {
       let end = t0 + nameOff;
       while (end < t1 && buf[end] !== 0) end++;
       const nm = dec.decode(buf.subarray(t0 + nameOff, end));
-      if (!nm || nm.startsWith('$')) continue; // mapping symbols ($x, $d, $a, $t)
+      if (!nm) continue;
+      if (nm.startsWith('$')) { // mapping symbols ($x, $d, $a, $t, maybe with a .suffix)
+        const m = /^\$([xatd])(?:\.|$)/.exec(nm);
+        if (m) mapping.push({ addr: value, kind: m[1] as ElfMappingSymbol['kind'] });
+        continue;
+      }
       const t = info & 0xf;
       symbols.push({ name: nm, value, size: symSz, type: t === 2 ? 'func' : t === 1 ? 'object' : t === 0 ? 'notype' : 'other' });
     }
   }
-  return { ok: true, value: { arch, entry, segments, symbols } };
+  mapping.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+  // Section names (e_shstrndx; SHN_XINDEX: in section 0's sh_link). A bad name table only loses the names.
+  let shstrndx = u16(is64 ? 62 : 50);
+  if (shstrndx === SHN_XINDEX && shnum > 0) shstrndx = u32(sh(0) + (is64 ? 40 : 24));
+  if (shstrndx > 0 && shstrndx < shnum) {
+    const no = sh(shstrndx);
+    const nOff = word(no + (is64 ? 24 : 16)), nSize = word(no + (is64 ? 32 : 20));
+    if (inFile(nOff, nSize)) {
+      const n0 = Number(nOff), n1 = n0 + Number(nSize);
+      for (let i = 1; i < shnum; i++) {
+        const o = sh(i);
+        const nameOff = u32(o);
+        if (u32(o + 4) === SHT_NOBITS || nameOff >= n1 - n0) continue;
+        const off = word(o + (is64 ? 24 : 16)), len = word(o + (is64 ? 32 : 20));
+        if (!inFile(off, len)) continue;
+        let end = n0 + nameOff;
+        while (end < n1 && buf[end] !== 0) end++;
+        const start = Number(off);
+        sections.push({ name: dec.decode(buf.subarray(n0 + nameOff, end)), addr: word(o + (is64 ? 16 : 12)), data: buf.subarray(start, start + Number(len)) });
+      }
+    }
+  }
+  return { ok: true, value: { arch, entry, segments, symbols, mapping, sections } };
 }

@@ -1,5 +1,7 @@
 // The real adapter process driven by the real DebugClient (vscode-debugadapter-node's
-// test client), over stdio or over `trapdoor debug-adapter --server 0`.
+// test client), over stdio or over `trapdoor debug-adapter --server 0`: what every
+// test/dap*.test.ts drives it with.
+import { afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -54,7 +56,19 @@ export async function stopAdapter({ dc, proc }: Adapter): Promise<void> {
   proc.kill();
 }
 
+/** The adapters a test file starts, each ended after its test (call once, at the top of the file). */
+export function startedAdapters() {
+  const started: Adapter[] = [];
+  afterEach(async () => { for (const a of started.splice(0)) await stopAdapter(a); });
+  return {
+    stdio(): Adapter { const a = overStdio(); started.push(a); return a; },
+    async server(): Promise<Adapter> { const a = await overServer(); started.push(a); return a; },
+  };
+}
+
 export interface Setup {
+  /** Line breakpoints of one source (sent first, as VS Code does). */
+  source?: DebugProtocol.SetBreakpointsArguments;
   exceptions?: DebugProtocol.SetExceptionBreakpointsArguments;
   functions?: string[];
   instructions?: DebugProtocol.InstructionBreakpoint[];
@@ -67,13 +81,14 @@ export async function launchAndStop(dc: DebugClient, launch: Record<string, unkn
   });
   const launched = dc.launchRequest(launch as DebugProtocol.LaunchRequestArguments);
   await dc.waitForEvent('initialized');
+  const source = setup.source ? await dc.setBreakpointsRequest(setup.source) : undefined;
   const exceptions = await dc.setExceptionBreakpointsRequest(setup.exceptions ?? { filters: [] });
   const functions = setup.functions ? await dc.setFunctionBreakpointsRequest({ breakpoints: setup.functions.map((name) => ({ name })) }) : undefined;
   const instructions = setup.instructions ? await setInstructionBreakpoints(dc, setup.instructions) : undefined;
   const stopped = waitForStop ? dc.waitForEvent('stopped') : undefined;
   await dc.configurationDoneRequest();
   await launched;
-  return { init, exceptions, functions, instructions, stop: (await stopped) as DebugProtocol.StoppedEvent };
+  return { init, source, exceptions, functions, instructions, stop: (await stopped) as DebugProtocol.StoppedEvent };
 }
 
 /** setInstructionBreakpoints (DebugClient has no method for it). */
@@ -96,6 +111,21 @@ export async function after<T extends DebugProtocol.Event>(dc: DebugClient, even
   const got = dc.waitForEvent(event);
   await action();
   return (await got) as T;
+}
+
+/** The stop that `action` (a run or step request) ends in. */
+export async function stoppedBy(dc: DebugClient, action: () => Promise<unknown>): Promise<DebugProtocol.StoppedEvent['body']> {
+  return (await after<DebugProtocol.StoppedEvent>(dc, 'stopped', action)).body;
+}
+
+/** The stack frames of the stopped guest. */
+export async function top(dc: DebugClient): Promise<DebugProtocol.StackFrame[]> {
+  return (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+}
+
+/** Frame 0: where the guest stopped. */
+export async function frame0(dc: DebugClient): Promise<DebugProtocol.StackFrame> {
+  return (await top(dc))[0];
 }
 
 /** The address of an ELF symbol, as the hex text DAP carries. */
