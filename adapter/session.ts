@@ -4,7 +4,7 @@
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
+  DebugSession, Event, InitializedEvent, InvalidatedEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, StackFrame, Scope,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
@@ -15,6 +15,7 @@ import type { Result } from '../server/result.js';
 import { RunError, UsageError } from '../server/cli/errors.js';
 import { inLaunchWords, launchOptions, type LaunchArgs } from './launch.js';
 import { exceptionFilters, filterRule } from './filters.js';
+import { TrapFeed } from './trap-feed.js';
 
 /** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
 const THREAD = 1;
@@ -51,6 +52,8 @@ export class TrapdoorDebugSession extends DebugSession {
   private quietPause = false;
   /** The client redraws variables on an `invalidated` event (it said so at initialize). */
   private invalidates = false;
+  /** New trap records as `trapdoor/trap` events (the extension's Traps view). */
+  private readonly feed = new TrapFeed((body) => this.sendEvent(new Event('trapdoor/trap', body)));
 
   // ---------------------------------------------------------------- helpers
   private fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -111,6 +114,7 @@ export class TrapdoorDebugSession extends DebugSession {
       }
     });
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
+    c.on('traps', (batch) => this.feed.push(batch));
     this.launched = true;
     this.sendResponse(response);
     // Ready for the configuration (exception filters) now that the session exists.
@@ -145,6 +149,7 @@ export class TrapdoorDebugSession extends DebugSession {
   }
 
   private report(ev: StopEvent) {
+    this.feed.flush(ev.reason === 'trap' ? ev.trap : undefined);
     switch (ev.reason) {
       case 'trap': {
         const t = ev.trap;
@@ -181,6 +186,7 @@ export class TrapdoorDebugSession extends DebugSession {
     if (this.ended) return;
     this.ended = true;
     await this.shut();
+    this.feed.flush();
     this.sendEvent(new ExitedEvent(code));
     this.sendEvent(new TerminatedEvent());
   }
