@@ -2,7 +2,8 @@
 // against this table (launch.ts), and the VS Code extension's package.json gets its
 // `configurationAttributes` JSON schema from it (vscode-extension/scripts/sync-manifest.ts,
 // run by make; test/vscode-model.test.ts fails when the committed file differs).
-// No imports: the extension's build reads this module on its own.
+// The fixed sets (arch, platform) are the CLI's own lists.
+import { ARCH_NAMES, PLATFORM_NAMES } from '../server/cli/args.js';
 
 export type AttributeType = 'string' | 'string[]' | 'boolean';
 
@@ -29,7 +30,7 @@ export const LAUNCH_ATTRIBUTES = {
     type: 'string',
     description: 'Calling state of a raw binary: aarch64, aarch32 (or arm), thumb (an ELF says its own).',
     examples: ['aarch64'],
-    enum: ['aarch64', 'aarch32', 'arm', 'thumb'],
+    enum: ARCH_NAMES,
     option: '--arch',
   },
   ram: {
@@ -81,7 +82,7 @@ export const LAUNCH_ATTRIBUTES = {
     type: 'string',
     description: 'Legacy (pre-SMCCC) platform call table.',
     examples: ['highbank'],
-    enum: ['highbank', 'omap4', 'omap5'],
+    enum: PLATFORM_NAMES,
     option: '--platform',
   },
   forward: {
