@@ -116,6 +116,15 @@ describe('trapdoor lsp --stdio', () => {
     expect(await diagnose(uri, fixed, 2)).toEqual([]);
   });
 
+  it('a syntax error does not hide the problems before it', async () => {
+    const text = 'default: emulate\nrules:\n  - match: { id: 0x82000010 }\n    action: explode\n  - match: { id: "0x8200\n';
+    const d = await diagnose('file:///ws/unclosed.trapdoor.yaml', text);
+    expect(d.map((x) => [x.range.start, x.code, String(x.message).slice(0, 40)])).toEqual([
+      [at(text, 'explode'), undefined, "unknown action 'explode': use emulate, f"],
+      [at(text, '"0x8200'), 'syntax', 'syntax error: this " starts a string tha'],
+    ]);
+  });
+
   it('the example policies have no problems', async () => {
     const { readFileSync } = await import('node:fs');
     for (const f of ['examples/aarch64/tour-policy.yaml', 'examples/aarch32/legacy-policy.yaml']) {
@@ -175,6 +184,11 @@ describe('trapdoor lsp --stdio', () => {
     await diagnose(uri, text, 3);
     const r = items(await conn.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: at(text, 'PSCI_VER', 8) }));
     expect(r.filter((c) => c.label === 'PSCI_VERSION').map((c) => (c.textEdit as TextEdit).newText)).toEqual(['"0x84000000"']);
+    // keys of a match, after the quote that opens one
+    const keysText = '{ "rules": [ { "match": { "ra';
+    await diagnose(uri, keysText, 4);
+    const keys = items(await conn.sendRequest(CompletionRequest.type, { textDocument: { uri }, position: at(keysText, '"ra', 3) }));
+    expect(keys.find((c) => c.label === 'range')?.textEdit).toMatchObject({ newText: 'range": ' });
   });
 
   it('--help, and no --stdio is a usage error', () => {

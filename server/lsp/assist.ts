@@ -158,10 +158,11 @@ export function completionsAt(text: string, offset: number, fileName: string): C
     ...(doc ? { documentation: md(doc) } : {}),
   });
   if (ctx.keys) {
-    const kq = ctx.json && !ctx.quoted ? '"' : '';
+    // JSON keys are quoted: `"id": ` (or `id": ` after a quote already typed)
+    const key = (k: string) => (ctx.json ? `${ctx.quoted ? '' : '"'}${k}": ` : `${k}: `);
     return ctx.keys.map((k) => ({
       label: k, kind: KIND.property as CompletionItem['kind'], detail: MATCH_DOCS[k] ?? 'key',
-      textEdit: { range, newText: `${kq}${k}${kq}: ` },
+      textEdit: { range, newText: key(k) },
     }));
   }
   switch (ctx.key) {

@@ -134,14 +134,28 @@ function rangeOf(node: Node | Pair | null | undefined): [number, number] {
 export function checkPolicyText(text: string, fileName: string): { problems: PolicyProblem[]; rules: RuleAt[]; matches: { match: RuleMatch; node: Node }[] } {
   const lineCounter = new (Y().LineCounter)();
   const read = readYaml(text, lineCounter);
-  if (!read.ok) {
-    const e = syntaxError(text, fileName, read.fault);
-    return { problems: [{ message: e, start: read.fault.offset, end: read.fault.offset + 1, syntax: true }], rules: [], matches: [] };
-  }
   const sink = new Problems();
-  sink.attempt(() => platformOf(read.doc.contents));
-  sink.attempt(() => buildPolicy(read.doc.contents, {}, sink));
-  return { problems: sink.list, rules: sink.rules, matches: sink.matches };
+  const doc = read.doc;
+  if (doc) {
+    try {
+      sink.attempt(() => platformOf(doc.contents));
+      sink.attempt(() => buildPolicy(doc.contents, {}, sink));
+    } catch (e) {
+      // only a document the parser could not read may surprise the checks: its syntax error says what is wrong
+      if (read.ok) throw e;
+    }
+  }
+  if (read.ok) return { problems: sink.list, rules: sink.rules, matches: sink.matches };
+  // A syntax error: it, and the problems wholly before the first error the parser met
+  // (after it, what the parser made of the text is a guess).
+  const e = syntaxError(text, fileName, read.fault);
+  const firstError = Math.min(read.fault.offset, ...(doc?.errors ?? []).map((x) => x.pos[0]));
+  const before = <T extends { end: number } | { node: Node }>(x: T) => ('end' in x ? x.end : (x.node.range?.[2] ?? Infinity)) <= firstError;
+  return {
+    problems: [{ message: e, start: read.fault.offset, end: read.fault.offset + 1, syntax: true }, ...sink.list.filter(before)],
+    rules: sink.rules.filter(before),
+    matches: sink.matches.filter(before),
+  };
 }
 
 function syntaxError(text: string, fileName: string, fault: { message: string; code?: string }): string {
