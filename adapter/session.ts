@@ -4,7 +4,7 @@
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
+  DebugSession, Event, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
@@ -21,6 +21,7 @@ import { Breakpoints } from './breakpoints.js';
 import * as frames from './frames.js';
 import { completions, policyRequest } from './policy.js';
 import { hex } from '../server/machine/memory.js';
+import { TrapFeed } from './trap-feed.js';
 
 const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
@@ -66,6 +67,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   private readonly points = new Breakpoints();
   /** Changes made with the guest stopped (whileStopped), one at a time. */
   private stoppedWork: Promise<unknown> = Promise.resolve();
+  /** New trap records as `trapdoor/trap` events (the extension's Traps view). */
+  private readonly feed = new TrapFeed((body) => this.sendEvent(new Event('trapdoor/trap', body)));
 
   // ---------------------------------------------------------------- helpers
   fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -149,6 +152,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
       }
     });
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
+    // new trap records for the `trapdoor/trap` feed (a restart's new client subscribes again)
+    c.on('traps', (batch) => this.feed.push(batch));
     // no watchpoints in this mode (--no-count): the client hides data breakpoints
     if (!c.caps.watchpoints) this.sendEvent(new CapabilitiesEvent({ supportsDataBreakpoints: false }));
     return undefined;
@@ -159,6 +164,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     if (!this.launchArgs) return this.fail(response, 'nothing to restart: send launch first');
     const launch = (args?.arguments as LaunchArgs | undefined) ?? this.launchArgs;
     await this.shut();
+    // the old run's records not yet sent are dropped: a client starts its list again at a restart
+    this.feed.stop();
     const failed = await this.open(launch);
     if (failed) {
       this.fail(response, failed.message, failed.id);
@@ -203,6 +210,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   private report(ev: StopEvent) {
+    this.feed.flush(ev.reason === 'trap' ? ev.trap : undefined);
     const hit = this.client && this.points.stopped(this.client, ev);
     if (hit) return this.sendEvent(hit);
     switch (ev.reason) {
@@ -241,6 +249,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     if (this.ended) return;
     this.ended = true;
     await this.shut();
+    this.feed.flush();
     this.sendEvent(new ExitedEvent(code));
     this.sendEvent(new TerminatedEvent());
   }
