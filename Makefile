@@ -4,7 +4,7 @@ SHELL := /bin/bash
 APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch tmux
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup deps build native ts examples demo test bench bench-gdb bench-dap clean check-apt
+.PHONY: all setup deps build native ts examples vsix demo test bench bench-gdb bench-dap clean check-apt
 
 all: build
 
@@ -41,7 +41,22 @@ ts: deps
 
 include mk/examples.mk
 
-build: setup native ts examples
+# The VS Code extension (vscode-extension/): its debugger contribution is written
+# from the adapter's launch attribute table, its code type-checked and bundled
+# (vscode-languageclient included; `vscode` is the editor's), and packaged offline
+# as build/trapdoor.vsix. The .vsix does not hold the emulator: it runs the
+# trapdoor you built (see vscode-extension/README.md).
+EXT := vscode-extension
+VSIX := build/trapdoor.vsix
+
+vsix: ts
+	node dist/vscode-extension/scripts/sync-manifest.js
+	$(NODE_BIN)/tsc -p $(EXT)
+	$(NODE_BIN)/esbuild $(EXT)/src/extension.ts --bundle --platform=node --format=cjs --target=node18 --minify --external:vscode --outfile=$(EXT)/out/extension.cjs --log-level=warning
+	@mkdir -p build
+	cd $(EXT) && ../$(NODE_BIN)/vsce package --no-dependencies --skip-license --allow-missing-repository --out ../$(VSIX)
+
+build: setup native ts examples vsix
 
 demo: build
 	node bin/trapdoor.js run examples/aarch64/smccc-tour.elf --policy examples/aarch64/tour-policy.yaml
@@ -61,4 +76,4 @@ bench-dap: build
 	node dist/bench/dap.js
 
 clean:
-	rm -rf build dist examples/*/*.elf
+	rm -rf build dist examples/*/*.elf $(EXT)/out

@@ -5,15 +5,27 @@ import net from 'node:net';
 import { TrapdoorDebugSession } from './session.js';
 import { parseCommandLine, intOption } from '../server/cli/args.js';
 import { UsageError } from '../server/cli/errors.js';
+import { ATTRIBUTE_NAMES } from './launch-attributes.js';
 
 export const ADAPTER_HELP = `Usage: trapdoor debug-adapter [--server PORT]
 
 Speaks the Debug Adapter Protocol (VS Code and other DAP clients) on stdin/stdout,
 or with --server PORT on 127.0.0.1:PORT (0 picks a free port; it is printed on
-stderr). The launch request takes the options of trapdoor run: program, arch, ram,
-load, entry, uart, policy, rules (--on texts), default, platform, forward, trapLog,
-stopOnEntry, noCount (--no-count).
+stderr). The launch request takes the options of trapdoor run:
+${wrapped(`${ATTRIBUTE_NAMES.join(', ')} (rules are --on texts, noCount is --no-count).`, '  ', 80)}
 `;
+
+/** Words in lines of at most width characters, each after indent. */
+function wrapped(text: string, indent: string, width: number): string {
+  const lines: string[] = [];
+  let line = indent;
+  for (const w of text.split(' ')) {
+    if (line.length + w.length + 1 > width && line.trim()) { lines.push(line.trimEnd()); line = indent; }
+    line += `${w} `;
+  }
+  lines.push(line.trimEnd());
+  return lines.join('\n');
+}
 
 const OPTIONS = { server: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 

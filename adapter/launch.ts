@@ -1,6 +1,6 @@
 // The DAP `launch` arguments: the same options as `trapdoor run`, checked by the
 // CLI's own parsers (so a bad value gets the same one-line message), turned into
-// SessionOptions.
+// SessionOptions. The attributes and their types are the table of launch-attributes.ts.
 import { existsSync } from 'node:fs';
 import type { SessionOptions } from '../server/session/session.js';
 import { parseRamSpec } from '../server/machine/memory.js';
@@ -8,59 +8,32 @@ import { archOption, numberOption as num } from '../server/cli/args.js';
 import { buildDecisions } from '../server/cli/policy-build.js';
 import { UsageError } from '../server/cli/errors.js';
 import { startTrapLog } from '../server/cli/trap-log-start.js';
+import { ATTRIBUTE_OF_OPTION, LAUNCH_ATTRIBUTES, attributeTypeError, type LaunchArgs, type LaunchAttributeName } from './launch-attributes.js';
 
-export interface LaunchArgs {
-  program?: unknown;
-  arch?: unknown;
-  ram?: unknown;
-  load?: unknown;
-  entry?: unknown;
-  uart?: unknown;
-  policy?: unknown;
-  /** `--on` texts, e.g. ["0x82000010=undef", "hvc=ask"]. */
-  rules?: unknown;
-  default?: unknown;
-  platform?: unknown;
-  forward?: unknown;
-  trapLog?: unknown;
-  stopOnEntry?: unknown;
-  /** As --no-count: no native block hook (faster loops; no watchpoints, and a pause ends the run). */
-  noCount?: unknown;
+export type { LaunchArgs } from './launch-attributes.js';
+
+/** The attribute's value, checked against its type in the table (a wrong type is a UsageError with an example). */
+function checked(args: LaunchArgs, key: LaunchAttributeName): unknown {
+  const bad = attributeTypeError(key, args[key]);
+  if (bad) throw new UsageError(bad);
+  return args[key] ?? undefined;
 }
 
-/** The launch options Trapdoor reads (VS Code adds its own: type, request, name, __sessionId ...). */
-const KNOWN: Record<keyof LaunchArgs, true> = {
-  program: true, arch: true, ram: true, load: true, entry: true, uart: true, policy: true, rules: true,
-  default: true, platform: true, forward: true, trapLog: true, stopOnEntry: true, noCount: true,
-};
-
-function str(args: LaunchArgs, key: keyof LaunchArgs): string | undefined {
-  const v = args[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new UsageError(`launch: '${key}' must be a string, e.g. "${key === 'arch' ? 'aarch64' : '0x40000000'}"`);
-  return v;
+function str(args: LaunchArgs, key: LaunchAttributeName): string | undefined {
+  return checked(args, key) as string | undefined;
 }
 
-function strings(args: LaunchArgs, key: 'ram' | 'rules'): string[] | undefined {
-  const v = args[key];
-  if (v === undefined || v === null) return undefined;
-  const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
-    throw new UsageError(`launch: '${key}' must be a list of strings, e.g. ${key === 'ram' ? '["0x40000000:128M"]' : '["0x82000010=undef", "hvc=ask"]'}`);
-  }
-  return list as string[];
+function strings(args: LaunchArgs, key: LaunchAttributeName): string[] | undefined {
+  const v = checked(args, key) as string | string[] | undefined;
+  return typeof v === 'string' ? [v] : v;
 }
-
-/** The CLI option each launch attribute is parsed as (its messages name the option). */
-const ATTRIBUTE_OF: Record<string, string> = {
-  '--arch': 'arch', '--ram': 'ram', '--load': 'load', '--entry': 'entry', '--uart': 'uart', '--policy': 'policy',
-  '--on': 'rules', '--default': 'default', '--platform': 'platform', '--forward': 'forward', '--trap-log': 'trapLog',
-};
 
 /** A message of the CLI's parsers in the launch configuration's words ("bad arch", not "bad --arch"). */
 export function inLaunchWords(message: string): string {
-  return message.replace(/--(arch|ram|load|entry|uart|policy|on|default|platform|forward|trap-log)\b(?![-\w])/g, (m) => ATTRIBUTE_OF[m] ?? m);
+  return message.replace(OPTION_WORDS, (m) => ATTRIBUTE_OF_OPTION[m] ?? m);
 }
+
+const OPTION_WORDS = new RegExp(`(?:${Object.keys(ATTRIBUTE_OF_OPTION).join('|')})\\b(?![-\\w])`, 'g');
 
 /** SessionOptions for a launch request, or a UsageError saying what to fix. */
 export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & { stopOnEntry: boolean }> {
@@ -81,11 +54,12 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   const { policy, firmware, platform } = await buildDecisions({
     policy: str(args, 'policy'), on: strings(args, 'rules'), default: str(args, 'default'), platform: str(args, 'platform'), forward,
   });
-  if (args.noCount !== undefined && typeof args.noCount !== 'boolean') throw new UsageError("launch: 'noCount' must be true or false");
+  const stopOnEntry = checked(args, 'stopOnEntry') === true;
+  const noCount = checked(args, 'noCount') === true;
   const trapLog = str(args, 'trapLog');
   if (trapLog) {
     // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
-    const options = Object.entries(args).filter(([k]) => k !== 'program' && k in KNOWN).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const options = Object.entries(args).filter(([k]) => k !== 'program' && k in LAUNCH_ATTRIBUTES).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     startTrapLog(trapLog, false, program, options);
   }
   return {
@@ -104,7 +78,7 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
     trapLog,
     interactive: true,
     subscribe: true,
-    stopOnEntry: args.stopOnEntry === true,
-    ...(args.noCount === true ? { countBlocks: false } : {}),
+    stopOnEntry,
+    ...(noCount ? { countBlocks: false } : {}),
   };
 }

@@ -8,7 +8,7 @@
 // book), frames.ts (the stack and stepping), source.ts (the line table),
 // disassemble.ts and policy.ts.
 import {
-  DebugSession, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
+  DebugSession, Event, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Session, type Client, type StopEvent } from '../server/session/session.js';
@@ -27,6 +27,7 @@ import { completions, policyRequest } from './policy.js';
 import { hex } from '../server/machine/memory.js';
 import { SourceSupport } from './source.js';
 import { disassemble } from './disassemble.js';
+import { TrapFeed } from './trap-feed.js';
 
 const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
@@ -82,6 +83,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   private stoppedWork: Promise<unknown> = Promise.resolve();
   /** The program's line table, and its line breakpoints' answers (source.ts); made at launch. */
   private src: SourceSupport | undefined;
+  /** New trap records as `trapdoor/trap` events (the extension's Traps view). */
+  private readonly feed = new TrapFeed((body) => this.sendEvent(new Event('trapdoor/trap', body)));
 
   // ---------------------------------------------------------------- helpers
   fail(response: DebugProtocol.Response, message: string, id = 1) {
@@ -170,6 +173,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
       }
     });
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
+    // new trap records for the `trapdoor/trap` feed (a restart's new client subscribes again)
+    c.on('traps', (batch) => this.feed.push(batch));
     // no watchpoints in this mode (--no-count): the client hides data breakpoints
     if (!c.caps.watchpoints) this.sendEvent(new CapabilitiesEvent({ supportsDataBreakpoints: false }));
     return undefined;
@@ -180,6 +185,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     if (!this.launchArgs) return this.fail(response, 'nothing to restart: send launch first');
     const launch = (args?.arguments as LaunchArgs | undefined) ?? this.launchArgs;
     await this.shut();
+    // the old run's records not yet sent are dropped: a client starts its list again at a restart
+    this.feed.stop();
     const failed = await this.open(launch);
     if (failed) {
       this.fail(response, failed.message, failed.id);
@@ -224,6 +231,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   private report(stop: StopEvent) {
+    this.feed.flush(stop.reason === 'trap' ? stop.trap : undefined);
     const c = this.client;
     // the adapter's step points go at any stop reported
     const ev = c ? this.points.endStep(c, stop) : stop;
@@ -265,6 +273,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     if (this.ended) return;
     this.ended = true;
     await this.shut();
+    this.feed.flush();
     this.sendEvent(new ExitedEvent(code));
     this.sendEvent(new TerminatedEvent());
   }

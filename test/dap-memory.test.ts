@@ -269,22 +269,31 @@ describe('debug adapter: decisions and run control', () => {
     expect(sys.ELR_EL1.value).toBe(decided.body.trap.pc);
   });
 
-  it('restart relaunches with the breakpoints and exception filters; terminate ends it', async () => {
+  it('restart relaunches with the breakpoints and exception filters, and the trapdoor/trap feed goes on; terminate ends it', async () => {
     const { dc } = stdio();
+    const fed: { traps: { seq: number; decision: string }[]; pending?: { seq: number; decoded: { name: string } } }[] = [];
+    const decided = () => fed.flatMap((b) => b.traps).filter((r) => r.decision !== 'pending').map((r) => r.seq);
+    dc.on('trapdoor/trap', (e: DebugProtocol.Event) => fed.push(e.body));
     const { stop, functions } = await launchAndStop(dc, { program: TOUR, stopOnEntry: true }, { functions: ['puthex'], exceptions: { filters: ['owner-std-secure'] } });
     expect(stop.body.reason).toBe('entry');
     const first = await stoppedBy(dc, () => dc.continueRequest({ threadId: 1 }));
     expect(first.text).toBe('PSCI_VERSION');
+    expect(fed.at(-1)?.pending).toMatchObject({ seq: 1, decoded: { name: 'PSCI_VERSION' } });
     expect((await stoppedBy(dc, () => dc.continueRequest({ threadId: 1 }))).reason).toBe('function breakpoint');
+    expect(decided()).toEqual([1]);
     expect((await dc.customRequest('trapdoor/traps', {})).body.traps).toHaveLength(1);
 
     const entry = await stoppedBy(dc, () => dc.customRequest('restart', {}));
     expect(entry.reason).toBe('entry');
     expect((await top(dc))[0].name).toBe('_start');
     expect((await dc.customRequest('trapdoor/traps', {})).body.traps).toEqual([]);
+    fed.length = 0;
     const again = await stoppedBy(dc, () => dc.continueRequest({ threadId: 1 }));
     expect(again).toMatchObject({ reason: 'exception', text: 'PSCI_VERSION' });
+    expect(fed.at(-1)?.pending).toMatchObject({ seq: 1, decoded: { name: 'PSCI_VERSION' } });
     expect(await stoppedBy(dc, () => dc.continueRequest({ threadId: 1 }))).toMatchObject({ reason: 'function breakpoint', hitBreakpointIds: [functions!.body.breakpoints[0].id] });
+    // the new run's Client feeds the events too (it subscribed again): its decided records, from #1 again
+    expect(decided()).toEqual([1]);
     expect((await dc.customRequest('trapdoor/traps', {})).body.traps[0].seq).toBe(1);
 
     const terminated = dc.waitForEvent('terminated');

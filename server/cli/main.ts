@@ -14,6 +14,7 @@ Commands:
                                     a reference firmware endpoint for --forward
   trapdoor debug-adapter [--server PORT]
                                     the Debug Adapter Protocol (VS Code) on stdio or a port
+  trapdoor lsp --stdio              the policy language server (VS Code) on stdio
 
 Run 'trapdoor COMMAND --help' for the options of a command, 'trapdoor --version' for the version.
 
@@ -34,12 +35,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`trapdoor ${version()}\n`);
         return EXIT.OK;
       case 'debug-adapter': return await (await import('../../adapter/index.js')).debugAdapterCommand(rest);
+      case 'lsp': return await (await import('../lsp/server.js')).lspCommand(rest);
       case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? EXIT.USAGE : EXIT.OK;
       default:
-        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, firmware-stub, debug-adapter; see trapdoor --help)`);
+        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, firmware-stub, debug-adapter, lsp; see trapdoor --help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.USAGE; }

@@ -69,6 +69,101 @@ class At extends Error {
   }
 }
 
+/** One problem of a policy text, at the offsets of the node at fault (what an editor underlines). */
+export interface PolicyProblem {
+  message: string;
+  start: number;
+  end: number;
+  /** true for syntax errors (then there are no rules to check further). */
+  syntax?: boolean;
+}
+
+/** A rule of the file as the policy holds it, with its node in the file. */
+export interface RuleAt {
+  rule: Rule;
+  node: Node;
+  /** The `match:` value. */
+  match: Node;
+}
+
+/**
+ * Collects problems instead of stopping at the first: a check that fails is
+ * recorded and the parser goes on with the next key or rule (what the language
+ * server reports). Without one, the first problem is thrown.
+ */
+class Problems {
+  readonly list: PolicyProblem[] = [];
+  readonly rules: RuleAt[] = [];
+  /** Every well-formed `match:` (of rules with other problems too), with its node. */
+  readonly matches: { match: RuleMatch; node: Node }[] = [];
+  /** Runs f; a problem it throws is recorded, and the result is undefined. */
+  attempt<T>(f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof At)) throw e;
+      const [start, end] = rangeOf(e.node);
+      this.list.push({ message: e.message, start, end });
+      return undefined;
+    }
+  }
+}
+
+/** Runs f, recording its problem when collecting (undefined then), throwing it when not. */
+function attempt<T>(sink: Problems | undefined, f: () => T): T | undefined {
+  return sink ? sink.attempt(f) : f();
+}
+
+/** Start and end offsets of a node, or of a pair's key to its value. */
+function rangeOf(node: Node | Pair | null | undefined): [number, number] {
+  if (!node) return [0, 0];
+  if ('range' in node && node.range) return [node.range[0], node.range[1]];
+  if ('key' in node) {
+    const k = rangeOf(node.key as Node);
+    const v = node.value ? rangeOf(node.value as Node) : k;
+    return [k[0] || v[0], Math.max(k[1], v[1])];
+  }
+  return [0, 0];
+}
+
+/**
+ * Every problem of a policy text, not just the first: each one at its node's
+ * offsets, and the rules that are fine with their nodes (for checks that look at
+ * several rules: a rule no call can reach). The same checks as parsePolicyText.
+ */
+export function checkPolicyText(text: string, fileName: string): { problems: PolicyProblem[]; rules: RuleAt[]; matches: { match: RuleMatch; node: Node }[] } {
+  const lineCounter = new (Y().LineCounter)();
+  const read = readYaml(text, lineCounter);
+  const sink = new Problems();
+  const doc = read.doc;
+  if (doc) {
+    try {
+      sink.attempt(() => platformOf(doc.contents));
+      sink.attempt(() => buildPolicy(doc.contents, {}, sink));
+    } catch (e) {
+      // only a document the parser could not read may surprise the checks: its syntax error says what is wrong
+      if (read.ok) throw e;
+    }
+  }
+  if (read.ok) return { problems: sink.list, rules: sink.rules, matches: sink.matches };
+  // A syntax error: it, and the problems wholly before the first error the parser met
+  // (after it, what the parser made of the text is a guess).
+  const e = syntaxError(text, fileName, read.fault);
+  const firstError = Math.min(read.fault.offset, ...(doc?.errors ?? []).map((x) => x.pos[0]));
+  const before = <T extends { end: number } | { node: Node }>(x: T) => ('end' in x ? x.end : (x.node.range?.[2] ?? Infinity)) <= firstError;
+  return {
+    problems: [{ message: e, start: read.fault.offset, end: read.fault.offset + 1, syntax: true }, ...sink.list.filter(before)],
+    rules: sink.rules.filter(before),
+    matches: sink.matches.filter(before),
+  };
+}
+
+function syntaxError(text: string, fileName: string, fault: { message: string; code?: string }): string {
+  const looksJson = /\.json$/i.test(fileName) || text.trimStart().startsWith('{');
+  const hint = fault.code === undefined ? undefined : ((looksJson ? JSON_HINTS[fault.code] : undefined) ?? YAML_HINTS[fault.code]);
+  return `syntax error: ${fault.message}${hint ? ` (${hint})` : ''}`;
+}
+
 export function parsePolicyFile(path: string): PolicyParseResult {
   let text: string;
   try {
@@ -93,12 +188,7 @@ export function parsePolicyText(text: string, fileName: string): PolicyParseResu
     const { line, col } = lineCounter.linePos(offset);
     return { ok: false, error: { message, line, col, file: fileName } };
   };
-  if (!read.ok) {
-    const { offset, message, code } = read.fault;
-    const looksJson = /\.json$/i.test(fileName) || text.trimStart().startsWith('{');
-    const hint = code === undefined ? undefined : ((looksJson ? JSON_HINTS[code] : undefined) ?? YAML_HINTS[code]);
-    return fail(offset, `syntax error: ${message}${hint ? ` (${hint})` : ''}`);
-  }
+  if (!read.ok) return fail(read.fault.offset, syntaxError(text, fileName, read.fault));
   try {
     const firmware: PolicyFirmware = {};
     const platform = platformOf(read.doc.contents);
@@ -127,28 +217,35 @@ function platformOf(root: Node | null): string | undefined {
   return name;
 }
 
-function buildPolicy(root: Node | null, firmware: PolicyFirmware): Policy {
+function buildPolicy(root: Node | null, firmware: PolicyFirmware, sink?: Problems): Policy {
   if (root === null) return new Policy();
   if (!Y().isMap(root)) throw new At(root, 'a policy is a mapping with `default:` and `rules:` (see examples/aarch64/tour-policy.yaml)');
   let defaultSpec: ActionSpec = { action: 'emulate' };
-  let rulesNode: Node | null = null;
+  let rulesNode = null as Node | null;
   for (const pair of root.items) {
-    const key = keyOf(pair, TOP_KEYS, 'at the top level');
-    if (key === 'default') defaultSpec = actionOf(pair.value as Node | null, undefined, pair);
-    else if (key === 'firmware') firmwareOf(pair, firmware);
-    else if (key === 'rules') rulesNode = pair.value as Node | null;
+    attempt(sink, () => {
+      const key = keyOf(pair, TOP_KEYS, 'at the top level');
+      if (key === 'default') defaultSpec = actionOf(pair.value as Node | null, undefined, pair);
+      else if (key === 'firmware') firmwareOf(pair, firmware);
+      else if (key === 'rules') rulesNode = pair.value as Node | null;
+    });
   }
   const policy = new Policy(defaultSpec);
   if (rulesNode === null) return policy;
-  if (!Y().isSeq(rulesNode)) throw new At(rulesNode, '`rules:` must be a list: start each rule with `- match: ...`');
-  for (const item of rulesNode.items) {
+  const rules: Node = rulesNode;
+  if (!Y().isSeq(rules)) throw new At(rules, '`rules:` must be a list: start each rule with `- match: ...`');
+  for (const item of rules.items) {
     const node = item as Node;
-    const rule = ruleOf(node);
-    const added = policy.add(rule);
-    if (!added.ok) {
-      const idNode = Y().isMap(node) ? node.get('id', true) : undefined;
-      throw new At((idNode as Node | undefined) ?? node, added.error);
-    }
+    attempt(sink, () => {
+      const rule = ruleOf(node, sink);
+      if (!rule) return;
+      const added = policy.add(rule);
+      if (!added.ok) {
+        const idNode = Y().isMap(node) ? node.get('id', true) : undefined;
+        throw new At((idNode as Node | undefined) ?? node, added.error);
+      }
+      if (sink && Y().isMap(node)) sink.rules.push({ rule: added.value, node, match: node.get('match', true) as Node });
+    });
   }
   return policy;
 }
@@ -169,10 +266,16 @@ function firmwareOf(pair: Pair, firmware: PolicyFirmware): void {
   }
 }
 
-function ruleOf(node: Node): RuleInput {
+/** The rule, or (when collecting problems) undefined after recording what is wrong with it. */
+function ruleOf(node: Node, sink?: Problems): RuleInput | undefined {
   if (!Y().isMap(node)) throw new At(node, 'each rule is a mapping: `- match: { id: 0x84000000 }` then `action: emulate`');
   const byKey = new Map<string, Pair>();
-  for (const pair of node.items) byKey.set(keyOf(pair, RULE_KEYS, 'in a rule'), pair);
+  let bad = false;
+  for (const pair of node.items) {
+    const key = attempt(sink, () => keyOf(pair, RULE_KEYS, 'in a rule'));
+    if (key === undefined) bad = true;
+    else byKey.set(key, pair);
+  }
   const idPair = byKey.get('id');
   let id: string | undefined;
   if (idPair) {
@@ -183,22 +286,39 @@ function ruleOf(node: Node): RuleInput {
     id = String(v.value);
   }
   const matchPair = byKey.get('match');
-  if (!matchPair) throw new At(node, 'this rule has no `match:`: add e.g. `match: { id: 0x84000000 }` (or `match: {}` for every call)');
-  const match = matchOf(matchPair.value as Node | null, matchPair);
-  const actionPair = byKey.get('action');
-  if (!actionPair) throw new At(node, 'this rule has no `action:`: add e.g. `action: emulate`');
-  const spec = actionOf(actionPair.value as Node | null, byKey.get('values'), actionPair);
+  const match = attempt(sink, () => {
+    if (!matchPair) throw new At(node, 'this rule has no `match:`: add e.g. `match: { id: 0x84000000 }` (or `match: {}` for every call)');
+    return matchOf(matchPair.value as Node | null, matchPair, sink);
+  });
+  const spec = attempt(sink, () => {
+    const actionPair = byKey.get('action');
+    if (!actionPair) throw new At(node, 'this rule has no `action:`: add e.g. `action: emulate`');
+    return actionOf(actionPair.value as Node | null, byKey.get('values'), actionPair);
+  });
+  if (!match || !spec || bad) return undefined;
   const rule: RuleInput = { match, action: spec.action };
   if (id !== undefined) rule.id = id;
   if (spec.values) rule.values = spec.values;
   return rule;
 }
 
-function matchOf(node: Node | null, pair: Pair): RuleMatch {
+/** The match, or (when collecting problems) undefined after recording each bad key. */
+function matchOf(node: Node | null, pair: Pair, sink?: Problems): RuleMatch | undefined {
   if (node === null) throw new At(pair, '`match:` is empty: write e.g. `match: { id: 0x84000000 }`, or `match: {}` for every call');
   if (!Y().isMap(node)) throw new At(node, '`match:` must be a mapping, e.g. `{ id: 0x84000000 }` or `{ range: [0x84000000, 0x8400001f] }`');
   const match: RuleMatch = {};
-  for (const p of node.items) {
+  let bad = false;
+  for (const p of node.items) if (attempt(sink, () => matchKey(p, match)) === undefined) bad = true;
+  if (bad) return undefined;
+  const wrong = checkMatch(match);
+  if (wrong) throw new At(node, wrong);
+  sink?.matches.push({ match, node });
+  return match;
+}
+
+/** One `key: value` of a match into `match` (true), or a thrown problem. */
+function matchKey(p: Pair, match: RuleMatch): true {
+  {
     const key = keyOf(p, MATCH_KEYS as readonly string[], 'in `match:`') as keyof RuleMatch;
     const v = p.value as Node | null;
     if (v === null) throw new At(p, `\`${key}:\` has no value`);
@@ -239,9 +359,7 @@ function matchOf(node: Node | null, pair: Pair): RuleMatch {
     const bad = checkMatch({ [key]: match[key] } as RuleMatch);
     if (bad) throw new At(v, bad);
   }
-  const bad = checkMatch(match);
-  if (bad) throw new At(node, bad);
-  return match;
+  return true;
 }
 
 /** An action: `emulate`, `"return(x0=5)"`, or `return` with a `values:` mapping beside it. */

@@ -23,7 +23,8 @@ export interface YamlFault {
   code?: string;
 }
 
-export type YamlRead = { ok: true; doc: Document.Parsed } | { ok: false; fault: YamlFault };
+/** On a syntax error, `doc` is what the parser made of the text anyway (the language server checks the part before the error). */
+export type YamlRead = { ok: true; doc: Document.Parsed } | { ok: false; fault: YamlFault; doc?: Document.Parsed };
 
 export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
   const { Composer, Lexer, Parser } = Y();
@@ -50,9 +51,9 @@ export function readYaml(text: string, lineCounter: LineCounter): YamlRead {
     // A stray bracket explains the parser's errors up to it (the first one is
     // often at the '{' it closes); an error between the two is a fault of its own.
     if (stray && !(first.offset > (stray.opener?.offset ?? -1) && first.offset < stray.offset)) {
-      return { ok: false, fault: strayFault(stray, lineCounter) };
+      return { ok: false, fault: strayFault(stray, lineCounter), doc };
     }
-    return { ok: false, fault: first };
+    return { ok: false, fault: first, doc };
   }
   return { ok: true, doc };
 }

@@ -1,0 +1,63 @@
+// The `trapdoor` debugger contribution of the extension's package.json, made from
+// the adapter's launch attribute table (adapter/launch-attributes.ts) so the two
+// cannot drift: `make` writes it (scripts/sync-manifest.ts) and a test fails when
+// the committed package.json differs from what this makes.
+import { LAUNCH_ATTRIBUTES, launchSchema, type LaunchArgs } from '../../../adapter/launch-attributes.js';
+
+type Config = { [K in keyof LaunchArgs]?: string | boolean | string[] } & { type: 'trapdoor'; request: 'launch'; name: string };
+
+/** The configuration a new launch.json starts with. */
+const INITIAL: Config[] = [
+  {
+    type: 'trapdoor', request: 'launch', name: 'Trapdoor: run the guest',
+    program: '${workspaceFolder}/guest.elf',
+    rules: ['hvc=ask'],
+    stopOnEntry: false,
+  },
+];
+
+/** Snippets for "Add Configuration..." (a `^"..."` value is inserted as is, VS Code's way to keep ${workspaceFolder}). */
+const SNIPPETS: { label: string; description: string; body: Config }[] = [
+  {
+    label: 'Trapdoor: Launch a guest',
+    description: 'Run an ELF guest under Trapdoor; stop at the calls the rules ask about',
+    body: { type: 'trapdoor', request: 'launch', name: 'Trapdoor: ${1:guest}', program: '^"\\${workspaceFolder}/${2:guest.elf}"', rules: ['${3:hvc=ask}'], stopOnEntry: false },
+  },
+  {
+    label: 'Trapdoor: Launch with a policy file',
+    description: 'Rules from a YAML/JSON policy file; every other call asks',
+    body: { type: 'trapdoor', request: 'launch', name: 'Trapdoor: ${1:guest} with policy', program: '^"\\${workspaceFolder}/${2:guest.elf}"', policy: '^"\\${workspaceFolder}/${3:guest.trapdoor.yaml}"', default: 'ask', trapLog: '^"\\${workspaceFolder}/traps.jsonl"' },
+  },
+  {
+    label: 'Trapdoor: Launch a raw binary',
+    description: 'A raw image at a load address, with its calling state',
+    body: { type: 'trapdoor', request: 'launch', name: 'Trapdoor: ${1:raw image}', program: '^"\\${workspaceFolder}/${2:guest.bin}"', arch: '${3|aarch64,aarch32,thumb|}', load: '${4:0x40000000}', rules: ['smc=ask'] },
+  },
+  {
+    label: 'Trapdoor: Forward to firmware',
+    description: 'Send SiP calls to an external firmware endpoint (trapdoor firmware-stub or your own)',
+    body: { type: 'trapdoor', request: 'launch', name: 'Trapdoor: ${1:guest} forwarding SiP', program: '^"\\${workspaceFolder}/${2:guest.elf}"', forward: '${3:tcp://127.0.0.1:9000}', rules: ['owner:sip=forward'] },
+  },
+];
+
+// keep the snippets honest: every key is a launch attribute (the type says so; this says it at run time too)
+for (const s of [...INITIAL, ...SNIPPETS.map((x) => x.body)]) {
+  for (const k of Object.keys(s)) if (!['type', 'request', 'name'].includes(k) && !(k in LAUNCH_ATTRIBUTES)) throw new Error(`snippet attribute ${k} is not a launch attribute`);
+}
+
+export function debuggerContribution(): Record<string, unknown> {
+  return {
+    type: 'trapdoor',
+    label: 'Trapdoor',
+    configurationAttributes: { launch: launchSchema() },
+    initialConfigurations: INITIAL,
+    configurationSnippets: SNIPPETS,
+  };
+}
+
+/** The package.json text with its `contributes.debuggers` made from the table (2-space JSON, a final newline). */
+export function syncManifest(packageJsonText: string): string {
+  const pkg = JSON.parse(packageJsonText) as { contributes?: Record<string, unknown> };
+  pkg.contributes = { ...(pkg.contributes ?? {}), debuggers: [debuggerContribution()] };
+  return `${JSON.stringify(pkg, null, 2)}\n`;
+}
