@@ -195,9 +195,13 @@ export class GdbConnection implements Stub {
     this.hotUntil = performance.now() + ms;
     if (this.hot) return;
     this.hot = true;
+    this.session.busyPolling(true); // the emulation thread's answers come by postMessage meanwhile
     const spin = () => {
       if (!this.gone && performance.now() < this.hotUntil) setImmediate(spin);
-      else this.hot = false;
+      else {
+        this.hot = false;
+        this.session.busyPolling(false);
+      }
     };
     setImmediate(spin);
   }

@@ -128,6 +128,13 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Breakpoints and watchpoints by who set them: a point is in the core while anyone owns it. */
   private readonly breakOwners = new Map<string, Set<string>>();
   private readonly watchOwners = new Map<string, { addr: bigint; len: number; kind: WatchKind; owners: Set<string> }>();
+  /**
+   * Front-ends busy-polling this thread's event loop (the gdb stub while gdb talks).
+   * A postMessage answer costs no wake-up then, and measured faster than the
+   * mailbox (bench: raw gdb step 195 against 227 us, breakpoint cycle 360 against
+   * 483 us), so calls go by postMessage while anyone polls.
+   */
+  private pollers = 0;
   /** Set by listeners of a batch (hold()): the front-end is not ready for more. */
   private holds: Promise<unknown>[] | undefined;
   readonly capabilities: Capabilities;
@@ -182,11 +189,14 @@ export class Session extends EventEmitter<SessionEvents> {
       subscribed: opts.subscribe ?? true,
       softStep: opts.softStep,
     };
-    const init = await s.call('init', { ...cfg, mailbox: opts.channel === 'postMessage' ? undefined : s.mailboxBuffer });
+    const init = await s.call('init', { ...cfg, mailbox: (opts.channel ?? process.env.TRAPDOOR_CHANNEL) === 'postMessage' ? undefined : s.mailboxBuffer });
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
     return ok(s);
   }
+
+  /** A front-end starts (true) or stops (false) busy-polling the event loop. */
+  busyPolling(on: boolean) { this.pollers = Math.max(0, this.pollers + (on ? 1 : -1)); }
 
   /** A front-end's handle on this session: its breakpoints, its decisions. */
   connect(name: string): Client { return new Client(this, name); }
@@ -196,7 +206,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.closed) return Promise.resolve(fail('closed', 'the session is closed'));
     const id = this.nextId++;
     // The mailbox only when no call is in flight: the worker answers in order.
-    const fast = this.calls.size === 0 && MAILBOX_OPS.has(op);
+    const fast = this.pollers === 0 && this.calls.size === 0 && MAILBOX_OPS.has(op);
     return new Promise((resolve) => {
       this.calls.set(id, resolve as (r: Result<unknown>) => void);
       const req: WorkerRequest = { id, op, args };
