@@ -8,7 +8,7 @@ import type { Diagnostic, DiagnosticSeverity } from 'vscode-languageserver';
 import type { Node } from 'yaml';
 import { checkPolicyText, type RuleAt } from '../policy/parse.js';
 import { Y } from '../policy/yaml-read.js';
-import type { RuleMatch } from '../policy/match.js';
+import { idBounds, type RuleMatch } from '../policy/match.js';
 import { XEN_HYPERCALLS } from '../policy/names.js';
 import { formatId, parseSmcccId } from '../decode/index.js';
 import { OWNER_DISPLAY, SERVICE_RANGES } from '../decode/smccc.js';
@@ -89,13 +89,7 @@ interface Facts {
 }
 
 function factsOf(m: RuleMatch): Facts {
-  let lo = -1;
-  let hi = -1;
-  if (m.id !== undefined) [lo, hi] = [m.id, m.id];
-  if (m.range) {
-    lo = Math.max(lo, m.range[0]);
-    hi = hi < 0 ? m.range[1] : Math.min(hi, m.range[1]);
-  }
+  const [lo, hi] = idBounds(m);
   // a call with an SMCCC id is an smccc call (others have no id to match)
   const kind = m.kind ?? (m.xen !== undefined ? 'xen' : m.legacy !== undefined ? 'legacy' : lo >= 0 ? 'smccc' : undefined);
   return { m, lo, hi, kind };

@@ -38,6 +38,18 @@ function sameName(actual: string, wantedLower: string): boolean {
   return actual === wantedLower || (actual.length === wantedLower.length && actual.toLowerCase() === wantedLower);
 }
 
+/** The function ids a match takes: [lo, hi], or [-1, -1] for any (id and range together: the intersection). */
+export function idBounds(m: RuleMatch): [number, number] {
+  let lo = -1;
+  let hi = -1;
+  if (m.id !== undefined) [lo, hi] = [m.id, m.id];
+  if (m.range) {
+    lo = Math.max(lo, m.range[0]);
+    hi = hi < 0 ? m.range[1] : Math.min(hi, m.range[1]);
+  }
+  return [lo, hi];
+}
+
 export class CompiledMatch {
   // '' / -1 mean "any"; the same field types on every instance keep V8 monomorphic.
   private readonly kind: string;
@@ -60,14 +72,7 @@ export class CompiledMatch {
     this.kind = m.kind ?? (m.xen !== undefined ? 'xen' : m.legacy !== undefined ? 'legacy' : '');
     this.conduit = m.conduit ?? '';
     this.imm = m.imm ?? -1;
-    let lo = -1;
-    let hi = -1;
-    if (m.id !== undefined) [lo, hi] = [m.id, m.id];
-    if (m.range) {
-      // id and range together: both must hold, i.e. the intersection.
-      lo = Math.max(lo, m.range[0]);
-      hi = hi < 0 ? m.range[1] : Math.min(hi, m.range[1]);
-    }
+    const [lo, hi] = idBounds(m);
     this.idLo = lo;
     this.idHi = hi;
     this.usesId = lo >= 0;
