@@ -228,6 +228,58 @@ describe('trapdoor serve: the JSON-RPC service', () => {
     await expect(connectService({ connect: `127.0.0.1:${port}`, token: TOKENS.alice, tls: {} })).rejects.toThrow(/cannot connect|certificate/);
   });
 
+  it('--tls-ca requires a client certificate signed by that CA', async () => {
+    const dir = scratchDir();
+    const f = (n: string) => path.join(dir, `mtls-${n}`);
+    const ssl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=test CA');
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('srv.key'), '-out', f('srv.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('cli.key'), '-out', f('cli.csr'), '-subj', '/CN=alice');
+    ssl('x509', '-req', '-in', f('cli.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('cli.pem'), '-days', '1');
+    const { port } = await serve(asks, policy('hvc=ask'), { tls: { cert: f('srv.pem'), key: f('srv.key'), ca: f('ca.pem') } });
+    const c = await client(port, TOKENS.alice, { tls: { ca: f('srv.pem'), cert: f('cli.pem'), key: f('cli.key') } });
+    expect(c.auth.user).toBe('alice');
+    await expect(connectService({ connect: `127.0.0.1:${port}`, token: TOKENS.alice, tls: { ca: f('srv.pem') } })).rejects.toThrow();
+  });
+
+  it('closes connections that do not authenticate in time, and refuses more than --max-unauth waiting', async () => {
+    const { port } = await serve(asks, policy('hvc=ask'), { authTimeout: 0.3, maxUnauthenticated: 1 });
+    const first = await rawClient(port);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await rawClient(port);
+    expect((await second.next((x) => x.method === 'refused')).params.message).toMatch(/too many connections waiting to authenticate/);
+    await second.closed;
+    const t0 = Date.now();
+    await first.closed;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // once they are gone, a client that authenticates is served
+    const c = await client(port, TOKENS.bob);
+    expect(c.auth.user).toBe('bob');
+  });
+
+  it('serves over stdio (no token needed) and a unix socket', async () => {
+    const { spawn } = await import('node:child_process');
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', asks, '--on', 'hvc=ask'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'pendingTrap', params: {} });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    const ask = () => p.stdin.write(`Content-Length: ${body.length}\r\n\r\n${body}`);
+    for (let i = 0; i < 100 && !/"seq":2/.test(out); i++) { out = ''; ask(); await new Promise((r) => setTimeout(r, 200)); }
+    expect(out).toMatch(/"result":\{"seq":2,.*"conduit":"hvc"/);
+    p.stdin.end();
+    expect(await new Promise((r) => p.on('close', r))).toBe(0);
+    const sock = path.join(scratchDir(), 'serve.sock');
+    const u = spawn(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', asks, '--on', 'hvc=ask', '--listen', `unix:${sock}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((r) => { let e = ''; u.stderr.on('data', (d) => { e += d; if (/listening on unix:/.test(e)) r(); }); });
+    const c = await connectService({ connect: `unix:${sock}` });
+    expect(c.auth.client).toMatch(/^unix#1$/);
+    const t = await pendingOf(c as Awaited<ReturnType<typeof client>>);
+    expect(t.seq).toBe(2);
+    c.close();
+    u.kill('SIGTERM');
+    expect(await new Promise((r) => u.on('close', r))).toBe(0);
+  });
+
   it('refuses at start a non-loopback address without a token file', () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', '--listen', '0.0.0.0:0'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
