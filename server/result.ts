@@ -17,9 +17,12 @@
  * - io: a file or endpoint failed
  * - internal: a bug in Trapdoor; the message says what failed
  */
-export type ErrorCode =
-  | 'busy' | 'not-stopped' | 'no-register' | 'unmapped' | 'closed' | 'exited' | 'invalid'
-  | 'unsupported' | 'not-found' | 'conflict' | 'io' | 'internal';
+export const ERROR_CODES = [
+  'busy', 'not-stopped', 'no-register', 'unmapped', 'closed', 'exited', 'invalid',
+  'unsupported', 'not-found', 'conflict', 'io', 'internal',
+] as const;
+/** The codes, in a fixed order (new ones go last: the JSON-RPC service numbers them by position). */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 
 export interface Failure { ok: false; code: ErrorCode; error: string }

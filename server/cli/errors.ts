@@ -1,5 +1,5 @@
 // Exit codes and the error type every CLI command throws for bad input.
-export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, LIMIT: 3, FAULT: 4, TRAP_STOP: 5, INTERRUPTED: 130, TERMINATED: 143 } as const;
+export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, LIMIT: 3, FAULT: 4, TRAP_STOP: 5, CONFLICT: 6, INTERRUPTED: 130, TERMINATED: 143 } as const;
 
 /** Bad input from the user: printed as one clear line, exit code 2, no stack trace. */
 export class UsageError extends Error {}

@@ -15,6 +15,9 @@ Commands:
   trapdoor debug-adapter [--server PORT]
                                     the Debug Adapter Protocol (VS Code) on stdio or a port
   trapdoor lsp --stdio              the policy language server (VS Code) on stdio
+  trapdoor serve [IMAGE [options]] [--listen ADDR]
+                                    serve sessions over JSON-RPC (stdio, unix socket, TCP, TLS)
+  trapdoor triage --connect ADDR    follow and decide a served session's traps
 
 Run 'trapdoor COMMAND --help' for the options of a command, 'trapdoor --version' for the version.
 
@@ -36,12 +39,14 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.OK;
       case 'debug-adapter': return await (await import('../../adapter/index.js')).debugAdapterCommand(rest);
       case 'lsp': return await (await import('../lsp/server.js')).lspCommand(rest);
+      case 'serve': return await (await import('./serve.js')).serveCommand(rest);
+      case 'triage': return await (await import('./triage.js')).triageCommand(rest);
       case 'firmware-stub': return await (await import('../forward/index.js')).runFirmwareStubCli(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? EXIT.USAGE : EXIT.OK;
       default:
-        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, firmware-stub, debug-adapter, lsp; see trapdoor --help)`);
+        throw new UsageError(`unknown command "${cmd}" (commands: run, decode, serve, triage, firmware-stub, debug-adapter, lsp; see trapdoor --help)`);
     }
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`trapdoor: ${e.message}\n`); return EXIT.USAGE; }

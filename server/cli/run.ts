@@ -2,7 +2,8 @@
 // JSON lines), append each record to --trap-log, end on SYSTEM_OFF/RESET, a limit
 // or a fault, each with its own exit code.
 import { existsSync } from 'node:fs';
-import { Session, capabilitiesOf, prewarm, type StopEvent, type Client } from '../session/session.js';
+import { Session, capabilitiesOf, prewarm, type StopEvent, type Client, type SessionOptions } from '../session/session.js';
+import type { PolicySpec } from '../policy/rules.js';
 import { parseRamSpec } from '../machine/memory.js';
 import { buildDecisions } from './policy-build.js';
 import { parseSocIdText } from '../firmware/soc-id.js';
@@ -114,18 +115,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (o.help) { process.stdout.write(RUN_HELP); return EXIT.OK; }
   prewarm();
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `one image at a time (got ${positionals.join(', ')})` : 'no image given: trapdoor run IMAGE (see trapdoor run --help)');
-  const ram = (o.ram ?? []).map((s) => {
-    const r = parseRamSpec(s);
-    if (!r.ok) throw new UsageError(r.error);
-    return r.value;
-  });
-  const arch = o.arch !== undefined ? archOption(o.arch) : undefined;
   const timeoutS = o.timeout !== undefined ? secondsOption('--timeout', o.timeout, MAX_TIMER_MS / 1000) : undefined;
-  const forwardMs = o['forward-timeout'] !== undefined ? intOption('--forward-timeout', o['forward-timeout'], 1, MAX_TIMER_MS, 'milliseconds') : 2000;
   const maxInsns = o['max-insns'] !== undefined ? intOption('--max-insns', o['max-insns'], 1, Number.MAX_SAFE_INTEGER, 'a number of instructions') : undefined;
-  const trngSeed = o['trng-seed'] !== undefined ? intOption('--trng-seed', o['trng-seed'], 0, Number.MAX_SAFE_INTEGER, 'a seed') : undefined;
-  const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
-  if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
   if (o.wait && !o.gdb) throw new UsageError('--wait goes with --gdb HOST:PORT (it waits for gdb to start the guest)');
   const gdbAt = o.gdb !== undefined ? parseGdbAddress(o.gdb) : undefined;
   if (o['no-count']) {
@@ -134,9 +125,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (o['max-insns']) throw new UsageError(`--max-insns needs instruction counts: ${caps.why.instructionCounts}`);
     if (o.gdb !== undefined) throw new UsageError(`--gdb needs a pause the guest can resume from: ${caps.why.resumablePause}`);
   }
-  const { policy, firmware: fileFirmware, platform } = await buildDecisions(o);
-  const socId = o['soc-id'] !== undefined ? parseSocIdText(o['soc-id']) : undefined;
-  if (socId && !socId.ok) throw new UsageError(`bad --soc-id "${o['soc-id']}": ${socId.error}`);
+  const base = await sessionOptionsFrom(o, positionals[0]);
+  const policy = base.policy;
   const json = !!o.json;
   // Long runs show progress on stderr, cleared before anything else is printed.
   const progressEvery = o.progress !== undefined ? secondsOrOff('--progress', o.progress) : undefined;
@@ -175,24 +165,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     startTrapLog(o['trap-log'], !!o.append, positionals[0], argv.filter((a) => a !== positionals[0]));
   }
   const opened = await Session.open({
-    image: {
-      path: positionals[0],
-      load: o.load !== undefined ? num('--load', o.load) : undefined,
-      // Thumb code starts with the entry's bit 0 set
-      entry: o.entry !== undefined ? num('--entry', o.entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && o.load !== undefined ? num('--load', o.load) | 1n : undefined,
-      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
-    },
-    ram: ram.length ? ram : undefined,
-    uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
-    platform,
-    policy,
-    firmware: { ...fileFirmware, ...(socId?.ok ? { socId: socId.value } : {}), ...(trngSeed !== undefined ? { trngSeed } : {}) },
-    forward: o.forward ? { endpoint: o.forward, timeoutMs: forwardMs, fallback } : undefined,
+    ...base,
     trapLog: o['trap-log'],
     interactive,
     maxInsns,
     subscribe: json || !o.quiet,
-    countBlocks: !o['no-count'],
   });
   if (!opened.ok) throw new UsageError(opened.error);
   session = opened.value;
@@ -357,6 +334,50 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (process.stdout.writableLength > 0) process.exit(code);
   }
   return code;
+}
+
+/** The options of `run` that make its session: `trapdoor serve IMAGE` takes them too. */
+export const SESSION_FLAGS = {
+  ram: OPTIONS.ram, load: OPTIONS.load, entry: OPTIONS.entry, arch: OPTIONS.arch, uart: OPTIONS.uart,
+  policy: OPTIONS.policy, on: OPTIONS.on, default: OPTIONS.default, platform: OPTIONS.platform,
+  forward: OPTIONS.forward, 'forward-timeout': OPTIONS['forward-timeout'], 'forward-fallback': OPTIONS['forward-fallback'],
+  'trng-seed': OPTIONS['trng-seed'], 'soc-id': OPTIONS['soc-id'], 'no-count': OPTIONS['no-count'],
+} as const;
+
+type SessionFlagValues = { ram?: string[]; on?: string[]; 'no-count'?: boolean } &
+  Partial<Record<'load' | 'entry' | 'arch' | 'uart' | 'policy' | 'default' | 'platform' | 'forward' | 'forward-timeout' | 'forward-fallback' | 'trng-seed' | 'soc-id', string>>;
+
+/** The session of IMAGE as these flags describe it (memory, image, decisions, forward, firmware), or a UsageError. */
+export async function sessionOptionsFrom(o: SessionFlagValues, image: string): Promise<SessionOptions & { policy: PolicySpec }> {
+  const ram = (o.ram ?? []).map((s) => {
+    const r = parseRamSpec(s);
+    if (!r.ok) throw new UsageError(r.error);
+    return r.value;
+  });
+  const arch = o.arch !== undefined ? archOption(o.arch) : undefined;
+  const forwardMs = o['forward-timeout'] !== undefined ? intOption('--forward-timeout', o['forward-timeout'], 1, MAX_TIMER_MS, 'milliseconds') : 2000;
+  const trngSeed = o['trng-seed'] !== undefined ? intOption('--trng-seed', o['trng-seed'], 0, Number.MAX_SAFE_INTEGER, 'a seed') : undefined;
+  const fallback = (o['forward-fallback'] ?? 'error') as ForwardFallback;
+  if (!['error', 'undef', 'stop'].includes(fallback)) throw new UsageError(`bad --forward-fallback "${fallback}": use error, undef or stop`);
+  const { policy, firmware: fileFirmware, platform } = await buildDecisions(o);
+  const socId = o['soc-id'] !== undefined ? parseSocIdText(o['soc-id']) : undefined;
+  if (socId && !socId.ok) throw new UsageError(`bad --soc-id "${o['soc-id']}": ${socId.error}`);
+  return {
+    image: {
+      path: image,
+      load: o.load !== undefined ? num('--load', o.load) : undefined,
+      // Thumb code starts with the entry's bit 0 set
+      entry: o.entry !== undefined ? num('--entry', o.entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && o.load !== undefined ? num('--load', o.load) | 1n : undefined,
+      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
+    },
+    ram: ram.length ? ram : undefined,
+    uart: o.uart === 'none' ? null : o.uart ? num('--uart', o.uart) : undefined,
+    platform,
+    policy,
+    firmware: { ...fileFirmware, ...(socId?.ok ? { socId: socId.value } : {}), ...(trngSeed !== undefined ? { trngSeed } : {}) },
+    forward: o.forward ? { endpoint: o.forward, timeoutMs: forwardMs, fallback } : undefined,
+    countBlocks: !o['no-count'],
+  };
 }
 
 /** Resolves with the stop that ends the run (exit, fault), or a pause asked here; `tick` runs every 100 ms meanwhile. */

@@ -232,6 +232,15 @@ function help(prefix = ''): ConsoleResult {
     'At a trap stop, continue without a decision applies the policy default.');
 }
 
+/** A line that only looks (help, trap, traps, policy list, break-on with no words): what an observer may run. */
+export function consoleLineReadOnly(text: string): boolean {
+  const [cmd, ...args] = text.trim().split(/\s+/).filter(Boolean).map((w) => w.toLowerCase());
+  if (cmd === undefined || cmd === 'help' || cmd === 'trap' || cmd === 'traps') return true;
+  if (cmd === 'policy') return !args.length || (args[0] === 'list' && args.length === 1);
+  if (cmd === 'break-on') return !args.length;
+  return false;
+}
+
 /**
  * Runs one console line for a client. `prefix` is how the front-end's users type
  * these commands (gdb: 'monitor '), for help and errors.

@@ -105,30 +105,34 @@ export interface StatusInfo {
 export class Op<P, R> {
   declare readonly params: P;
   declare readonly result: R;
-  constructor(readonly method: string, readonly doc: string) {}
+  /**
+   * 'read': looks only (an observer of the JSON-RPC service may call it);
+   * 'control': runs the guest, changes it, its points, its policy or decides.
+   */
+  constructor(readonly method: string, readonly doc: string, readonly access: 'read' | 'control' = 'control') {}
 }
-const op = <P, R>(method: string, doc: string) => new Op<P, R>(method, doc);
+const op = <P, R>(method: string, doc: string, access: 'read' | 'control' = 'control') => new Op<P, R>(method, doc, access);
 
 /** Every Session operation. A front-end (or the JSON-RPC service) may call any of these by name. */
 export const OPS = {
-  capabilities: op<Record<string, never>, Capabilities>('capabilities', 'what this session can do'),
-  status: op<Record<string, never>, StatusInfo>('status', 'state, counters and the last stop'),
+  capabilities: op<Record<string, never>, Capabilities>('capabilities', 'what this session can do', 'read'),
+  status: op<Record<string, never>, StatusInfo>('status', 'state, counters and the last stop', 'read'),
   cont: op<RunParams, StopEvent>('cont', 'run until the next stop'),
   step: op<RunParams, StopEvent>('step', 'execute one instruction'),
   pause: op<VcpuParams, SessionState>('pause', 'ask a running guest to stop (resumable)'),
-  readRegisters: op<VcpuParams & { names?: string[] }, Record<string, Hex>>('readRegisters', 'register values by name'),
+  readRegisters: op<VcpuParams & { names?: string[] }, Record<string, Hex>>('readRegisters', 'register values by name', 'read'),
   writeRegister: op<VcpuParams & { name: string; value: Hex }, true>('writeRegister', 'write one register'),
-  readMemory: op<VcpuParams & { addr: Hex; len: number }, Uint8Array>('readMemory', 'read guest memory'),
+  readMemory: op<VcpuParams & { addr: Hex; len: number }, Uint8Array>('readMemory', 'read guest memory', 'read'),
   writeMemory: op<VcpuParams & { addr: Hex; data: Uint8Array }, true>('writeMemory', 'write guest memory'),
   addBreakpoint: op<VcpuParams & { addr: Hex; thumb?: boolean }, true>('addBreakpoint', "add the client's breakpoint"),
   removeBreakpoint: op<VcpuParams & { addr: Hex }, boolean>('removeBreakpoint', "remove the client's breakpoint"),
   addWatchpoint: op<VcpuParams & { addr: Hex; len: number; kind: WatchKind }, true>('addWatchpoint', "add the client's watchpoint"),
   removeWatchpoint: op<VcpuParams & { addr: Hex; len: number; kind: WatchKind }, boolean>('removeWatchpoint', "remove the client's watchpoint"),
   clearPoints: op<Record<string, never>, true>('clearPoints', "remove every breakpoint and watchpoint of the client"),
-  pendingTrap: op<Record<string, never>, TrapRecord | null>('pendingTrap', 'the trap waiting for a decision'),
+  pendingTrap: op<Record<string, never>, TrapRecord | null>('pendingTrap', 'the trap waiting for a decision', 'read'),
   decide: op<{ decision: DecisionParams; seq?: number }, TrapRecord>('decide', 'decide the pending trap'),
-  traps: op<{ n?: number; from?: number }, TrapRecord[]>('traps', 'kept trap records: the last n, or from a seq'),
-  policy: op<Record<string, never>, PolicyInfo>('policy', 'the rules and the default, with the version'),
+  traps: op<{ n?: number; from?: number }, TrapRecord[]>('traps', 'kept trap records: the last n, or from a seq', 'read'),
+  policy: op<Record<string, never>, PolicyInfo>('policy', 'the rules and the default, with the version', 'read'),
   addRule: op<AddRuleParams, { rule: RuleInfo; version: number }>('addRule', 'add one rule'),
   removeRule: op<{ id: string; version?: number }, { version: number }>('removeRule', 'remove one rule'),
   setDefault: op<{ action: string; version?: number }, { version: number }>('setDefault', 'set the default action'),
