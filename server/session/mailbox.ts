@@ -64,7 +64,9 @@ const waitAsync = (Atomics as unknown as {
 const IDLE = 0, LISTENING = 1, POSTED = 2;
 /** Int32 words: state, answer count, request length, answer length (-1: answered by postMessage). */
 const STATE = 0, ANSWERS = 1, REQ_LEN = 2, ANS_LEN = 3;
-const HEADER = 16;
+/** Word POLLING: the main thread busy-polls its event loop; the worker does not listen then. */
+const POLLING = 4;
+const HEADER = 32;
 /** Request and answer areas, each. */
 const AREA = 256 << 10;
 /** How long the worker listens after a call before it goes back to its event loop. */
@@ -123,6 +125,15 @@ export class MailboxMain {
   }
 
   /** A message was just posted: a listening worker leaves its window to read it. */
+  /**
+   * The main thread busy-polls (true) or not: while it does, calls go by postMessage
+   * and the worker waits in its event loop rather than in the mailbox.
+   */
+  polling(on: boolean) {
+    Atomics.store(this.i32, POLLING, on ? 1 : 0);
+    if (on) this.kick();
+  }
+
   kick() {
     if (Atomics.compareExchange(this.i32, STATE, LISTENING, IDLE) === LISTENING) Atomics.notify(this.i32, STATE);
   }
@@ -152,7 +163,7 @@ export class MailboxWorker {
 
   /** Listens for LISTEN_MS after the last call (called after each request the worker answers). */
   async listen(): Promise<void> {
-    if (this.listening) return;
+    if (this.listening || Atomics.load(this.i32, POLLING)) return;
     this.listening = true;
     const i32 = this.i32;
     try {
@@ -173,7 +184,11 @@ export class MailboxWorker {
           const waited = Atomics.wait(i32, STATE, LISTENING, LISTEN_MS);
           const s = Atomics.load(i32, STATE);
           if (s === POSTED) { await this.serve(); continue; }
-          if (s === IDLE) break; // kicked: a message is on the port
+          if (s === IDLE) {
+            // kicked: a message is on the port, or the main thread polls now (then leave)
+            if (Atomics.load(i32, POLLING)) return;
+            break;
+          }
           if (waited === 'timed-out' && Atomics.compareExchange(i32, STATE, LISTENING, IDLE) === LISTENING) return;
         }
       }

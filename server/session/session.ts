@@ -196,7 +196,11 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** A front-end starts (true) or stops (false) busy-polling the event loop. */
-  busyPolling(on: boolean) { this.pollers = Math.max(0, this.pollers + (on ? 1 : -1)); }
+  busyPolling(on: boolean) {
+    const was = this.pollers > 0;
+    this.pollers = Math.max(0, this.pollers + (on ? 1 : -1));
+    if (was !== this.pollers > 0) this.mailbox.polling(this.pollers > 0);
+  }
 
   /** A front-end's handle on this session: its breakpoints, its decisions. */
   connect(name: string): Client { return new Client(this, name); }
