@@ -162,6 +162,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
+    // what VS Code shows at every stop (frames, the Registers view) comes with the stop
+    c.stopRegisters = c.registers.filter((r) => r.group === 'general').map((r) => r.name);
     const img = this.session.options.image;
     // read again at a restart (the program may have been rebuilt); the client's paths for its files stay
     this.src = new SourceSupport({ path: img.path, raw: img.load !== undefined, arch: c.arch }, this.lines, this.src);

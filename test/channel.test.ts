@@ -7,6 +7,7 @@ import { Session, type SessionOptions } from '../server/session/session.js';
 import { MailboxMain, newMailbox } from '../server/session/mailbox.js';
 import type { WorkerReply, WorkerRequest } from '../server/session/contract.js';
 import { assemble } from './helpers/asm.js';
+import { policy } from './helpers/sessions.js';
 
 const open: Session[] = [];
 const workers: Worker[] = [];
@@ -135,6 +136,29 @@ describe('a Session over the mailbox', () => {
       expect(run.ok && run.value.reason).toBe('breakpoint');
       expect(run.ok && run.value.pc).toBe(bp);
     }
+  });
+
+  it('registers read with a stop are what later reads give, until a write or a decision changes them', async () => {
+    const path = assemble('aarch64', SRC);
+    const r = await Session.open({ image: { path }, policy: policy('0x84000000=ask') });
+    if (!r.ok) throw new Error(r.error);
+    open.push(r.value);
+    const c = r.value.connect('test');
+    c.stopRegisters = ['x0', 'x5', 'pc'];
+    const stop = await c.cont();
+    expect(stop.ok && stop.value.reason).toBe('trap');
+    const x0 = async () => { const v = await c.readRegisters({ names: ['x0', 'x5'] }); if (!v.ok) throw new Error(v.error); return v.value; };
+    expect((await x0()).x0).toBe('0x84000000');
+    expect(await c.writeRegister({ name: 'x5', value: '0x1234' })).toMatchObject({ ok: true });
+    expect((await x0()).x5).toBe('0x1234');
+    expect((await c.decide({ decision: { action: 'return', values: { x0: '0x77' } } })).ok).toBe(true);
+    expect((await x0()).x0).toBe('0x77');
+    // another client's write is seen too
+    const other = r.value.connect('other');
+    expect((await other.writeRegister({ name: 'x5', value: '0x99' })).ok).toBe(true);
+    expect((await x0()).x5).toBe('0x99');
+    const next = await c.step();
+    expect(next.ok && next.value.registers?.x0).toBe('0x77'); // mov x6, x0 ran with the answer
   });
 
   it('a continue after steps runs at full speed to the end: the step targets do not stop it', async () => {

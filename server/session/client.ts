@@ -17,6 +17,13 @@ export class Client implements SessionApi {
   private readonly listeners: [keyof SessionEvents, Listener][] = [];
   private closed = false;
 
+  /**
+   * Registers this front-end reads after every stop (e.g. the debug adapter's
+   * Registers view): read with the stop itself, in the same trip to the worker, and
+   * kept for the reads that follow (until something runs the guest or writes them).
+   */
+  stopRegisters: string[] | undefined;
+
   constructor(readonly session: Session, readonly name: string) {}
 
   // ---------------------------------------------------------------- what front-ends read without a call
@@ -35,8 +42,8 @@ export class Client implements SessionApi {
   // ---------------------------------------------------------------- the contract
   async capabilities() { return ok(this.session.capabilities); }
   async status() { return ok(this.session.status()); }
-  cont(p: ParamsOf<'cont'> = {}) { return this.session.run(false, p.vcpu, p.registers); }
-  step(p: ParamsOf<'step'> = {}) { return this.session.run(true, p.vcpu, p.registers); }
+  cont(p: ParamsOf<'cont'> = {}) { return this.session.run(false, p.vcpu, p.registers ?? this.stopRegisters); }
+  step(p: ParamsOf<'step'> = {}) { return this.session.run(true, p.vcpu, p.registers ?? this.stopRegisters); }
   async pause(_p: ParamsOf<'pause'> = {}) { return ok(this.session.pause()); }
   readRegisters(p: ParamsOf<'readRegisters'> = {}) { return this.session.readRegisters(p.names, p.vcpu); }
   writeRegister(p: ParamsOf<'writeRegister'>) { return this.session.writeRegister(p.name, p.value, p.vcpu); }

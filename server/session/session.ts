@@ -135,6 +135,12 @@ export class Session extends EventEmitter<SessionEvents> {
    * 483 us), so calls go by postMessage while anyone polls.
    */
   private pollers = 0;
+  /**
+   * Registers as they are at this stop (read at the stop or since): reads of them
+   * need no trip to the worker. Anything that runs the guest or writes registers
+   * (a run, writeRegister, a decision) drops it.
+   */
+  private regCache: Record<string, Hex> | undefined;
   /** Set by listeners of a batch (hold()): the front-end is not ready for more. */
   private holds: Promise<unknown>[] | undefined;
   readonly capabilities: Capabilities;
@@ -288,6 +294,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this._state === 'running') return fail('busy', 'the guest is already running (pause it first)');
     if (this._state === 'exited') return fail('exited', `the guest has ended: ${this._lastStop?.message ?? 'exited'}`);
     this._state = 'running';
+    this.regCache = undefined;
     const r = await this.call('run', { step, regs: registers });
     if (!r.ok) { this._state = 'stopped'; return r; }
     const { ev, values } = r.value;
@@ -295,6 +302,7 @@ export class Session extends EventEmitter<SessionEvents> {
       const regs: Record<string, Hex> = {};
       registers.forEach((n, i) => { const val = values[i]; if (val !== undefined) regs[n] = hex(val); });
       ev.registers = regs;
+      this.regCache = { ...regs };
     }
     this.addOwners(ev);
     this._lastStop = ev;
@@ -339,6 +347,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (n === undefined) return fail('invalid', `value of ${k} '${v}' is not an integer: write e.g. 0x5, 2 or -1`);
       values[k] = n;
     }
+    this.regCache = undefined; // a decision writes registers (return values, an injected exception)
     return this.call('decide', { decision: { action: d.action, values: d.action === 'return' ? values : undefined }, client, seq });
   }
 
@@ -360,10 +369,17 @@ export class Session extends EventEmitter<SessionEvents> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
     for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
+    const cache = this._state === 'stopped' ? this.regCache : undefined;
+    if (cache && names.every((n) => n in cache)) {
+      const out: Record<string, Hex> = {};
+      for (const n of names) out[n] = cache[n];
+      return ok(out);
+    }
     const r = await this.call('regs', { names });
     if (!r.ok) return r;
     const out: Record<string, Hex> = {};
     names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = hex(val); });
+    if (this._state === 'stopped') this.regCache = { ...this.regCache, ...out };
     return ok(out);
   }
 
@@ -374,6 +390,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!findRegister(this.arch, name)) return fail('no-register', `no register named ${name} on ${this.arch}`);
     const n = parseHex(value, name);
     if (!n.ok) return n;
+    this.regCache = undefined;
     return this.call('writeReg', { name, value: n.value });
   }
 
