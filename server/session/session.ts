@@ -334,6 +334,9 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ------------------------------------------------------------------ traps
   async pendingTrap(): Promise<Result<TrapRecord | null>> {
+    // A trap waits only where a run stopped at it (any run decides it first): after
+    // any other stop there is none, and no trip to the worker is needed to say so.
+    if (this._state === 'stopped' && this._lastStop && this._lastStop.reason !== 'trap') return ok(null);
     const r = await this.call('pending', {});
     return r.ok ? ok(r.value ?? null) : r;
   }
