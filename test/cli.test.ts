@@ -1,5 +1,6 @@
 // The CLI as a user runs it: `trapdoor run`, `trapdoor decode`, bad input.
 import { describe, it, expect } from 'vitest';
+import { trapdoorAsync } from './helpers/cli.js';
 import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, copyFileSync, truncateSync } from 'node:fs';
 import path from 'node:path';
@@ -13,15 +14,6 @@ function trapdoor(args: string[], input?: string) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-function trapdoorAsync(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
 
 const OFF = `ldr x0, =0x84000008\n  smc #0\n`;
 const guest = assemble('aarch64', `.global _start\n_start:

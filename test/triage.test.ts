@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 import { TOKEN_FILE_TEXT } from './helpers/rpc.js';
+import { trapdoorAsync } from './helpers/cli.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
 const tokens = path.join(scratchDir(), 'triage-tokens');
@@ -24,15 +25,7 @@ const guest = assemble('aarch64', `.global _start\n_start:
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGTERM'); });
 
-function trapdoor(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const trapdoor = trapdoorAsync;
 
 /** Starts `trapdoor serve` and resolves with its port once it listens. */
 function startServe(args: string[]): Promise<{ port: number; proc: ChildProcess; err: () => string }> {
