@@ -280,6 +280,41 @@ describe('trapdoor serve: the JSON-RPC service', () => {
     expect(await new Promise((r) => u.on('close', r))).toBe(0);
   });
 
+  it('--gdb: gdb and the JSON-RPC clients look at one guest; a decision from gdb is what the clients hear', async () => {
+    const { spawn } = await import('node:child_process');
+    const { RspClient, hex: toHex } = await import('./helpers/rsp-client.js');
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', asks, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--gdb', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ports = await new Promise<{ rpc: number; gdb: number }>((resolve, reject) => {
+      let e = '';
+      p.stderr.on('data', (d) => {
+        e += d;
+        const g = /gdb stub for session \S+ on 127\.0\.0\.1:(\d+)/.exec(e);
+        const l = /serve: listening on 127\.0\.0\.1:(\d+)/.exec(e);
+        if (g && l) resolve({ rpc: Number(l[1]), gdb: Number(g[1]) });
+      });
+      p.on('close', () => reject(new Error(`serve ended: ${e}`)));
+    });
+    try {
+      const c = await client(ports.rpc);
+      const t = await pendingOf(c);
+      expect(t.conduit).toBe('hvc');
+      const gdb = await RspClient.connect(ports.gdb);
+      // gdb stops the guest where it waits and sees the same trap through monitor
+      expect(await gdb.req('?')).toMatch(/^T05/);
+      const seen = await gdb.ask(`qRcmd,${toHex('trap')}`);
+      expect(seen.console).toMatch(new RegExp(`#${t.seq}\\b.*HVC`, 's'));
+      const said = await gdb.ask(`qRcmd,${toHex('decide return x0=0x77')}`);
+      expect(said.reply).toBe('OK');
+      const d = await c.wait('decided', (n: { seq: number }) => n.seq === t.seq);
+      expect(JSON.stringify(d)).toMatch(/gdb 127\.0\.0\.1:\d+/);
+      gdb.socket.destroy();
+      c.close();
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.on('close', r));
+    }
+  });
+
   it('refuses at start a non-loopback address without a token file', () => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', '--listen', '0.0.0.0:0'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);

@@ -399,7 +399,7 @@ function untilEnd(s: Client, askedToStop: () => boolean, tick: () => void): Prom
   });
 }
 
-function parseGdbAddress(text: string): { host: string; port: number } {
+export function parseGdbAddress(text: string): { host: string; port: number } {
   const m = /^(?:([A-Za-z0-9.:-]*|\[[0-9a-fA-F:]+\]):)?(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[2]) : -1;
   if (!m || port > 65535) throw new UsageError(`bad --gdb "${text}": expected HOST:PORT, e.g. 127.0.0.1:1234 (port 0 picks a free one)`);

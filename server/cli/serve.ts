@@ -5,7 +5,7 @@ import { Session, prewarm } from '../session/session.js';
 import { RpcService } from '../rpc/service.js';
 import { listen, parseListen, isLoopback, type Listening } from '../rpc/listen.js';
 import { readTokenFile } from '../rpc/tokens.js';
-import { SESSION_FLAGS, sessionOptionsFrom } from './run.js';
+import { SESSION_FLAGS, parseGdbAddress, sessionOptionsFrom } from './run.js';
 import { EXIT, UsageError, RunError } from './errors.js';
 import { intOption, parseCommandLine, secondsOption, secondsOrOff } from './args.js';
 
@@ -29,6 +29,9 @@ Where:
   --tls-cert F --tls-key F
                           serve TLS with this certificate and key (PEM)
   --tls-ca F              require client certificates signed by this CA (PEM)
+  --gdb HOST:PORT         with IMAGE: a gdb stub on the served session too (loopback
+                          only), so gdb sees the same guest, traps and decisions as the
+                          JSON-RPC clients; gdb's pause or step takes the guest over
 Limits:
   --max-message BYTES     largest message (default 1M; memory reads are chunked to fit)
   --max-header BYTES      largest header block (default 8K)
@@ -66,6 +69,7 @@ const OPTIONS = {
   keepalive: { type: 'string' },
   keep: { type: 'string' },
   'decide-timeout': { type: 'string' },
+  gdb: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -100,6 +104,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxHeader: o['max-header'] !== undefined ? byteSize('--max-header', o['max-header'], 64, 1 << 20) : 8 << 10,
     maxInFlight: o['max-in-flight'] !== undefined ? intOption('--max-in-flight', o['max-in-flight'], 1, 10000, 'a number of requests') : 16,
   };
+  const gdbAt = o.gdb !== undefined ? parseGdbAddress(o.gdb) : undefined;
+  if (gdbAt && !positionals.length) throw new UsageError('--gdb goes with an IMAGE: the stub serves the session started for it');
   const decideTimeout = o['decide-timeout'] !== undefined ? secondsOption('--decide-timeout', o['decide-timeout'], 24 * 3600) : undefined;
   const log = (line: string) => process.stderr.write(`trapdoor serve: ${line}\n`);
   let base;
@@ -124,11 +130,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  let gdb: { port: number; close(): Promise<void> } | undefined;
   if (base) {
     const opened = await Session.open({ ...base, interactive: true, subscribe: true });
     if (!opened.ok) { await server.close(); throw new RunError(opened.error); }
     const host = svc.addSession(opened.value, positionals[0]);
     log(`session ${host.id}: ${positionals[0]}`);
+    if (gdbAt) {
+      const { startGdbServer } = await import('../../gdbstub/index.js');
+      try {
+        gdb = await startGdbServer(opened.value, { host: gdbAt.host, port: gdbAt.port, log: (l) => log(`gdb: ${l}`) });
+      } catch (e) {
+        await server.close();
+        await svc.close();
+        throw new UsageError((e as Error).message);
+      }
+      log(`gdb stub for session ${host.id} on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
+    }
   }
   log(`listening on ${server.address}${o['tls-cert'] ? ' (TLS)' : ''}${tokens ? '' : ' (no token needed)'}`);
   const stop = new Promise<string>((resolve) => {
@@ -138,6 +156,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   const why = await stop;
   log(`stopping (${why})`);
+  await gdb?.close();
   await server.close();
   await svc.close();
   return EXIT.OK;
