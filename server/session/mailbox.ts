@@ -124,7 +124,6 @@ export class MailboxMain {
     return n < 0 ? null : (get(this.ans, n) as WorkerReply);
   }
 
-  /** A message was just posted: a listening worker leaves its window to read it. */
   /**
    * The main thread busy-polls (true) or not: while it does, calls go by postMessage
    * and the worker waits in its event loop rather than in the mailbox.
@@ -134,6 +133,7 @@ export class MailboxMain {
     if (on) this.kick();
   }
 
+  /** A message was just posted: a listening worker leaves its window to read it. */
   kick() {
     if (Atomics.compareExchange(this.i32, STATE, LISTENING, IDLE) === LISTENING) Atomics.notify(this.i32, STATE);
   }
