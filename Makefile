@@ -49,12 +49,20 @@ include mk/examples.mk
 EXT := vscode-extension
 VSIX := build/trapdoor.vsix
 
-vsix: ts
+# Packaged again only when something it is made of changed (the bundle takes in
+# modules of adapter/ and server/); vsce's file listing goes to build/vsix.log.
+VSIX_SOURCES := $(shell find $(EXT)/src $(EXT)/scripts adapter server -name '*.ts') $(EXT)/package.json $(EXT)/README.md $(EXT)/tsconfig.json
+
+$(VSIX): $(VSIX_SOURCES) | ts
 	node dist/vscode-extension/scripts/sync-manifest.js
 	$(NODE_BIN)/tsc -p $(EXT)
 	$(NODE_BIN)/esbuild $(EXT)/src/extension.ts --bundle --platform=node --format=cjs --target=node18 --minify --external:vscode --outfile=$(EXT)/out/extension.cjs --log-level=warning
 	@mkdir -p build
-	cd $(EXT) && ../$(NODE_BIN)/vsce package --no-dependencies --skip-license --allow-missing-repository --out ../$(VSIX)
+	@cd $(EXT) && ../$(NODE_BIN)/vsce package --no-dependencies --skip-license --allow-missing-repository --out ../$(VSIX) > ../build/vsix.log 2>&1 \
+	  || { cat ../build/vsix.log; exit 1; }
+	@echo "packaged $(VSIX) (vsce's listing: build/vsix.log)"
+
+vsix: $(VSIX)
 
 build: setup native ts examples vsix
 
