@@ -3,9 +3,7 @@
 // SessionOptions. The attributes and their types are the table of launch-attributes.ts.
 import { existsSync } from 'node:fs';
 import type { SessionOptions } from '../server/session/session.js';
-import { parseRamSpec } from '../server/machine/memory.js';
-import { archOption, numberOption as num } from '../server/cli/args.js';
-import { buildDecisions } from '../server/cli/policy-build.js';
+import { sessionOptionsFrom } from '../server/cli/run.js';
 import { UsageError } from '../server/cli/errors.js';
 import { startTrapLog } from '../server/cli/trap-log-start.js';
 import { ATTRIBUTE_OF_OPTION, LAUNCH_ATTRIBUTES, attributeTypeError, type LaunchArgs, type LaunchAttributeName } from './launch-attributes.js';
@@ -40,45 +38,19 @@ export async function launchOptions(args: LaunchArgs): Promise<SessionOptions & 
   const program = str(args, 'program');
   if (!program) throw new UsageError("launch: no 'program': give the guest image, e.g. \"program\": \"examples/aarch64/smccc-tour.elf\"");
   if (!existsSync(program)) throw new UsageError(`launch: program ${program} does not exist (check the path; relative paths are from the adapter's folder)`);
-  const archText = str(args, 'arch');
-  const arch = archText !== undefined ? archOption(archText) : undefined;
-  const ram = (strings(args, 'ram') ?? []).map((s) => {
-    const r = parseRamSpec(s);
-    if (!r.ok) throw new UsageError(r.error);
-    return r.value;
-  });
-  const load = str(args, 'load');
-  const entry = str(args, 'entry');
-  const uart = str(args, 'uart');
-  const forward = str(args, 'forward');
-  const { policy, firmware, platform } = await buildDecisions({
-    policy: str(args, 'policy'), on: strings(args, 'rules'), default: str(args, 'default'), platform: str(args, 'platform'), forward,
-  });
   const stopOnEntry = checked(args, 'stopOnEntry') === true;
-  const noCount = checked(args, 'noCount') === true;
+  // the session as `trapdoor run` makes it from the same options (its messages say
+  // --load where the launch has load: the adapter puts them in the launch's words)
+  const base = await sessionOptionsFrom({
+    arch: str(args, 'arch'), ram: strings(args, 'ram'), load: str(args, 'load'), entry: str(args, 'entry'), uart: str(args, 'uart'),
+    policy: str(args, 'policy'), on: strings(args, 'rules'), default: str(args, 'default'), platform: str(args, 'platform'),
+    forward: str(args, 'forward'), 'no-count': checked(args, 'noCount') === true,
+  }, program);
   const trapLog = str(args, 'trapLog');
   if (trapLog) {
     // As trapdoor run --trap-log: the file is emptied and starts with the run's header record.
     const options = Object.entries(args).filter(([k]) => k !== 'program' && k in LAUNCH_ATTRIBUTES).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     startTrapLog(trapLog, false, program, options);
   }
-  return {
-    image: {
-      path: program,
-      load: load !== undefined ? num('load', load) : undefined,
-      entry: entry !== undefined ? num('entry', entry) | (arch === 'thumb' ? 1n : 0n) : arch === 'thumb' && load !== undefined ? num('load', load) | 1n : undefined,
-      arch: arch === undefined ? undefined : arch === 'aarch64' ? 'aarch64' : 'arm',
-    },
-    ram: ram.length ? ram : undefined,
-    uart: uart === 'none' ? null : uart ? num('uart', uart) : undefined,
-    platform,
-    policy,
-    firmware: firmware ?? {},
-    forward: forward ? { endpoint: forward } : undefined,
-    trapLog,
-    interactive: true,
-    subscribe: true,
-    stopOnEntry,
-    ...(noCount ? { countBlocks: false } : {}),
-  };
+  return { ...base, trapLog, interactive: true, subscribe: true, stopOnEntry };
 }
