@@ -14,9 +14,9 @@ let engine: Engine | undefined;
 let mailbox: MailboxWorker | undefined;
 /** Events posted so far (a mailbox answer must not overtake them). */
 let events = 0;
-const post = (m: WorkerMessage) => {
+const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => {
   if ('event' in m) events++;
-  port.postMessage(m);
+  port.postMessage(m, transfer);
 };
 
 const need = () => {
@@ -40,7 +40,7 @@ function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code
 const handlers: WorkerHandlers = {
   init({ mailbox: lane, ...cfg }) {
     engine = new Engine(cfg, {
-      records: (bytes, count) => { events++; port.postMessage({ event: 'records', bytes, count } satisfies WorkerMessage, [bytes.buffer as ArrayBuffer]); },
+      records: (bytes, count) => post({ event: 'records', bytes, count }, [bytes.buffer as ArrayBuffer]),
       output: (text) => post({ event: 'output', text }),
       log: (line) => post({ event: 'log', line }),
     });
