@@ -1,6 +1,6 @@
 // `trapdoor decode ID [x1 x2 ...]`: offline decode of an SMCCC function id, a Xen
 // hypercall or a legacy platform call, printed as the trap table shows it.
-import { decodeCall } from '../decode/index.js';
+import { argRegisters, decodeCall } from '../decode/index.js';
 import type { CallContext, GuestArch } from '../decode/types.js';
 import { parseNumber } from '../machine/memory.js';
 import { EXIT, UsageError } from './errors.js';
@@ -44,9 +44,7 @@ export function decodeCommand(argv: string[]): number {
     return BigInt.asUintN(width, n);
   });
   const platform = o.platform !== undefined ? platformOption(o.platform) : undefined;
-  const n = arch === 'aarch64' ? 18 : 15;
-  const args = new Array<bigint>(n).fill(0n);
-  nums.slice(0, n).forEach((v, i) => { args[i] = v; });
+  const args = argRegisters(arch, nums);
   let conduit: CallContext['conduit'] = o.hvc ? 'hvc' : 'smc';
   let imm = 0;
   if (o.xen !== undefined) {

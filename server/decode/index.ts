@@ -10,7 +10,7 @@ import { formatHex, MASK32 } from './format.js';
 import { decodeLegacy, findLegacyPlatform } from './legacy.js';
 import { isFastCallShaped, isSmcccFastId, isYieldingShaped } from './smccc.js';
 import { decodeSmccc, regName, regValue } from './smccc-calls.js';
-import type { CallContext, DecodedArg, DecodedCall } from './types.js';
+import type { CallContext, DecodedArg, DecodedCall, GuestArch } from './types.js';
 import { decodeXen, XEN_HYPERCALL_TAG } from './xen-hypercalls.js';
 
 export { formatHex, formatId } from './format.js';
@@ -51,6 +51,13 @@ function decodeUnknown(ctx: CallContext, fields: DecodedCall['fields']): Decoded
 }
 
 /** Decode one trapped SMC/HVC. Pure: reads guest memory only through ctx.readMem. */
+/** The argument registers a call is decoded from (x0..x17, r0..r14): zeros, the first ones set to values. */
+export function argRegisters(arch: GuestArch, values: readonly bigint[] = []): bigint[] {
+  const args = new Array<bigint>(arch === 'aarch64' ? 18 : 15).fill(0n);
+  values.slice(0, args.length).forEach((v, i) => { args[i] = v; });
+  return args;
+}
+
 export function decodeCall(ctx: CallContext): DecodedCall {
   if (ctx.conduit === 'hvc' && ctx.imm === XEN_HYPERCALL_TAG) return decodeXen(ctx);
 

@@ -17,7 +17,7 @@ import { Session, type SessionOptions, type Client } from '../session/session.js
 import { OPS, type OpName } from '../session/contract.js';
 import { consoleLineReadOnly } from '../session/console.js';
 import type { Failure } from '../result.js';
-import { decodeCall } from '../decode/index.js';
+import { argRegisters, decodeCall } from '../decode/index.js';
 import { parseNumber } from '../machine/memory.js';
 import { buildDecisions } from '../cli/policy-build.js';
 import { BoundedWriter, FrameGate, DEFAULT_FRAME_LIMITS, type FrameLimits } from './framing.js';
@@ -461,14 +461,13 @@ function decode(p: DecodeParams) {
   const id = parseNumber(String(p.id ?? ''));
   if (id === undefined) throw new RpcError('invalid', `id: a function id such as 0x84000000, not ${JSON.stringify(p.id)}`);
   const arch = p.arch === 'aarch32' ? 'aarch32' : 'aarch64';
-  const n = arch === 'aarch64' ? 18 : 15;
-  const args = new Array<bigint>(n).fill(0n);
-  args[0] = id;
-  for (const [i, v] of (Array.isArray(p.args) ? p.args : []).slice(0, n - 1).entries()) {
+  const values = [id];
+  for (const [i, v] of (Array.isArray(p.args) ? p.args : []).slice(0, argRegisters(arch).length - 1).entries()) {
     const x = parseNumber(String(v));
     if (x === undefined) throw new RpcError('invalid', `args[${i}]: not a number: ${JSON.stringify(v)}`);
-    args[i + 1] = x;
+    values.push(x);
   }
+  const args = argRegisters(arch, values);
   const imm = typeof p.imm === 'number' && Number.isInteger(p.imm) ? p.imm : 0;
   return decodeCall({ arch, conduit: p.conduit === 'hvc' ? 'hvc' : 'smc', imm, args, platform: typeof p.platform === 'string' ? p.platform : undefined });
 }
