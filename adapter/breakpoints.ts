@@ -13,6 +13,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { StoppedEvent } from '@vscode/debugadapter';
 import { hex } from '../server/machine/memory.js';
+import { editDistance } from '../server/policy/values.js';
 import type { Client, StopEvent } from '../server/session/session.js';
 import type { WatchKind } from '../server/session/contract.js';
 import { parseAddress, THREAD, type Host } from './host.js';
@@ -37,25 +38,11 @@ function splitSymbol(text: string): { name: string; offset: bigint } | undefined
   return m ? { name: m[1], offset: m[2] ? BigInt(m[2]) : 0n } : undefined;
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const here = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = here;
-    }
-  }
-  return row[b.length];
-}
-
 /** " (did you mean puts)", or nothing when no symbol is close. */
 function didYouMean(c: Client, name: string): string {
   let best: { name: string; d: number } | undefined;
   for (const s of c.symbols) {
-    const d = distance(name.toLowerCase(), s.name.toLowerCase());
+    const d = editDistance(name.toLowerCase(), s.name.toLowerCase());
     if (!best || d < best.d) best = { name: s.name, d };
   }
   return best && best.d <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean ${best.name})` : '';
