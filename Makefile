@@ -1,7 +1,7 @@
 # Trapdoor: `make demo` sets up everything and runs the SMCCC tour; `make test` runs all tests.
 # Works on a fresh Debian machine as root (Node 20): setup installs the Debian packages.
 SHELL := /bin/bash
-APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch tmux
+APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch tmux chromium
 NODE_BIN := node_modules/.bin
 
 .PHONY: all setup deps build native ts examples vsix demo test bench bench-gdb bench-dap clean check-apt
