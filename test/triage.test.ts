@@ -59,7 +59,7 @@ describe('trapdoor triage', () => {
     const first = await trapdoor(['triage', ...at, '--decide', 'return x0=0x77']);
     expect(first.err).not.toMatch(/error/i);
     expect(first.code).toBe(0);
-    expect(first.out).toMatch(/Trap #2: return \(user\) -> x0=0x77/);
+    expect(first.out).toMatch(/Trap #2: return \(alice\) -> x0=0x77/);
 
     const late = await trapdoor(['triage', '--connect', `127.0.0.1:${port}`, '--token-file', bobTokens, '--decide', 'emulate', '--seq', '2']);
     expect(late.code).toBe(6);
@@ -68,7 +68,7 @@ describe('trapdoor triage', () => {
     // the next ask (#3) by bob; then the run ends and --json shows all four with their deciders
     const next = await trapdoor(['triage', '--connect', `127.0.0.1:${port}`, '--token-file', bobTokens, '--decide', 'emulate']);
     expect(next.code).toBe(0);
-    expect(next.out).toMatch(/Trap #3: emulate \(user\)/);
+    expect(next.out).toMatch(/Trap #3: emulate \(bob\)/);
     let all: { seq: number; client?: string }[] = [];
     for (let i = 0; i < 100 && all.length < 4; i++) {
       const r = await trapdoor(['triage', ...at, '--json']);
@@ -88,7 +88,7 @@ describe('trapdoor triage', () => {
     expect(live.out).toMatch(/^seq\s+insns\s+call site\s+decoded call\s+decision\s+result/m);
     expect(live.out).toMatch(/^1\s+\d+\s+SMC #0x0 @0x4000000\d\s+PSCI/m);
     // nobody decided: --decide-timeout applied the default
-    expect(live.out).toMatch(/^2\s+.*HVC.*emulate \(user\)/m);
+    expect(live.out).toMatch(/^2\s+.*HVC.*emulate \(decide-timeout\)/m);
     expect(live.out).toMatch(/run ended: guest called PSCI SYSTEM_OFF/);
     const badTokens = path.join(scratchDir(), 'bad-tokens');
     writeFileSync(badTokens, 'mallory:0123456789abcdef0123\n');

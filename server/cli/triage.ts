@@ -167,7 +167,7 @@ async function decideOnce(conn: MessageConnection, decision: DecisionParams, wan
   const seq = passed ? want : fits(now) ? now.seq : (process.stderr.write(`trapdoor: waiting for ${want !== undefined ? `trap #${want}` : 'a trap that waits for a decision'} (Ctrl-C ends)\n`), (await next).seq);
   try {
     const rec = await conn.sendRequest<TrapRecord>('decide', { decision, seq: want ?? seq });
-    process.stdout.write(decidedText(rec) + '\n');
+    process.stdout.write(decidedText(rec, true) + '\n');
     return EXIT.OK;
   } catch (e) {
     const w = why(e);
@@ -179,7 +179,7 @@ async function decideOnce(conn: MessageConnection, decision: DecisionParams, wan
 /** Follows the session: rows as they come, the prompt at each pending trap (on a terminal). */
 async function follow(conn: MessageConnection, info: SessionInfo, from: number | undefined, decider: boolean): Promise<number> {
   const pol = await conn.sendRequest<PolicyInfo>('policy', {});
-  const table = new TrapTable((line) => process.stdout.write(line + '\n'), { decision: decisionWidth(pol.rules.map((r) => ({ id: r.id, action: r.action }))), fit: true });
+  const table = new TrapTable((line) => process.stdout.write(line + '\n'), { decision: decisionWidth(pol.rules.map((r) => ({ id: r.id, action: r.action }))), fit: true, names: true });
   const terminal = !!process.stdin.isTTY && decider;
   let prompting = false;
   const queue: TrapRecord[] = [];
@@ -207,7 +207,7 @@ async function follow(conn: MessageConnection, info: SessionInfo, from: number |
         if (d === 'quit') { process.stdout.write(`left triage; trap #${t.seq} stays pending for the others\n`); done(EXIT.OK); return; }
         try {
           const rec = await conn.sendRequest<TrapRecord>('decide', { decision: d, seq: t.seq });
-          process.stdout.write(decidedText(rec) + '\n');
+          process.stdout.write(decidedText(rec, true) + '\n');
         } catch (e) {
           process.stdout.write(`${why(e).message}\n`);
         }

@@ -46,6 +46,7 @@ export class SessionHost extends EventEmitter<HostEvents> {
   constructor(readonly id: string, readonly session: Session, readonly image: string, private readonly opts: HostOptions) {
     super();
     this.auto = opts.run;
+    session.shared = true;
     this.runner = session.connect('runner');
     this.runner.on('traps', (batch) => { for (const r of batch) this.onRecord(r); });
     this.runner.on('stop', (ev) => this.onStop(ev));

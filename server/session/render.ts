@@ -6,15 +6,22 @@ export const TABLE_COLUMNS = ['seq', 'insns', 'call site', 'decoded call', 'deci
 
 function pad(s: string, n: number) { return s.length >= n ? s : s + ' '.repeat(n - s.length); }
 
-export function decisionText(r: TrapRecord): string {
-  const who = r.by === 'policy' && r.rule ? `rule ${r.rule}` : r.by === 'default' && r.rule ? `default (${r.rule})` : r.by;
+/**
+ * `return (rule r1)`, `emulate (default)`, `return (user)`. With `names` (a session
+ * several people share: the service, its triage CLI and web page), a person's
+ * decision names who made it: `return (alice)` (the client's name without its
+ * address: `alice (127.0.0.1:40312)` is alice).
+ */
+export function decisionText(r: TrapRecord, names = false): string {
+  const who = r.by === 'policy' && r.rule ? `rule ${r.rule}` : r.by === 'default' && r.rule ? `default (${r.rule})`
+    : r.by === 'user' && names && r.client ? r.client.split(' (')[0] : r.by;
   return `${r.decision} (${who})`;
 }
 
 /** `Trap #7: return (user) -> x0=0x5`: a decision as the console and the debug adapter report it. */
-export function decidedText(r: TrapRecord): string {
+export function decidedText(r: TrapRecord, names = false): string {
   const result = resultText(r);
-  return `Trap #${r.seq}: ${decisionText(r)}${result ? ` -> ${result}` : ''}`;
+  return `Trap #${r.seq}: ${decisionText(r, names)}${result ? ` -> ${result}` : ''}`;
 }
 
 export function resultText(r: TrapRecord): string {
@@ -60,9 +67,11 @@ export interface TableWidths {
    * trap) a long cell pushes the rest of its row right.
    */
   fit: boolean;
+  /** Name who decided a person's decisions (decisionText's `names`). */
+  names: boolean;
 }
 
-export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20, fit: false };
+export const DEFAULT_WIDTHS: TableWidths = { callSite: 23, call: 40, decision: 20, fit: false, names: false };
 const SEQ = 5;
 /** 10-digit instruction counts and a space. */
 const INSNS = 11;
@@ -119,9 +128,10 @@ export class TrapTable {
 
   row(r: TrapRecord) {
     this.header();
-    const { callSite: siteW, call, decision, fit } = this.w;
+    const { callSite: siteW, call, decision, fit, names } = this.w;
     const [first, ...more] = fit ? wrap(r.decoded.summary, call) : [r.decoded.summary];
-    const dec = fit ? cut(decisionText(r), decision) : decisionText(r);
+    const text = decisionText(r, names);
+    const dec = fit ? cut(text, decision) : text;
     this.write(`${pad(String(r.seq), SEQ)} ${pad(String(r.insns), INSNS)} ${pad(callSite(r), siteW)} ${pad(first, call)}  ${pad(dec, decision)} ${resultText(r)}`.trimEnd());
     const indent = ' '.repeat(SEQ + 1 + INSNS + 1 + siteW + 1);
     for (const line of more) this.write(indent + line);

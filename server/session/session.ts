@@ -211,6 +211,12 @@ export class Session extends EventEmitter<SessionEvents> {
   /** A front-end's handle on this session: its breakpoints, its decisions. */
   connect(name: string): Client { return new Client(this, name); }
 
+  /**
+   * Several people share this session (the JSON-RPC service serves it): what the
+   * console shows of a person's decision names who made it (`return (alice)`).
+   */
+  shared = false;
+
   // ------------------------------------------------------------------ plumbing
   private call<N extends WorkerOpName>(op: N, args: WorkerParams<N>): Promise<Result<WorkerResult<N>>> {
     if (this.closed) return Promise.resolve(fail('closed', 'the session is closed'));
