@@ -4,7 +4,7 @@ SHELL := /bin/bash
 APT_PACKAGES := libunicorn2 libunicorn-dev gcc make binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf gdb-multiarch tmux chromium
 NODE_BIN := node_modules/.bin
 
-.PHONY: all setup deps build native ts examples vsix demo test bench bench-gdb bench-dap clean check-apt
+.PHONY: all setup deps build native ts examples vsix demo test bench bench-gdb bench-dap bench-rpc clean check-apt
 
 all: build
 
@@ -82,6 +82,9 @@ bench-gdb: build
 
 bench-dap: build
 	node dist/bench/dap.js
+
+bench-rpc: build
+	node dist/bench/rpc.js
 
 clean:
 	rm -rf build dist examples/*/*.elf $(EXT)/out
