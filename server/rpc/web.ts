@@ -375,11 +375,11 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     const v = viewOf(url.searchParams.get('session'));
     if (streams >= maxStreams) throw new HttpError(429, `too many pages follow this service (${maxStreams}); close one and reload`);
     const host = v.host;
+    const policy = await v.refreshPolicy();
     // a reconnect: from the record after the last one it got; a first visit: every kept record
     const last = Number(req.headers['last-event-id']);
     let from = Number.isInteger(last) && last >= 0 ? last + 1 : host.oldestKept;
     if (from > host.lastSeq + 1) from = host.oldestKept; // another session's numbers (the server restarted)
-    const policy = await v.refreshPolicy();
     res.writeHead(200, headers('text/event-stream; charset=utf-8', { Connection: 'keep-alive', 'X-Accel-Buffering': 'no' }));
     res.write('retry: 2000\n\n');
     const s = new EventStream(v, res, from, maxQueue);
