@@ -15,7 +15,6 @@ import { policy } from './helpers/sessions.js';
 import { serviceFixture, clientsFixture, TOKENS, TOKEN_FILE_TEXT } from './helpers/rpc.js';
 import { trapdoorAsync, BIN } from './helpers/cli.js';
 import { startWebServer, CSP, type WebOptions, type WebServer } from '../server/rpc/web.js';
-import type { ServiceOptions } from '../server/rpc/service.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 
 const serve = serviceFixture();
@@ -45,7 +44,7 @@ const storm = assemble('aarch64', `.global _start\n_start:
   ldr x0, =0x84000008\n  smc #0\n`, 'web-storm');
 
 /** The service with sessions on `image`, and its web page on loopback. */
-async function served(image: string, pol = policy('hvc=ask'), opts: ServiceOptions & { tokens?: false } = {}, web: Partial<WebOptions> = {}) {
+async function served(image: string, pol = policy('hvc=ask'), opts: Parameters<typeof serve>[2] = {}, web: Partial<WebOptions> = {}) {
   const s = await serve(image, pol, opts);
   const w = await startWebServer(s.svc, { host: '127.0.0.1', port: 0, ...web });
   webs.push(w);
@@ -184,7 +183,7 @@ describe('the web triage page in Chromium', () => {
       expect(await page.locator('#traps tbody tr').count()).toBe(2);
       expect(await page.isVisible('#forward-button')).toBe(false); // no --forward endpoint
       await page.click('#decide button[data-action=emulate]');
-      const decided = await alice.wait('decided', (n: { seq: number }) => n.seq === 3, 60_000);
+      const decided = await alice.wait<{ seq: number; by: string }>('decided', (n) => n.seq === 3, 60_000);
       expect(decided.by).toBe('bob (web 127.0.0.1)');
       const row3 = page.locator('#traps tbody tr[data-seq="3"]');
       await expect.poll(() => row3.locator('td.by').textContent(), { timeout: 60_000 }).toBe('bob (web 127.0.0.1)');
@@ -349,6 +348,8 @@ describe('the web triage page over HTTP', () => {
     expect((await post({ seq: pending + 5, action: 'emulate' })).status).toBe(409);
     expect((await request(web.port, 'DELETE', '/api/decide', { headers: h })).status).toBe(405);
     expect((await request(web.port, 'GET', '/api/events?session=9', { headers: h })).status).toBe(404);
+    const odd = await request(web.port, 'GET', '//[?session=%%', { headers: h });
+    expect([odd.status, odd.json.error]).toEqual([404, 'nothing at //[']);
     // and then a good decision
     const good = await post({ seq: pending, action: 'return', values: { x0: '-2', x1: '0x5' } });
     expect(good.status).toBe(200);

@@ -279,7 +279,10 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
       names.add(os.hostname());
       for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) names.add(a.address);
     }
-    for (const n of names) allowedHosts.add(hostPort(n, port));
+    for (const n of names) {
+      allowedHosts.add(hostPort(n, port));
+      if (port === 80) allowedHosts.add((n.includes(':') ? `[${n}]` : n).toLowerCase()); // a browser leaves out the default port
+    }
   };
   const checkHost = (req: http.IncomingMessage) => {
     const h = (req.headers.host ?? '').toLowerCase();
@@ -370,7 +373,7 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     json(res, 200, meOf(l), { 'Set-Cookie': `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${LOGIN_TTL_MS / 1000}` });
   };
 
-  const events = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
+  const events = async (req: http.IncomingMessage, res: http.ServerResponse, url: { searchParams: URLSearchParams }) => {
     const w = needWho(req);
     const v = viewOf(url.searchParams.get('session'));
     if (streams >= maxStreams) throw new HttpError(429, `too many pages follow this service (${maxStreams}); close one and reload`);
@@ -447,8 +450,10 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     checkHost(req);
-    const url = new URL(req.url ?? '/', 'http://x');
-    const route = `${req.method} ${url.pathname}`;
+    // the path and query as sent (never resolved against anything)
+    const [pathname, query = ''] = (req.url ?? '/').split('?', 2);
+    const url = { pathname, searchParams: new URLSearchParams(query) };
+    const route = `${req.method} ${pathname}`;
     if (req.method === 'POST') checkOrigin(req, true);
     switch (route) {
       case 'GET /': case 'GET /index.html': case 'GET /app.js': case 'GET /app.css': {
