@@ -156,7 +156,7 @@ function startServe(args: string[]): Promise<{ rpc: number; web: number }> {
 }
 
 describe('the web triage page in Chromium', () => {
-  it('logs in with the token, shows the pending trap, a click decides it and an edited return value is applied', async () => {
+  it('logs in with the token, shows the pending trap (an observer without buttons), a click decides it and an edited return value is applied', async () => {
     const at = await startServe([tour, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--web', '127.0.0.1:0', '--token-file', tokenFile]);
     // alice follows over JSON-RPC; bob decides in the browser
     const alice = await client(at.rpc, TOKENS.alice);
@@ -173,6 +173,16 @@ describe('the web triage page in Chromium', () => {
       page.on('pageerror', (e) => problems.push(e.message));
       page.on('console', (m) => { if (/Content.Security.Policy|Refused/i.test(m.text())) problems.push(m.text()); });
       await page.goto(`http://127.0.0.1:${at.web}/`);
+      // eve's token is an observer's: she sees the pending trap, without decision buttons
+      await page.locator('#login').waitFor({ state: 'visible' });
+      await page.fill('#token', TOKENS.eve);
+      await page.click('#login-form button[type=submit]');
+      await expect.poll(() => page.textContent('#pending-record'), { timeout: 60_000 }).toMatch(/^Trap #3: HVC/);
+      expect(await page.textContent('#who')).toBe('eve (web 127.0.0.1) · observer');
+      expect(await page.isVisible('#decide')).toBe(false);
+      expect(await page.isVisible('#observer-note')).toBe(true);
+      expect(await page.isVisible('#rule-form')).toBe(false);
+      await page.click('#logout');
       await page.locator('#login').waitFor({ state: 'visible' });
       await page.fill('#token', TOKENS.bob);
       await page.click('#login-form button[type=submit]');

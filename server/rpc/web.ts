@@ -492,6 +492,7 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
       json(res, 500, { error: `internal error: ${(e as Error).message}` });
     });
   });
+  server.maxConnections = 256;
   server.on('clientError', (_e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(e.code === 'EADDRINUSE' ? `--web ${opts.host}:${opts.port} is already in use (pick another, or port 0 for any)` : `cannot serve the web page on ${opts.host}:${opts.port}: ${e.message}`)));
