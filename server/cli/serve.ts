@@ -32,8 +32,8 @@ Where:
   --tls-ca F              require client certificates signed by this CA (PEM)
   --web HOST:PORT         also serve the web triage page there (default host
                           127.0.0.1): the live trap table, the pending trap with a
-                          button per decision, the policy, the console output. It
-                          asks for a token of --token-file (a login form, never in
+                          button per decision, the policy, the console output. With
+                          --token-file it asks for a token (a login form, never in
                           the URL); a non-loopback address needs --token-file. With
                           --web and no --listen, only the page is served.
   --gdb HOST:PORT         with IMAGE: a gdb stub on the served session too (loopback
