@@ -295,8 +295,8 @@ describe('the web triage page over HTTP', () => {
     expect(js).not.toMatch(/\beval\(|new Function|innerHTML|insertAdjacentHTML|document\.write/);
   });
 
-  it('an observer sees the traps but its decisions and policy changes are refused', async () => {
-    const { svc, web, origin } = await served(asks);
+  it('an observer sees the traps but its decisions and policy changes are refused; it sees an RPC client decide', async () => {
+    const { svc, port, web, origin } = await served(asks);
     const cookie = await login(web.port, TOKENS.eve);
     const pending = await waitPending(svc);
     const es = events(web.port, { Cookie: cookie });
@@ -305,12 +305,20 @@ describe('the web triage page over HTTP', () => {
     expect(hello.you).toMatchObject({ name: 'eve (web 127.0.0.1)', role: 'observer' });
     expect(hello.pending.record.seq).toBe(pending);
     expect(got.find((e) => e.event === 'trap')).toMatchObject({ id: '1', data: { call: 'PSCI_VERSION' } });
-    es.close();
     const d = await request(web.port, 'POST', '/api/decide', { headers: { Cookie: cookie, Origin: origin }, body: { seq: pending, action: 'emulate' } });
     expect(d.status).toBe(403);
     expect(d.json.error).toBe("eve (web 127.0.0.1) is an observer: deciding a trap needs a decider's token");
     expect((await request(web.port, 'POST', '/api/policy', { headers: { Cookie: cookie, Origin: origin }, body: { op: 'add', rule: 'smc=undef' } })).status).toBe(403);
     expect(svc.hosts.get('1')!.pendingSeq).toBe(pending);
+    // an RPC client decides: her page hears who, and gets the record
+    const alice = await client(port, TOKENS.alice);
+    await alice.conn.sendRequest('decide', { decision: { action: 'return', values: { x0: '0x5' } }, seq: pending });
+    const after = await es.until((g) => g.some((e) => e.event === 'trap' && e.data.seq === pending));
+    expect(after.find((e) => e.event === 'decided')!.data).toMatchObject({ seq: pending, by: expect.stringMatching(/^alice \(127\.0\.0\.1:\d+\)$/) });
+    expect(after.find((e) => e.event === 'trap' && e.data.seq === pending)!.data).toMatchObject({ decision: 'return (user)', result: 'x0=0x5', by: expect.stringMatching(/^alice /) });
+    // and the next trap waits: the page is told
+    await es.until((g) => g.some((e) => e.event === 'pending' && e.data.record.seq === pending + 1));
+    es.close();
     // a decider's token logged in as an observer is one too
     const r = await request(web.port, 'POST', '/api/login', { headers: { Origin: origin }, body: { token: TOKENS.alice, role: 'observer' } });
     expect(r.json.role).toBe('observer');
