@@ -5,6 +5,7 @@ import { Session, prewarm } from '../session/session.js';
 import { RpcService } from '../rpc/service.js';
 import { listen, parseListen, isLoopback, type Listening } from '../rpc/listen.js';
 import { readTokenFile } from '../rpc/tokens.js';
+import { startWebServer, type WebServer } from '../rpc/web.js';
 import { SESSION_FLAGS, parseGdbAddress, sessionOptionsFrom } from './run.js';
 import { EXIT, UsageError, RunError } from './errors.js';
 import { intOption, parseCommandLine, secondsOption, secondsOrOff } from './args.js';
@@ -20,15 +21,21 @@ With IMAGE, a session for it starts at once and runs as 'trapdoor run' would,
 stopping where the policy asks (e.g. --on hvc=ask) until a client decides.
 
 Where:
-  --listen ADDR           stdio (default), unix:PATH, or HOST:PORT (default host
-                          127.0.0.1; port 0 picks one). A non-loopback address
-                          needs --token-file.
+  --listen ADDR           stdio (the default without --web), unix:PATH, or HOST:PORT
+                          (default host 127.0.0.1; port 0 picks one). A non-loopback
+                          address needs --token-file.
   --token-file F          lines USER:TOKEN or USER:TOKEN:observer (tokens of 16+
                           characters, e.g. openssl rand -hex 24); the first request
                           of a connection must be auth {token}
   --tls-cert F --tls-key F
                           serve TLS with this certificate and key (PEM)
   --tls-ca F              require client certificates signed by this CA (PEM)
+  --web HOST:PORT         also serve the web triage page there (default host
+                          127.0.0.1): the live trap table, the pending trap with a
+                          button per decision, the policy, the console output. With
+                          --token-file it asks for a token (a login form, never in
+                          the URL); a non-loopback address needs --token-file. With
+                          --web and no --listen, only the page is served.
   --gdb HOST:PORT         with IMAGE: a gdb stub on the served session too (loopback
                           only), so gdb sees the same guest, traps and decisions as the
                           JSON-RPC clients; gdb's pause or step takes the guest over
@@ -51,6 +58,8 @@ Session (with IMAGE): the options of 'trapdoor run' that make the session:
 Examples:
   trapdoor serve examples/aarch64/smccc-tour.elf --on hvc=ask --listen 127.0.0.1:7000 --token-file tokens
   trapdoor triage --connect 127.0.0.1:7000 --token-file tokens
+  trapdoor serve examples/aarch64/smccc-tour.elf --on hvc=ask --web 127.0.0.1:8080 --token-file tokens
+                          (then open http://127.0.0.1:8080/ and log in with the token)
 `;
 
 const OPTIONS = {
@@ -70,6 +79,7 @@ const OPTIONS = {
   keep: { type: 'string' },
   'decide-timeout': { type: 'string' },
   gdb: { type: 'string' },
+  web: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -85,20 +95,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseCommandLine('serve', argv, OPTIONS);
   if (o.help) { process.stdout.write(SERVE_HELP); return EXIT.OK; }
   if (positionals.length > 1) throw new UsageError(`one image at a time (got ${positionals.join(', ')})`);
-  const at = parseListen(o.listen ?? 'stdio');
+  // with --web alone, no JSON-RPC listener (stdio would be the terminal)
+  const at = o.listen === undefined && o.web !== undefined ? undefined : parseListen(o.listen ?? 'stdio');
   if (typeof at === 'string') throw new UsageError(`bad --listen: ${at}`);
+  const webAt = o.web !== undefined ? parseListen(o.web) : undefined;
+  if (webAt !== undefined && (typeof webAt === 'string' || webAt.kind !== 'tcp')) throw new UsageError(`bad --web "${o.web}": expected HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one)`);
   let tokens;
   if (o['token-file'] !== undefined) {
     const t = readTokenFile(o['token-file']);
     if (!t.ok) throw new UsageError(t.error);
     tokens = t.value;
   }
-  if (at.kind === 'tcp' && !isLoopback(at.host) && !tokens) {
+  if (webAt && !isLoopback(webAt.host) && !tokens) {
+    throw new UsageError(`--web ${o.web}: not a loopback address, and there is no --token-file: anyone who reaches it could decide the guest's calls (give --token-file F, or serve the page on 127.0.0.1)`);
+  }
+  if (at?.kind === 'tcp' && !isLoopback(at.host) && !tokens) {
     throw new UsageError(`--listen ${o.listen}: not a loopback address, and there is no --token-file: anyone who reaches it could drive the guest (give --token-file F, or listen on 127.0.0.1)`);
   }
   if ((o['tls-cert'] === undefined) !== (o['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (o['tls-ca'] !== undefined && o['tls-cert'] === undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (it makes clients present certificates)');
-  if (o['tls-cert'] !== undefined && at.kind === 'stdio') throw new UsageError('TLS needs a socket: give --listen HOST:PORT or unix:PATH');
+  if (o['tls-cert'] !== undefined && (at === undefined || at.kind === 'stdio')) throw new UsageError('TLS needs a socket: give --listen HOST:PORT or unix:PATH');
   const limits = {
     maxMessage: o['max-message'] !== undefined ? byteSize('--max-message', o['max-message'], 4096, 1 << 30) : 1 << 20,
     maxHeader: o['max-header'] !== undefined ? byteSize('--max-header', o['max-header'], 64, 1 << 20) : 8 << 10,
@@ -124,16 +140,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log,
   });
   const keepAlive = o.keepalive !== undefined ? secondsOrOff('--keepalive', o.keepalive) : 30;
-  let server: Listening;
+  let server: Listening | undefined;
+  let web: WebServer | undefined;
   try {
-    server = await listen(svc, at, { keepAlive, tls: o['tls-cert'] ? { cert: o['tls-cert'], key: o['tls-key']!, ca: o['tls-ca'] } : undefined });
+    if (at) server = await listen(svc, at, { keepAlive, tls: o['tls-cert'] ? { cert: o['tls-cert'], key: o['tls-key']!, ca: o['tls-ca'] } : undefined });
+    if (webAt) web = await startWebServer(svc, { host: webAt.host, port: webAt.port, log });
   } catch (e) {
+    await server?.close();
     throw new UsageError((e as Error).message);
   }
   let gdb: { port: number; close(): Promise<void> } | undefined;
   if (base) {
     const opened = await Session.open({ ...base, interactive: true, subscribe: true });
-    if (!opened.ok) { await server.close(); throw new RunError(opened.error); }
+    if (!opened.ok) { await server?.close(); await web?.close(); throw new RunError(opened.error); }
     const host = svc.addSession(opened.value, positionals[0]);
     log(`session ${host.id}: ${positionals[0]}`);
     if (gdbAt) {
@@ -141,23 +160,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
       try {
         gdb = await startGdbServer(opened.value, { host: gdbAt.host, port: gdbAt.port, log: (l) => log(`gdb: ${l}`) });
       } catch (e) {
-        await server.close();
+        await server?.close();
+        await web?.close();
         await svc.close();
         throw new UsageError((e as Error).message);
       }
       log(`gdb stub for session ${host.id} on ${gdbAt.host}:${gdb.port}: gdb-multiarch ${positionals[0]} -ex 'target remote ${gdbAt.host}:${gdb.port}'`);
     }
   }
-  log(`listening on ${server.address}${o['tls-cert'] ? ' (TLS)' : ''}${tokens ? '' : ' (no token needed)'}`);
+  if (server) log(`listening on ${server.address}${o['tls-cert'] ? ' (TLS)' : ''}${tokens ? '' : ' (no token needed)'}`);
+  if (web) log(`web triage page on http://${web.address}/${tokens ? ' (log in with a token of the token file)' : ' (no token needed)'}`);
   const stop = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
-    void server.done?.then(() => resolve('end of input'));
+    void server?.done?.then(() => resolve('end of input'));
   });
   const why = await stop;
   log(`stopping (${why})`);
   await gdb?.close();
-  await server.close();
+  await web?.close();
+  await server?.close();
   await svc.close();
   return EXIT.OK;
 }

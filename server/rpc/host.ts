@@ -65,6 +65,13 @@ export class SessionHost extends EventEmitter<HostEvents> {
     return recs.filter((r) => r.seq >= from);
   }
 
+  /** The kept record of trap #seq when it has been decided (by someone: its client, or what decided it). */
+  decidedRecord(seq: unknown): TrapRecord | undefined {
+    if (typeof seq !== 'number') return undefined;
+    const rec = this.ring.slice(this.ringStart).find((x) => x.seq === seq);
+    return rec && (rec.client ?? rec.by) ? rec : undefined;
+  }
+
   get oldestKept(): number { return this.ring.length > this.ringStart ? this.ring[this.ringStart].seq : this.lastSeq + 1; }
 
   info(): SessionInfo {

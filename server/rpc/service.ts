@@ -74,6 +74,8 @@ export class RpcService {
   readonly limits: FrameLimits;
   readonly log: (line: string) => void;
   private readonly uploads = new Map<string, string>();
+  /** Called with each session as it starts being served (the web page follows its console output from the start). */
+  readonly onSession: ((host: SessionHost) => void)[] = [];
 
   constructor(readonly opts: ServiceOptions = {}) {
     this.limits = { ...DEFAULT_FRAME_LIMITS, ...opts.limits };
@@ -87,6 +89,7 @@ export class RpcService {
     const id = String(this.nextId++);
     const host = new SessionHost(id, session, image, { keep: this.opts.keep ?? 10000, decideTimeout: this.opts.decideTimeout, run, log: this.log });
     this.hosts.set(id, host);
+    for (const f of this.onSession) f(host);
     host.start();
     return host;
   }
@@ -441,10 +444,8 @@ export class RpcConnection {
     // a decision of a trap already decided: the first decision won; say whose it was
     const seq = name === 'decide' ? (p as { seq?: unknown }).seq : undefined;
     const decidedAlready = () => {
-      if (typeof seq !== 'number') return;
-      const rec = (host.kept(undefined) as import('../session/trap-record.js').TrapRecord[]).find((x) => x.seq === seq);
-      const by = rec ? rec.client ?? rec.by : undefined;
-      if (by) throw new RpcError('conflict', `trap #${seq} was already decided by ${by}`, { decidedBy: by, record: rec });
+      const rec = host.decidedRecord(seq);
+      if (rec) throw new RpcError('conflict', `trap #${seq} was already decided by ${rec.client ?? rec.by}`, { decidedBy: rec.client ?? rec.by, record: rec });
     };
     decidedAlready();
     const r = await a.client.request(name, p as never);

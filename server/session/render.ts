@@ -7,15 +7,33 @@ export const TABLE_COLUMNS = ['seq', 'insns', 'call site', 'decoded call', 'deci
 function pad(s: string, n: number) { return s.length >= n ? s : s + ' '.repeat(n - s.length); }
 
 /**
- * `return (rule r1)`, `emulate (default)`, `return (user)`. With `names` (a session
- * several people share: the service, its triage CLI and web page), a person's
- * decision names who made it: `return (alice)` (the client's name without its
+ * What decided: `rule ID`, `default (ask:ID)`, `user`, `fallback`. With `names` (a
+ * session several people share: the service, its triage CLI and web page), a
+ * person's decision names who made it: `alice` (the client's name without its
  * address: `alice (127.0.0.1:40312)` is alice).
  */
-export function decisionText(r: TrapRecord, names = false): string {
-  const who = r.by === 'policy' && r.rule ? `rule ${r.rule}` : r.by === 'default' && r.rule ? `default (${r.rule})`
+function deciderText(r: TrapRecord, names = false): string {
+  return r.by === 'policy' && r.rule ? `rule ${r.rule}` : r.by === 'default' && r.rule ? `default (${r.rule})`
     : r.by === 'user' && names && r.client ? r.client.split(' (')[0] : r.by;
-  return `${r.decision} (${who})`;
+}
+
+/** `return (rule r1)`, `emulate (default)`, `return (user)`; with `names`, `return (alice)`. */
+export function decisionText(r: TrapRecord, names = false): string {
+  return `${r.decision} (${deciderText(r, names)})`;
+}
+
+/** One trap as the cells of a table that is not text (the web page): the table row's texts, with who decided. */
+export interface TrapCells {
+  seq: number; insns: number; site: string; call: string; owner: string; args: string; summary: string;
+  decision: string; result: string; by: string;
+}
+export function trapCells(r: TrapRecord): TrapCells {
+  const d = r.decoded;
+  return {
+    seq: r.seq, insns: r.insns, site: callSite(r), call: d.name, owner: d.service ? `${d.owner}/${d.service}` : d.owner,
+    args: d.args.map((a) => `${a.name}=${a.value}`).join(', '), summary: d.summary,
+    decision: r.decision === 'pending' ? 'pending' : decisionText(r), result: resultText(r), by: r.client ?? deciderText(r),
+  };
 }
 
 /** `Trap #7: return (user) -> x0=0x5`: a decision as the console and the debug adapter report it. */

@@ -18,7 +18,7 @@ export interface Served { svc: RpcService; port: number; close(): Promise<void> 
 export function serviceFixture() {
   const open: (() => Promise<void>)[] = [];
   afterEach(async () => { while (open.length) await open.pop()!(); });
-  return async (image: string | undefined, policy: PolicySpec | undefined, opts: ServiceOptions & { tokens?: ServiceOptions['tokens'] | false; tls?: TlsFiles } = {}): Promise<Served> => {
+  return async (image: string | undefined, policy: PolicySpec | undefined, opts: Omit<ServiceOptions, 'tokens'> & { tokens?: ServiceOptions['tokens'] | false; tls?: TlsFiles } = {}): Promise<Served> => {
     const tokens = opts.tokens === false ? undefined : opts.tokens ?? (parseTokenFile(TOKEN_FILE_TEXT, 'tokens') as { value: NonNullable<ServiceOptions['tokens']> }).value;
     const svc = new RpcService({ ...opts, tokens });
     if (image) {
