@@ -197,7 +197,7 @@ describe('the web triage page in Chromium', () => {
       expect(decided.by).toBe('bob (web 127.0.0.1)');
       const row3 = page.locator('#traps tbody tr[data-seq="3"]');
       await expect.poll(() => row3.locator('td.by').textContent(), { timeout: 60_000 }).toBe('bob (web 127.0.0.1)');
-      expect(await row3.locator('td.decision').textContent()).toBe('emulate (user)');
+      expect(await row3.locator('td.decision').textContent()).toBe('emulate (bob)');
       expect(await row3.locator('td.call').textContent()).toBe('ARCH_FEATURES');
 
       // the next ask: xen_version; x0 edited to 0x77 before Return
@@ -272,7 +272,7 @@ describe('the web triage page over HTTP', () => {
     // from the page's own origin it decides, and the RPC client hears who
     const ok = await request(web.port, 'POST', '/api/decide', { headers: { Cookie: cookie, Origin: origin }, body: { seq: pending, action: 'emulate' } });
     expect(ok.status).toBe(200);
-    expect(ok.json.cells).toMatchObject({ seq: pending, decision: 'emulate (user)', by: 'bob (web 127.0.0.1)' });
+    expect(ok.json.cells).toMatchObject({ seq: pending, decision: 'emulate (bob)', by: 'bob (web 127.0.0.1)' });
     expect(await alice.wait('decided', (n: { seq: number }) => n.seq === pending)).toMatchObject({ by: 'bob (web 127.0.0.1)' });
     // second decision of the same trap: the first won, and says whose it was
     const late = await request(web.port, 'POST', '/api/decide', { headers: { Cookie: cookie, Origin: origin }, body: { seq: pending, action: 'undef' } });
@@ -315,7 +315,7 @@ describe('the web triage page over HTTP', () => {
     await alice.conn.sendRequest('decide', { decision: { action: 'return', values: { x0: '0x5' } }, seq: pending });
     const after = await es.until((g) => g.some((e) => e.event === 'trap' && e.data.seq === pending));
     expect(after.find((e) => e.event === 'decided')!.data).toMatchObject({ seq: pending, by: expect.stringMatching(/^alice \(127\.0\.0\.1:\d+\)$/) });
-    expect(after.find((e) => e.event === 'trap' && e.data.seq === pending)!.data).toMatchObject({ decision: 'return (user)', result: 'x0=0x5', by: expect.stringMatching(/^alice /) });
+    expect(after.find((e) => e.event === 'trap' && e.data.seq === pending)!.data).toMatchObject({ decision: 'return (alice)', result: 'x0=0x5', by: expect.stringMatching(/^alice /) });
     // and the next trap waits: the page is told
     await es.until((g) => g.some((e) => e.event === 'pending' && e.data.record.seq === pending + 1));
     es.close();

@@ -32,7 +32,7 @@ export function trapCells(r: TrapRecord): TrapCells {
   return {
     seq: r.seq, insns: r.insns, site: callSite(r), call: d.name, owner: d.service ? `${d.owner}/${d.service}` : d.owner,
     args: d.args.map((a) => `${a.name}=${a.value}`).join(', '), summary: d.summary,
-    decision: r.decision === 'pending' ? 'pending' : decisionText(r), result: resultText(r), by: r.client ?? deciderText(r),
+    decision: r.decision === 'pending' ? 'pending' : decisionText(r, true), result: resultText(r), by: r.client ?? deciderText(r),
   };
 }
 
