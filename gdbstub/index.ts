@@ -23,6 +23,13 @@ export interface GdbServerOptions {
    * sleeping (default 1; 0 never): see GdbConnection.keepHot.
    */
   hotMs?: number;
+  /**
+   * A gdb client is about to be served / has gone (detached or disconnected). A
+   * served session (`trapdoor serve --gdb`) hands the run to gdb meanwhile: gdb
+   * believes the guest stopped until it continues, so nothing else runs it on.
+   */
+  onAttach?: () => void;
+  onLeave?: () => void;
 }
 
 export interface GdbServer {
@@ -72,7 +79,8 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
       const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
       socket.resume(); // it may have been paused while its first bytes were looked at (see waitOrRefuse)
       log(`gdb ${conn.peer}: attached`);
-      return conn.closed;
+      opts.onAttach?.();
+      return conn.closed.then(() => opts.onLeave?.());
     };
     let done: Promise<void>;
     if (cleanedUpNow) done = serve();

@@ -307,7 +307,17 @@ describe('trapdoor serve: the JSON-RPC service', () => {
       expect(said.reply).toBe('OK');
       const d = await c.wait('decided', (n: { seq: number }) => n.seq === t.seq);
       expect(JSON.stringify(d)).toMatch(/gdb 127\.0\.0\.1:\d+/);
+      // gdb holds the guest: decided, it stays at the trap (gdb believes it stopped) until gdb continues
+      await new Promise((r) => setTimeout(r, 500));
+      const held = await c.conn.sendRequest<{ state: string; traps: number }>('status', {});
+      expect(held).toMatchObject({ state: 'stopped', traps: t.seq });
+      expect(await gdb.req('c')).toMatch(/^T05/);
+      const next = await pendingOf(c);
+      expect(next.seq).toBe(t.seq + 1);
+      // gdb goes: the service drives again (a client's decision runs the guest on to its end)
       gdb.socket.destroy();
+      await c.conn.sendRequest('decide', { decision: { action: 'emulate' }, seq: next.seq });
+      await c.wait('stop', (n: { event: { reason: string } }) => n.event.reason === 'exit');
       c.close();
     } finally {
       p.kill('SIGTERM');

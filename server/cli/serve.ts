@@ -38,7 +38,8 @@ Where:
                           --web and no --listen, only the page is served.
   --gdb HOST:PORT         with IMAGE: a gdb stub on the served session too (loopback
                           only), so gdb sees the same guest, traps and decisions as the
-                          JSON-RPC clients; gdb's pause or step takes the guest over
+                          JSON-RPC clients; while gdb is attached it drives the guest
+                          (after a decision it stays at the trap until gdb continues)
 Limits:
   --max-message BYTES     largest message (default 1M; memory reads are chunked to fit)
   --max-header BYTES      largest header block (default 8K)
@@ -158,7 +159,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (gdbAt) {
       const { startGdbServer } = await import('../../gdbstub/index.js');
       try {
-        gdb = await startGdbServer(opened.value, { host: gdbAt.host, port: gdbAt.port, log: (l) => log(`gdb: ${l}`) });
+        // while gdb is attached it drives: a decision (gdb's or a client's) leaves the guest
+        // at the trap until gdb continues, as gdb believes; when gdb goes, the service drives again
+        gdb = await startGdbServer(opened.value, {
+          host: gdbAt.host, port: gdbAt.port, log: (l) => log(`gdb: ${l}`),
+          onAttach: () => host.stopDriving(), onLeave: () => host.release(),
+        });
       } catch (e) {
         await server?.close();
         await web?.close();

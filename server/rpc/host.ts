@@ -131,6 +131,8 @@ export class SessionHost extends EventEmitter<HostEvents> {
 
   /** A client asked to continue: the runner drives again after decisions. */
   resumeDriving() { this.auto = true; }
+  /** A client that held the guest (gdb) has gone: the runner drives again, from now. */
+  release() { this.auto = true; void this.drive(); }
   /** A client paused or stepped: the clients drive. */
   stopDriving() { this.auto = false; }
 
