@@ -361,3 +361,29 @@ describe('configuration', () => {
     expect(() => uuidToRegs('nope')).toThrow();
   });
 });
+
+describe('answers the trap path may cache (Firmware.constantAnswer)', () => {
+  it.each(CONFIGS)('a call said to be constant gets the same answer whatever its arguments and whatever was called before (%o)', (config) => {
+    const fw = new Firmware(config);
+    const other = new Firmware(config);
+    const constant = SMCCC_CALLS.filter((row) => {
+      const ctx = ctxOf(row.id);
+      return fw.constantAnswer(ctx, decodeCall(ctx));
+    });
+    // the cacheable ones include the calls a Linux guest repeats, and not those with arguments or state
+    const names = new Set(constant.map((r) => r.name));
+    for (const n of ['PSCI_VERSION', 'SMCCC_VERSION', 'TRNG_VERSION']) expect(names).toContain(n);
+    for (const n of ['TRNG_RND', 'PSCI_CPU_ON', 'PSCI_FEATURES', 'ARCH_FEATURES', 'PSCI_SYSTEM_OFF']) expect(names).not.toContain(n);
+    // ARCH_SOC_ID reads its type argument; without a SoC id it is NOT_SUPPORTED, always
+    expect(names.has('ARCH_SOC_ID')).toBe(!config.socId);
+    const random = new SplitMix64(7n);
+    for (const row of constant) {
+      const first = ask(fw, row.id);
+      // the other firmware has been busy (CPU_ON, random numbers) and gets other argument registers
+      ask(other, 0xc4000003, [1n, 0x40000000n, 0n]);
+      ask(other, 0xc4000053, [64n]);
+      const again = ask(other, row.id, Array.from({ length: 6 }, () => random.next()));
+      expect({ name: row.name, regs: again.regs, effect: again.effect, memWrites: again.memWrites }).toEqual({ name: row.name, regs: first.regs, effect: first.effect, memWrites: first.memWrites });
+    }
+  });
+});

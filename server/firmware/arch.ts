@@ -43,7 +43,7 @@ export function socNameRegs(name: string): bigint[] {
 export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
   const { config } = fw;
   const fns: FirmwareFunction[] = [
-    { name: 'SMCCC_VERSION', respond: () => ok(SMCCC_VERSION_1_2) },
+    { name: 'SMCCC_VERSION', respond: () => ok(SMCCC_VERSION_1_2), constant: true },
     {
       name: 'ARCH_FEATURES',
       respond: (c) => {
@@ -73,7 +73,7 @@ export function archFunctions(fw: FirmwareHost): FirmwareFunction[] {
   }
   for (const [, name, key] of WORKAROUNDS) {
     // A workaround the firmware reports as NOT_SUPPORTED is not callable either.
-    if ((config[key] as number) >= 0) fns.push({ name, respond: () => ok(SMCCC_RET.SUCCESS) });
+    if ((config[key] as number) >= 0) fns.push({ name, respond: () => ok(SMCCC_RET.SUCCESS), constant: true });
   }
   return fns;
 }

@@ -27,6 +27,13 @@ export interface FwCall {
 export interface FirmwareFunction {
   name: string;
   respond(c: FwCall): FirmwareAnswer;
+  /**
+   * The answer is the same every time (it reads no argument, no memory, no state
+   * that changes while the session lives, and has no effect): the trap path may
+   * answer a repeated call from its cache (e.g. the ARCH_WORKAROUND_1 a Linux
+   * guest makes at every context switch) without calling respond again.
+   */
+  constant?: true;
 }
 
 /** The part of a Firmware a service may use while answering. */

@@ -17,8 +17,8 @@ export function kvmFeatureBitmap(fw: Pick<FirmwareHost, 'implements'>): bigint {
 
 export function hypFunctions(fw: FirmwareHost): FirmwareFunction[] {
   return [
-    { name: 'VENDOR_HYP_CALL_UID', respond: () => ok(...uuidToRegs(KVM_UID)) },
-    { name: 'VENDOR_HYP_REVISION', respond: () => ok(VENDOR_HYP_REVISION.major, VENDOR_HYP_REVISION.minor) },
-    { name: 'KVM_FEATURES', respond: () => ok(kvmFeatureBitmap(fw), 0, 0, 0) },
+    { name: 'VENDOR_HYP_CALL_UID', respond: () => ok(...uuidToRegs(KVM_UID)), constant: true },
+    { name: 'VENDOR_HYP_REVISION', respond: () => ok(VENDOR_HYP_REVISION.major, VENDOR_HYP_REVISION.minor), constant: true },
+    { name: 'KVM_FEATURES', respond: () => ok(kvmFeatureBitmap(fw), 0, 0, 0), constant: true },
   ];
 }

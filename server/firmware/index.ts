@@ -97,6 +97,18 @@ export class Firmware implements Responder, FirmwareHost {
    * answering it (policy rules `firmware: unimplemented` match on it). Depends on
    * the call's id and the guest's width only, for SMCCC calls.
    */
+  /**
+   * Whether respond() gives this call the same answer every time (its function is
+   * `constant`, or nothing implements it: NOT_SUPPORTED), so a repeated call may be
+   * answered from a cache. SMCCC calls only.
+   */
+  constantAnswer(ctx: Pick<CallContext, 'arch'>, call: DecodedCall): boolean {
+    if (call.kind !== 'smccc') return false;
+    if (call.id === undefined || call.fast === false || (call.callconv === 64 && ctx.arch !== 'aarch64')) return true;
+    const fn = this.table.get(functionId(Number(call.id)));
+    return !fn || fn.constant === true;
+  }
+
   answers(ctx: Pick<CallContext, 'arch'>, call: DecodedCall): boolean {
     switch (call.kind) {
       case 'xen': return xenAnswers(call);

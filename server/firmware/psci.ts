@@ -30,7 +30,7 @@ export function psciFeaturesEligible(id: number): boolean {
 export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
   const cpus = Math.max(1, fw.config.cpus);
   return [
-    { name: 'PSCI_VERSION', respond: () => ok(PSCI_VERSION_1_1) },
+    { name: 'PSCI_VERSION', respond: () => ok(PSCI_VERSION_1_1), constant: true },
     { name: 'PSCI_CPU_SUSPEND', respond: () => ({ ...ok(PSCI_RET.SUCCESS), note: 'returned at once (wake-up pending)' }) },
     {
       name: 'PSCI_CPU_OFF',
@@ -65,7 +65,7 @@ export function psciFunctions(fw: FirmwareHost): FirmwareFunction[] {
         return ok(fw.cpuOn[target] ? PSCI_AFFINITY.ON : PSCI_AFFINITY.OFF);
       },
     },
-    { name: 'PSCI_MIGRATE_INFO_TYPE', respond: () => ok(PSCI_MIGRATE_TYPE.NOT_PRESENT_OR_NOT_REQUIRED) },
+    { name: 'PSCI_MIGRATE_INFO_TYPE', respond: () => ok(PSCI_MIGRATE_TYPE.NOT_PRESENT_OR_NOT_REQUIRED), constant: true },
     { name: 'PSCI_SYSTEM_OFF', respond: () => ({ handled: true, regs: [], effect: 'system_off' }) },
     { name: 'PSCI_SYSTEM_RESET', respond: () => ({ handled: true, regs: [], effect: 'system_reset', detail: { kind: 'cold' } }) },
     {

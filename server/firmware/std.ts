@@ -23,9 +23,9 @@ export function stdSecureCallCount(fw: Pick<FirmwareHost, 'implementedIds'>): nu
 
 export function stdFunctions(fw: FirmwareHost): FirmwareFunction[] {
   return [
-    { name: 'STD_SECURE_CALL_UID', respond: () => ok(...STD_SECURE_UID_REGS) },
-    { name: 'STD_SECURE_CALL_COUNT', respond: () => ok(stdSecureCallCount(fw)) },
-    { name: 'STD_SECURE_REVISION', respond: () => ok(STD_SECURE_REVISION.major, STD_SECURE_REVISION.minor) },
+    { name: 'STD_SECURE_CALL_UID', respond: () => ok(...STD_SECURE_UID_REGS), constant: true },
+    { name: 'STD_SECURE_CALL_COUNT', respond: () => ok(stdSecureCallCount(fw)), constant: true },
+    { name: 'STD_SECURE_REVISION', respond: () => ok(STD_SECURE_REVISION.major, STD_SECURE_REVISION.minor), constant: true },
     { name: 'FFA_VERSION', respond: () => ({ ...ok(FFA_RET.NOT_SUPPORTED), note: 'FF-A is not present' }) },
     { name: 'FFA_FEATURES', respond: () => ({ ...ok(FFA_ID.ERROR, 0, FFA_RET.NOT_SUPPORTED), note: 'FF-A is not present' }) },
   ];

@@ -49,7 +49,7 @@ export function placeRandomBits(bits: number, width: 32 | 64, next: () => bigint
 
 export function trngFunctions(fw: FirmwareHost): FirmwareFunction[] {
   return [
-    { name: 'TRNG_VERSION', respond: () => ok(TRNG_VERSION_1_0) },
+    { name: 'TRNG_VERSION', respond: () => ok(TRNG_VERSION_1_0), constant: true },
     {
       name: 'TRNG_FEATURES',
       respond: (c) => {
@@ -57,7 +57,7 @@ export function trngFunctions(fw: FirmwareHost): FirmwareFunction[] {
         return ok(isTrngId(id) && callableBy(fw, c.ctx.arch, id) ? TRNG_RET.SUCCESS : TRNG_RET.NOT_SUPPORTED);
       },
     },
-    { name: 'TRNG_GET_UUID', respond: () => ok(...uuidToRegs(TRAPDOOR_TRNG_UUID)) },
+    { name: 'TRNG_GET_UUID', respond: () => ok(...uuidToRegs(TRAPDOOR_TRNG_UUID)), constant: true },
     {
       name: 'TRNG_RND',
       respond: (c) => {

@@ -41,10 +41,15 @@ const MASK64 = 0xffff_ffff_ffff_ffffn;
 /** The built-in firmware's answer, written to the guest. */
 export function applyEmulate(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { ans: FirmwareAnswer; effect?: ExitEffect } {
   const ans = env.firmware.respond(ctx, decoded);
+  writeAnswer(env, ans);
+  return { ans, effect: exitEffectOf(ans) };
+}
+
+/** A firmware answer's registers and memory, written to the guest (also a cached answer, by the trap path). */
+export function writeAnswer(env: ApplyEnv, ans: FirmwareAnswer) {
   const mask = env.arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
   for (let i = 0; i < ans.regs.length; i++) env.write(i, ans.regs[i] & mask);
   if (ans.memWrites) for (const mw of ans.memWrites) env.writeMem(mw.addr, mw.bytes);
-  return { ans, effect: exitEffectOf(ans) };
 }
 
 export function emulated(env: ApplyEnv, ctx: CallContext, decoded: DecodedCall): { result: TrapResult; effect?: ExitEffect; ans: FirmwareAnswer } {

@@ -31,6 +31,11 @@ export interface CachedCall {
   /** The words of the last trap whose decode JSON is in `json`. */
   lastWords?: Int32Array;
   json?: string;
+  /** The firmware's answer is the same for every such call (Firmware.constantAnswer). */
+  constant: boolean;
+  /** That answer, once given: repeated calls are answered from it (see TrapPath); and its JSON. */
+  answer?: FirmwareAnswer;
+  answerJson?: string;
 }
 
 /** A trap as the hot path keeps it. */
@@ -174,7 +179,7 @@ export class RecordBook {
     const args = this.argsJson(w);
     const decoded = this.decodedJson(l, w);
     const tail = this.tail(l);
-    this.log?.write(head + args + ',"decoded":' + decoded + tail);
+    this.log?.writeParts(head, args, ',"decoded":', decoded, tail);
     if (!this.subscribed) return;
     this.queue(head + this.shared(args) + ',"decoded":' + this.shared(decoded) + tail);
   }
@@ -286,6 +291,13 @@ export class RecordBook {
     if (l.result) return JSON.stringify(l.result);
     const ans = l.ans;
     if (!ans) return '{}';
+    // a cached call's constant answer (TrapPath): its JSON once
+    const c = l.call;
+    if (c !== undefined && c.answer === ans) return (c.answerJson ??= this.answerJson(ans));
+    return this.answerJson(ans);
+  }
+
+  private answerJson(ans: FirmwareAnswer): string {
     const mask = this.arch === 'aarch64' ? MASK64 : 0xffff_ffffn;
     let regs = '';
     for (let i = 0; i < ans.regs.length; i++) regs += `${i ? ',' : ''}"${this.regJson}${i}":"0x${(ans.regs[i] & mask).toString(16)}"`;

@@ -56,18 +56,34 @@ export class TrapLog {
    * kill -9 during the copy leaves a record without one, which readers drop).
    */
   write(line: string) {
+    this.writeParts(line, '', '', '', '');
+  }
+
+  /**
+   * Appends one record given in parts (the record path's head, arguments, decode and
+   * tail): through the mapping each part is copied in place, so the line is never
+   * joined into one string first (joining cost more than the copy).
+   */
+  writeParts(a: string, b: string, c: string, d: string, e: string) {
     const m = this.mapped;
-    if (m && line.length * 3 < WINDOW - PAGE) {
+    const len = a.length + b.length + c.length + d.length + e.length;
+    if (m && len * 3 < WINDOW - PAGE) {
       // room for the worst case (3 bytes a character) and the newline, or the next window
-      if (m.size - m.base + line.length * 3 + 1 > WINDOW && !this.remap()) {
+      if (m.size - m.base + len * 3 + 1 > WINDOW && !this.remap()) {
         throw new CoreError('io', `writing the trap log ${this.path} failed: the file cannot be extended (disk full?)`);
       }
-      const at = m.size - m.base;
-      const n = m.view.write(line, at);
-      m.view[at + n] = 0x0a;
-      m.size += n + 1;
+      const v = m.view;
+      const start = m.size - m.base;
+      let at = start + v.write(a, start);
+      if (b) at += v.write(b, at);
+      if (c) at += v.write(c, at);
+      if (d) at += v.write(d, at);
+      if (e) at += v.write(e, at);
+      v[at] = 0x0a;
+      m.size += at - start + 1;
       return;
     }
+    const line = a + b + c + d + e;
     if (m) {
       // a line longer than a window: append it with write() after what is mapped
       const fd = openSync(this.path, 'r+');

@@ -13,7 +13,7 @@ import { decodeCall, decodeDependsOnIdOnly } from '../decode/index.js';
 import type { CallContext, Conduit, DecodedCall, GuestArch } from '../decode/types.js';
 import type { Firmware } from '../firmware/index.js';
 import type { Policy, Verdict } from '../policy/rules.js';
-import { applyEmulate, applyEnv, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
+import { applyEmulate, applyEnv, applyReturn, writeAnswer, type ApplyEnv, type ExitEffect } from './apply.js';
 import type { FlowWorker } from './flow.js';
 import { RING_REGS, type CachedCall, type Lazy, type RecordBook } from './records.js';
 
@@ -100,7 +100,8 @@ export class TrapPath {
     const slot = this.records.nextSlot();
     const ring = this.records.ring32;
     for (let i = 0, to = slot * RING_REGS * 2, from = CTL.REGS * 2, n = cpu.nArgRegs * 2; i < n; i++) ring[to + i] = c32[from + i];
-    const ctx: CallContext = { arch, conduit, imm, args: cpu.liveArgs, platform: this.opts.platform, readMem: this.readGuest, cpu: this.opts.vcpu };
+    // the call's context, made only when something reads it (not for a cached call answered from the cache)
+    let ctx: CallContext | undefined;
     const w0 = c32[CTL.REGS * 2] >>> 0;
     const hit = this.callCache.get(w0);
     let decoded: DecodedCall;
@@ -113,12 +114,16 @@ export class TrapPath {
       exact = false;
       call = hit;
     } else {
-      decoded = decodeCall(ctx);
-      verdict = this.policy().decide({ conduit, imm, decoded, implemented: this.firmware.answers(ctx, decoded) });
+      const c = ctx = this.context(arch, conduit, imm);
+      decoded = decodeCall(c);
+      verdict = this.policy().decide({ conduit, imm, decoded, implemented: this.firmware.answers(c, decoded) });
       exact = true;
-      if (decodeDependsOnIdOnly(ctx, decoded, w0) && this.callCache.size < 4096) {
+      if (decodeDependsOnIdOnly(c, decoded, w0) && this.callCache.size < 4096) {
         // the decode reads x0 and one register per argument it names (2 words each)
-        call = { conduit, imm, arch, decoded, verdict, words: Math.min(1 + decoded.args.length, cpu.nArgRegs) * 2 };
+        call = {
+          conduit, imm, arch, decoded, verdict, words: Math.min(1 + decoded.args.length, cpu.nArgRegs) * 2,
+          constant: this.firmware.constantAnswer(c, decoded),
+        };
         this.callCache.set(w0, call);
       }
     }
@@ -128,7 +133,14 @@ export class TrapPath {
     const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, call, exact, verdict, decision: 'pending', by: verdict.by };
     switch (verdict.action) {
       case 'emulate': {
-        const { ans, effect } = applyEmulate(this.hookEnv, ctx, decoded);
+        // a call whose answer never changes (Firmware.constantAnswer) is answered from the cache after the first
+        let ans = call?.answer;
+        let effect: ExitEffect | undefined;
+        if (ans !== undefined) writeAnswer(this.hookEnv, ans);
+        else {
+          ({ ans, effect } = applyEmulate(this.hookEnv, ctx ?? this.context(arch, conduit, imm), decoded));
+          if (call?.constant && !effect) call.answer = ans;
+        }
         lazy.decision = 'emulate';
         lazy.ans = ans;
         this.records.keep(lazy);
@@ -149,11 +161,15 @@ export class TrapPath {
         // undef and forward finish outside the hook (exact stop at the trap); ask waits for a person.
         const wait = verdict.action === 'ask' ? 'user' : verdict.action === 'forward' ? 'forward' : 'undef';
         const regs = this.records.regsAt(slot);
-        const pctx = { ...ctx, args: regs };
+        const pctx = { ...(ctx ?? this.context(arch, conduit, imm)), args: regs };
         this.pending = { seq, insns, time: lazy.time, pc, regs, ctx: pctx, decoded: exact ? decoded : decodeCall(pctx), verdict, wait };
         return ACT.STOP;
       }
     }
+  }
+
+  private context(arch: GuestArch, conduit: Conduit, imm: number): CallContext {
+    return { arch, conduit, imm, args: this.cpu.liveArgs, platform: this.opts.platform, readMem: this.readGuest, cpu: this.opts.vcpu };
   }
 
   private noOneToAsk(v: Verdict): Verdict {
