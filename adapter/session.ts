@@ -401,8 +401,10 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
 
   private async pausedFor<T>(c: SessionClient, fn: () => Promise<T>): Promise<T> {
     let runOn = false;
-    // a served guest may run without this adapter knowing yet (another client ran it): its pause says
-    if (c.state === 'running' || this.remote) {
+    // a served guest may run without this adapter knowing yet (another client ran it): its status says
+    // (a pause of a stopped served guest would take it from the service's runner: only a running one is paused)
+    const running = c.state === 'running' || (this.remote !== undefined && await c.status().then((st) => st.ok && st.value.state === 'running'));
+    if (running) {
       this.quietPause = true;
       // (the stop comes after the pause's answer: it needs the guest to reach a block boundary)
       const was = await c.pause();
