@@ -6,19 +6,23 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { ROOT, scratchDir } from './helpers/asm.js';
 import { BIN, WAIT, startedAdapters, variables } from './helpers/dap-client.js';
-import { clientsFixture, TOKEN_FILE_TEXT, TOKENS } from './helpers/rpc.js';
+import { clientsFixture, serviceFixture, TOKEN_FILE_TEXT, TOKENS } from './helpers/rpc.js';
+import { policy } from './helpers/sessions.js';
+import { RemoteClient } from '../server/rpc/remote-client.js';
 import { GdbMi } from './helpers/gdb-mi.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
 const adapters = startedAdapters();
 const client = clientsFixture();
+const service = serviceFixture();
 const procs: ChildProcess[] = [];
 const gdbs: GdbMi[] = [];
 afterEach(async () => {
@@ -39,8 +43,8 @@ function tokenFiles() {
 }
 
 /** `trapdoor serve TOUR --on hvc=ask --listen 127.0.0.1:0 --token-file F --gdb 127.0.0.1:0`: its two ports. */
-async function serve(tokenFile: string) {
-  const p = spawn(process.execPath, [BIN, 'serve', TOUR, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--gdb', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function serve(tokenFile: string, ...more: string[]) {
+  const p = spawn(process.execPath, [BIN, 'serve', TOUR, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--gdb', '127.0.0.1:0', ...more], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(p);
   let err = '';
   return new Promise<{ rpc: number; gdb: number; log: () => string }>((resolve, reject) => {
@@ -117,6 +121,16 @@ describe('DAP attach to a served session', () => {
     const trap = await variables(dc, 'Trap');
     expect(trap.trap.value).toBe(`#3 at ${t.pc}`);
     expect(trap.decision.value).toMatch(/^pending/);
+    // the frames name the served image's symbols; memory reads larger than one message come in pieces
+    const [f0] = (await dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
+    // (the CPU is past the HVC the record names)
+    const pc = `0x${(BigInt(t.pc) + 4n).toString(16)}`;
+    expect(f0).toMatchObject({ name: `_start+0x${(BigInt(pc) - 0x40000000n).toString(16)}`, instructionPointerReference: pc });
+    const mem = await dc.customRequest('readMemory', { memoryReference: '0x40000000', count: 2 << 20 }) as DebugProtocol.ReadMemoryResponse;
+    const bytes = Buffer.from(mem.body!.data!, 'base64');
+    expect(bytes.length).toBe(2 << 20);
+    const head = Buffer.from(await rpc.conn.sendRequest<string>('readMemory', { addr: '0x40000000', len: 64 }), 'base64');
+    expect(bytes.subarray(0, 64)).toEqual(head);
     // the records so far came with the attach (the Traps view)
     const feed = await ev.wait<DebugProtocol.Event>('trapdoor/trap', (e) => e.body.pending?.seq === 3);
     expect(feed.body.traps.map((r: TrapRecord) => r.seq)).toEqual([1, 2]);
@@ -252,4 +266,55 @@ describe('DAP attach to a served session', () => {
     const again = await rpc.conn.sendRequest<TrapRecord>('decide', { decision: { action: 'return', values: { x0: '0x1' } }, seq: 7 });
     expect(again).toMatchObject({ seq: 7, decision: 'return', client: expect.stringMatching(/^alice /) });
   }, 120_000);
+
+  it('attaches over TLS (tlsCa), and reads memory in the pieces a small --max-message allows; without TLS the attach says the service closed', async () => {
+    const tokens = tokenFiles();
+    const dir = scratchDir();
+    const key = path.join(dir, 'attach-tls-key.pem'), cert = path.join(dir, 'attach-tls-cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const srv = await serve(tokens.served, '--tls-cert', cert, '--tls-key', key, '--max-message', '8K');
+    const address = `127.0.0.1:${srv.rpc}`;
+    const { dc } = adapters.stdio();
+    await dc.initializeRequest({ adapterID: 'trapdoor', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true });
+    await expect(dc.attachRequest({ address, token: TOKENS.bob } as DebugProtocol.AttachRequestArguments)).rejects.toThrow(/^attach: the service closed the connection/);
+    const ev = recorder(dc);
+    await attach(dc, { address, tokenFile: tokens.bob, tlsCa: cert });
+    await ev.wait<DebugProtocol.StoppedEvent>('stopped', (e) => /^trap #3/.test(e.body.description ?? ''));
+    const mem = await dc.customRequest('readMemory', { memoryReference: '0x40000000', count: 64 << 10 }) as DebugProtocol.ReadMemoryResponse;
+    const bytes = Buffer.from(mem.body!.data!, 'base64');
+    expect(bytes.length).toBe(64 << 10);
+    // the guest's first instruction (ldr x0, =... or mov): not all zero
+    expect(bytes.subarray(0, 16).some((b) => b !== 0)).toBe(true);
+  }, 120_000);
+});
+
+describe('the remote client (what attach holds)', () => {
+  it('has the surface of a Client: facts read once, operations by their names, errors as Results, memory in pieces that fit', async () => {
+    const { port } = await service(TOUR, policy('hvc=ask'), { limits: { maxMessage: 8192 } });
+    const c = await RemoteClient.attach({ connect: `127.0.0.1:${port}`, token: TOKENS.bob });
+    try {
+      expect(c).toMatchObject({ id: '1', arch: 'aarch64', role: 'decider', name: expect.stringMatching(/^bob \(127\.0\.0\.1:\d+\)$/) });
+      expect(c.registers.find((r) => r.name === 'x0')).toMatchObject({ group: 'general', bits: 64 });
+      expect(c.memory.find(0x40001000n)).toMatchObject({ kind: 'ram', base: 0x40000000n });
+      expect(c.symbol('print_result')?.value).toBeGreaterThan(0x40000000n);
+      expect(c.symbolize(0x40000004n)).toBe('_start+0x4');
+      // the stop at trap 3 (heard, or already there when the client came)
+      const stop = c.lastStop?.trap?.seq === 3 ? c.lastStop : await c.nextStop();
+      expect(stop).toMatchObject({ reason: 'trap', trap: { seq: 3 } });
+      expect(c.state).toBe('stopped');
+      expect(await c.pendingTrap()).toMatchObject({ ok: true, value: { seq: 3, decision: 'pending' } });
+      // 64 KiB through a service whose messages hold 8 KiB
+      const mem = await c.readMemory({ addr: '0x40000000', len: 64 << 10 });
+      expect(mem.ok && mem.value.length).toBe(64 << 10);
+      const bad = await c.writeRegister({ name: 'x99', value: '0x1' });
+      expect(bad).toMatchObject({ ok: false, code: 'no-register' });
+      const d = await c.decide({ decision: { action: 'emulate' } });
+      expect(d.ok && d.value).toMatchObject({ seq: 3, client: c.name });
+      expect(await c.decide({ decision: { action: 'emulate' }, seq: 3 })).toMatchObject({ ok: false, code: 'conflict', error: expect.stringMatching(/already decided by bob/) });
+    } finally {
+      await c.close();
+    }
+    expect(await c.status()).toMatchObject({ ok: false, code: 'closed' });
+  });
 });

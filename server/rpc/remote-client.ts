@@ -157,7 +157,11 @@ export class RemoteClient implements SessionClient {
     const p = { ...(params as Record<string, unknown>) };
     if (name === 'cont' || name === 'step') p.registers ??= this.stopRegisters;
     if (name === 'writeMemory') p.data = Buffer.from(p.data as Uint8Array).toString('base64');
-    if (name === 'readMemory' && typeof p.len === 'number' && p.len > this.chunk) return this.readInChunks(BigInt(String(p.addr)), p.len) as Promise<Result<ResultOf<N>>>;
+    if (name === 'readMemory' && typeof p.len === 'number' && Number.isSafeInteger(p.len) && p.len > 0) {
+      let addr: bigint;
+      try { addr = BigInt(String(p.addr)); } catch { return fail('invalid', `address '${String(p.addr)}' is not an address (write e.g. 0x40000000)`) as Result<ResultOf<N>>; }
+      return this.readInChunks(addr, p.len) as Promise<Result<ResultOf<N>>>;
+    }
     const r = await this.send(name, p);
     if (r.ok && name === 'readMemory') return ok(new Uint8Array(Buffer.from(r.value as string, 'base64'))) as Result<ResultOf<N>>;
     return r as Result<ResultOf<N>>;
@@ -177,7 +181,7 @@ export class RemoteClient implements SessionClient {
     }
   }
 
-  /** A read larger than one message holds, in pieces (the service says how large one may be). */
+  /** A read in pieces that each fit in a message (the service says how large one may be when it is less than thought). */
   private async readInChunks(addr: bigint, len: number): Promise<Result<Uint8Array>> {
     const out = new Uint8Array(len);
     for (let done = 0; done < len;) {
@@ -215,8 +219,16 @@ export class RemoteClient implements SessionClient {
     });
   }
 
-  /** The service bounds what waits for a slow client itself (it drops live records and says `lagged`): nothing to hold back here. */
-  hold(_p: Promise<unknown>): void {}
+  private holds = 0;
+  /**
+   * This client's reader is behind: stop reading the service until p settles.
+   * The service then holds what waits for this client within its --max-queue and
+   * says `lagged` for the records it had to drop, as for any slow client.
+   */
+  hold(p: Promise<unknown>): void {
+    if (this.holds++ === 0) this.rpc.socket.pause();
+    void p.finally(() => { if (--this.holds === 0) this.rpc.socket.resume(); });
+  }
 
   /** Leaves the served session: the service removes this client's breakpoints; the session stays for the others. */
   async close(): Promise<void> {
