@@ -197,15 +197,15 @@ describe('DAP attach to a served session', () => {
     expect(stop.body.hitBreakpointIds).toBeUndefined();
     expect(stop.body.description).toMatch(/^a breakpoint of gdb 127\.0\.0\.1:\d+ at 0x/);
 
-    // gdb clears its own and the DebugClient sets one at puts: gdb's run stops there, and gdb is told whose it is
+    // gdb clears its own and the DebugClient sets one there again: gdb's next run stops at the DebugClient's, and gdb is told whose it is
     expect((await gdb.cmd('-break-delete 1')).result).toMatch(/\^done/);
-    const puts = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'puts' }] });
+    const again = await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'print_result' }] });
     mark = ev.got.length;
     g = await gdb.cont();
-    expect(g.stopped).toMatch(/reason="signal-received".*func="puts"/);
+    expect(g.stopped).toMatch(/reason="signal-received".*func="print_result"/);
     expect(g.console).toMatch(/a breakpoint of bob \(127\.0\.0\.1:\d+\)/);
     stop = await ev.wait<DebugProtocol.StoppedEvent>('stopped', (e) => e.body.reason !== 'step', mark);
-    expect(stop.body).toMatchObject({ reason: 'function breakpoint', hitBreakpointIds: [puts.body.breakpoints[0].id] });
+    expect(stop.body).toMatchObject({ reason: 'function breakpoint', hitBreakpointIds: [again.body.breakpoints[0].id] });
   }, 120_000);
 
   it('a wrong token, a missing address or a bad role is a clear attach error; an observer may look but not decide', async () => {
