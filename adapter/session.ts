@@ -426,6 +426,11 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
+    // a served guest already running on (the service's runner after a decision, another client): nothing to do
+    if (this.remote?.state === 'running' && !this.ended) {
+      response.body = { allThreadsContinued: true };
+      return this.sendResponse(response);
+    }
     if (!this.stoppedClient(response)) return;
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);

@@ -156,6 +156,12 @@ describe('DAP attach to a served session', () => {
     const mine = await dc.customRequest('trapdoor/decide', { action: 'return', values: { x0: '0x5' } });
     expect(mine.body.trap).toMatchObject({ seq: 7, decision: 'return', client: expect.stringMatching(/^bob /) });
     expect(await rpc.wait('decided', (n: { seq: number }) => n.seq === 7)).toMatchObject({ by: expect.stringMatching(/^bob \(127\.0\.0\.1:\d+\)$/) });
+    // continue after a decision (what the extension does) is fine whether or not the service ran the guest on already;
+    // the guest runs to its end, and the DebugClient hears it
+    expect((await dc.continueRequest({ threadId: 1 })).success).toBe(true);
+    expect((await ev.wait<DebugProtocol.ExitedEvent>('exited')).body.exitCode).toBe(0);
+    await ev.wait('terminated');
+    expect(ev.got.some((e) => e.event === 'output' && /run ended: guest called PSCI SYSTEM_OFF/.test((e as DebugProtocol.OutputEvent).body.output))).toBe(true);
   }, 120_000);
 
   it("a DAP breakpoint and a gdb breakpoint coexist: the DebugClient clearing its own leaves gdb's, and gdb's run stops at the DebugClient's", async () => {
