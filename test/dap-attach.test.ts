@@ -245,14 +245,19 @@ describe('DAP attach to a served session', () => {
     const ev = recorder(first.dc);
     await attach(first.dc, { address: `127.0.0.1:${srv.rpc}`, tokenFile: tokens.bob });
     await ev.wait('stopped');
-    // a breakpoint of the DebugClient goes with it
+    // a breakpoint and an exception filter's ask rule of the DebugClient go with it
     await first.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'print_result' }] });
+    const filters = await first.dc.setExceptionBreakpointsRequest({ filters: ['smc'] });
+    expect(filters.body?.breakpoints?.[0]).toMatchObject({ verified: true });
+    const ours = (await rpc.conn.sendRequest<{ rules: { id: string; text: string }[] }>('policy', {})).rules.filter((r) => r.id.startsWith('dap-exc-'));
+    expect(ours).toEqual([{ id: expect.stringMatching(/^dap-exc-[0-9a-f]{6}-\d+$/), text: expect.stringMatching(/: smc -> ask$/), action: 'ask' }]);
     const gone = new Promise((r) => first.proc.once('exit', r));
     await first.dc.disconnectRequest({ terminateDebuggee: true });
     await gone;
     const list = await rpc.conn.sendRequest<{ pending: number; clients: { name: string }[] }[]>('session/list', {});
     expect(list[0].pending).toBe(3);
     expect(list[0].clients.map((c) => c.name)).toEqual([expect.stringMatching(/^alice /)]);
+    expect((await rpc.conn.sendRequest<{ rules: { id: string }[] }>('policy', {})).rules.map((r) => r.id)).not.toContain(ours[0].id);
     const rec = await rpc.conn.sendRequest<TrapRecord>('decide', { decision: { action: 'emulate' }, seq: 3 });
     expect(rec.client).toMatch(/^alice /);
     // no stop at print_result: the guest ran on to the next ask
