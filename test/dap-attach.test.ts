@@ -11,8 +11,8 @@ import net from 'node:net';
 import path from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ROOT, scratchDir } from './helpers/asm.js';
-import { BIN, WAIT, startedAdapters, variables } from './helpers/dap-client.js';
+import { assemble, ROOT, scratchDir } from './helpers/asm.js';
+import { BIN, WAIT, startedAdapters, variables, nonReadingClient } from './helpers/dap-client.js';
 import { clientsFixture, serviceFixture, TOKEN_FILE_TEXT, TOKENS } from './helpers/rpc.js';
 import { policy } from './helpers/sessions.js';
 import { RemoteClient } from '../server/rpc/remote-client.js';
@@ -328,4 +328,23 @@ describe('the remote client (what attach holds)', () => {
     }
     expect(await c.status()).toMatchObject({ ok: false, code: 'closed' });
   });
+
+  it('a served guest printing without end and a DebugClient that does not read: the adapter stops reading the service and its memory stays bounded', async () => {
+    const printer = assemble('aarch64', `.global _start\n_start:\n  ldr x1, =0x09000000\n  mov w2, #'x'\n1:\n  strb w2, [x1]\n  b 1b\n`, 'attach-printer');
+    const { port } = await service(printer, undefined);
+    const a = await nonReadingClient('attach', { address: `127.0.0.1:${port}`, token: TOKENS.bob });
+    try {
+      expect(a.got).toMatch(/"command":"attach","success":true/);
+      a.send('configurationDone', {});
+      await new Promise((r) => setTimeout(r, 2000));
+      const before = a.rss();
+      await new Promise((r) => setTimeout(r, 8000));
+      const after = a.rss();
+      expect(a.child.exitCode).toBeNull();
+      expect(after - before).toBeLessThan(12);
+      expect(after).toBeLessThan(400);
+    } finally {
+      a.stop();
+    }
+  }, 120_000);
 });
