@@ -66,6 +66,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   private client: SessionClient | undefined;
   /** The served session joined at attach (the client, when attached). */
   private remote: RemoteClient | undefined;
+  /** This debug session attached (it stays so after it detached). */
+  private attached = false;
   /** Runs of this adapter under way: a stop meanwhile is theirs (reported by resume), any other is another client's. */
   private ownRuns = 0;
   /** The ids of the ask rules the exception filters added (the policy may be shared: only these are this adapter's). */
@@ -231,6 +233,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     }
     this.remote = c;
     this.client = c;
+    this.attached = true;
     this.filterPrefix = `${FILTER_PREFIX}${randomBytes(3).toString('hex')}-`;
     // the line table of a local copy of the program, or of the served image when it is on this machine
     this.src = new SourceSupport({ path: opts.program ?? c.image, raw: false, arch: c.arch }, this.lines);
@@ -426,8 +429,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
-    // a served guest already running on (the service's runner after a decision, another client): nothing to do
-    if (this.remote?.state === 'running' && !this.ended) {
+    // a served guest already running on (the service's runner after a decision, another client), or run to its
+    // end meanwhile (terminated is on its way): nothing to do
+    if (this.attached && (this.ended || this.remote?.state === 'running')) {
       response.body = { allThreadsContinued: true };
       return this.sendResponse(response);
     }
