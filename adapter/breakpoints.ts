@@ -14,7 +14,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { StoppedEvent } from '@vscode/debugadapter';
 import { hex } from '../server/machine/memory.js';
 import { editDistance } from '../server/policy/values.js';
-import type { Client, StopEvent } from '../server/session/session.js';
+import type { SessionClient, StopEvent } from '../server/session/session.js';
 import type { WatchKind } from '../server/session/contract.js';
 import { parseAddress, THREAD, type Host } from './host.js';
 
@@ -39,7 +39,7 @@ function splitSymbol(text: string): { name: string; offset: bigint } | undefined
 }
 
 /** " (did you mean puts)", or nothing when no symbol is close. */
-function didYouMean(c: Client, name: string): string {
+function didYouMean(c: SessionClient, name: string): string {
   let best: { name: string; d: number } | undefined;
   for (const s of c.symbols) {
     const d = editDistance(name.toLowerCase(), s.name.toLowerCase());
@@ -49,7 +49,7 @@ function didYouMean(c: Client, name: string): string {
 }
 
 /** The address of a symbol expression (`puts`, `puts+0x8`), whether it is Thumb code, or why not. */
-export function resolveSymbol(c: Client, text: string, forCode: boolean): { addr: bigint; thumb: boolean; size: bigint } | string {
+export function resolveSymbol(c: SessionClient, text: string, forCode: boolean): { addr: bigint; thumb: boolean; size: bigint } | string {
   const e = splitSymbol(text);
   if (!e) return `'${text}' is not a symbol or symbol+offset (e.g. puts or print_result+0x10)`;
   const s = c.symbol(e.name);
@@ -60,7 +60,7 @@ export function resolveSymbol(c: Client, text: string, forCode: boolean): { addr
 }
 
 /** Whether code at addr is Thumb: an odd address, or inside a Thumb function symbol (AArch32 only). */
-function thumbAt(c: Client, addr: bigint): boolean {
+function thumbAt(c: SessionClient, addr: bigint): boolean {
   if (c.arch !== 'arm') return false;
   if (addr & 1n) return true;
   let best: { value: bigint; thumb: boolean } | undefined;
@@ -81,7 +81,7 @@ export class Breakpoints {
 
   // ---------------------------------------------------------------- making the client match
   /** Adds and removes the client's breakpoints to match the book; the error of each address that could not be set. */
-  private syncBreaks(c: Client): Promise<Map<bigint, string>> {
+  private syncBreaks(c: SessionClient): Promise<Map<bigint, string>> {
     const want = new Map<bigint, boolean>();
     for (const p of this.points) want.set(p.addr, p.thumb);
     // every call is posted before the first answer comes back, so the next run sees them all
@@ -102,7 +102,7 @@ export class Breakpoints {
     return Promise.all(jobs).then(() => errors);
   }
 
-  private async syncWatches(c: Client): Promise<Map<string, string>> {
+  private async syncWatches(c: SessionClient): Promise<Map<string, string>> {
     const key = (w: Watch) => `${w.addr}:${w.len}:${w.kind}`;
     const want = new Map(this.watches.map((w) => [key(w), w]));
     const errors = new Map<string, string>();
@@ -128,7 +128,7 @@ export class Breakpoints {
    * breakpoints); answers each wanted one with its id and the error that kept it
    * out of the client, if any. A point at an address it already had keeps its id.
    */
-  async replace(c: Client, kind: PointKind, wanted: { addr: bigint; thumb: boolean }[], group = ''): Promise<{ id: number; error?: string }[]> {
+  async replace(c: SessionClient, kind: PointKind, wanted: { addr: bigint; thumb: boolean }[], group = ''): Promise<{ id: number; error?: string }[]> {
     const same = (p: Point) => p.kind === kind && p.group === group;
     const old = this.points.filter(same);
     const mine = wanted.map((w) => {
@@ -143,7 +143,7 @@ export class Breakpoints {
   }
 
   /** The adapter's breakpoint for one step (stepOut, next over a call): gone at the next stop other than a pause (endStep). */
-  async stepTo(c: Client, addr: bigint, thumb: boolean): Promise<string | undefined> {
+  async stepTo(c: SessionClient, addr: bigint, thumb: boolean): Promise<string | undefined> {
     this.points.push({ id: 0, kind: 'step', group: '', addr, thumb });
     return (await this.syncBreaks(c)).get(addr);
   }
@@ -153,7 +153,7 @@ export class Breakpoints {
    * one where no other point is becomes the 'step' stop it is. A step that meets
    * a trap, a breakpoint or a pause first ends there, as gdb's `finish` does.
    */
-  endStep(c: Client, ev: StopEvent): StopEvent {
+  endStep(c: SessionClient, ev: StopEvent): StopEvent {
     const steps = this.points.filter((p) => p.kind === 'step');
     if (!steps.length) return ev;
     this.points = this.points.filter((p) => p.kind !== 'step');
@@ -164,7 +164,7 @@ export class Breakpoints {
   }
 
   /** Puts every point into a new client (restart): the same program has the same addresses. */
-  async reinstall(c: Client): Promise<void> {
+  async reinstall(c: SessionClient): Promise<void> {
     this.points = this.points.filter((p) => p.kind !== 'step');
     this.haveBreaks.clear();
     this.haveWatches.clear();
@@ -173,13 +173,16 @@ export class Breakpoints {
 
   // ---------------------------------------------------------------- stops
   /** How a stop is reported when one of these points caused it; undefined for other stops (endStep has run). */
-  stopped(c: Client, ev: StopEvent): DebugProtocol.StoppedEvent | undefined {
+  stopped(c: SessionClient, ev: StopEvent): DebugProtocol.StoppedEvent | undefined {
     if (ev.reason === 'breakpoint') {
       const at = BigInt(ev.addr ?? ev.pc);
       const hits = this.points.filter((p) => p.addr === at);
       const kind = (['instruction', 'function', 'source'] as const).find((k) => hits.some((p) => p.kind === k));
       const stopped = new StoppedEvent(kind ? REASON[kind] : 'breakpoint', THREAD) as DebugProtocol.StoppedEvent;
       if (hits.length) stopped.body.hitBreakpointIds = hits.map((p) => p.id);
+      // another client's (a served session: gdb's, another editor's)
+      const others = (ev.owners ?? []).filter((o) => o !== c.name);
+      if (!hits.length && others.length) stopped.body.description = `a breakpoint of ${others.join(', ')} at ${ev.addr ?? ev.pc}`;
       stopped.body.allThreadsStopped = true;
       return stopped;
     }

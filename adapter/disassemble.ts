@@ -4,7 +4,7 @@
 // `$d` data as .word. Unreadable memory and encodings Capstone rejects are entries
 // with presentationHint 'invalid'; addresses are unsigned 64-bit hex.
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { Client } from '../server/session/session.js';
+import type { SessionClient } from '../server/session/session.js';
 import { decoder, Lister, MASK64, wrap64 } from '../server/debuginfo/disasm.js';
 import { hex } from '../server/machine/memory.js';
 import { parseAddress } from './host.js';
@@ -14,7 +14,7 @@ import type { SourceSupport } from './source.js';
 /** More than any disassembly view asks for at once; a bigger request is refused rather than run for minutes. */
 const MAX_COUNT = 10_000;
 
-export async function disassemble(c: Client, src: SourceSupport, args: DebugProtocol.DisassembleArguments): Promise<DebugProtocol.DisassembledInstruction[] | string> {
+export async function disassemble(c: SessionClient, src: SourceSupport, args: DebugProtocol.DisassembleArguments): Promise<DebugProtocol.DisassembledInstruction[] | string> {
   const ref = parseAddress(args.memoryReference);
   if (ref === undefined || ref > MASK64) return `bad memoryReference "${args.memoryReference}": expected an address such as 0x40000000`;
   const count = args.instructionCount;

@@ -16,7 +16,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { StackFrame } from '@vscode/debugadapter';
 import { hex } from '../server/machine/memory.js';
-import type { Client, StopEvent } from '../server/session/session.js';
+import type { SessionClient, StopEvent } from '../server/session/session.js';
 import { fail, type Result } from '../server/result.js';
 import { thumbWide } from '../server/debuginfo/disasm.js';
 import type { Host } from './host.js';
@@ -27,10 +27,10 @@ import type { SourceSupport } from './source.js';
 const LINE_STEP_LIMIT = 20_000;
 
 /** The link register's name on the guest. */
-export const linkRegister = (c: Client) => (c.arch === 'aarch64' ? 'x30' : 'lr');
+export const linkRegister = (c: SessionClient) => (c.arch === 'aarch64' ? 'x30' : 'lr');
 
 /** The CPU is in Thumb state (AArch32 CPSR.T). */
-export async function cpuThumb(c: Client): Promise<boolean> {
+export async function cpuThumb(c: SessionClient): Promise<boolean> {
   if (c.arch !== 'arm') return false;
   const r = await c.readRegisters({ names: ['cpsr'] });
   return r.ok && r.value.cpsr !== undefined && (BigInt(r.value.cpsr) & 0x20n) !== 0n;
@@ -43,7 +43,7 @@ function placeAt(frame: DebugProtocol.StackFrame, src: SourceSupport | undefined
 }
 
 /** Frame 0 (pc) and frame 1 (the link register) of the stopped guest, or why not. */
-export async function frames(c: Client, src?: SourceSupport): Promise<DebugProtocol.StackFrame[] | string> {
+export async function frames(c: SessionClient, src?: SourceSupport): Promise<DebugProtocol.StackFrame[] | string> {
   const lrName = linkRegister(c);
   const r = await c.readRegisters({ names: ['pc', lrName] });
   if (!r.ok) return r.error;
@@ -108,7 +108,7 @@ export function callLength(arch: 'aarch64' | 'arm', thumb: boolean, code: Uint8A
 interface Target { addr: bigint; thumb: boolean }
 
 /** The return address of a call instruction at pc (in the state the CPU is in), or undefined when pc holds no call. */
-async function callAt(c: Client, pc: bigint): Promise<Target | undefined> {
+async function callAt(c: SessionClient, pc: bigint): Promise<Target | undefined> {
   const thumb = await cpuThumb(c);
   const code = await c.readMemory({ addr: hex(pc), len: 4 });
   const len = code.ok ? callLength(c.arch, thumb, code.value) : undefined;
@@ -116,7 +116,7 @@ async function callAt(c: Client, pc: bigint): Promise<Target | undefined> {
 }
 
 /** Where stepOut goes: the address in the link register now, or why there is none. */
-async function returnAddress(c: Client): Promise<Target | string> {
+async function returnAddress(c: SessionClient): Promise<Target | string> {
   const name = linkRegister(c);
   const r = await c.readRegisters({ names: [name] });
   if (!r.ok) return r.error;
@@ -128,20 +128,20 @@ async function returnAddress(c: Client): Promise<Target | string> {
   return { addr: lr, thumb };
 }
 
-async function readPc(c: Client): Promise<Result<bigint>> {
+async function readPc(c: SessionClient): Promise<Result<bigint>> {
   const r = await c.readRegisters({ names: ['pc'] });
   return r.ok ? { ok: true, value: BigInt(r.value.pc) } : r;
 }
 
 /** Runs on to the step point already in the book; its stop, 'step' when it is that point's alone. */
-async function runToStepPoint(c: Client, points: Breakpoints): Promise<Result<StopEvent>> {
+async function runToStepPoint(c: SessionClient, points: Breakpoints): Promise<Result<StopEvent>> {
   const r = await c.cont();
   // a pause leaves the point: after a quiet pause of whileStopped the run goes on to it
   return r.ok && r.value.reason !== 'pause' ? { ok: true, value: points.endStep(c, r.value) } : r;
 }
 
 /** One instruction, or (over) a call at pc run to its return. */
-async function stepOnce(c: Client, points: Breakpoints, over: boolean, pc: bigint): Promise<Result<StopEvent>> {
+async function stepOnce(c: SessionClient, points: Breakpoints, over: boolean, pc: bigint): Promise<Result<StopEvent>> {
   const call = over ? await callAt(c, pc) : undefined;
   if (!call) return c.step();
   const error = await points.stepTo(c, call.addr, call.thumb);

@@ -3,7 +3,7 @@
 // live in their own modules (memory.ts, breakpoints.ts, frames.ts, source.ts,
 // disassemble.ts, policy.ts) and session.ts dispatches to them.
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { Client, StopEvent } from '../server/session/session.js';
+import type { SessionClient, StopEvent } from '../server/session/session.js';
 import type { Result } from '../server/result.js';
 
 /** DAP thread ids are vCPU + 1 (some clients take thread 0 for "none"). */
@@ -22,9 +22,9 @@ export interface MemoryChange { addr: bigint; len: number }
 
 export interface Host {
   /** The client, or an error response saying the guest is not launched (or has ended). */
-  need(response: DebugProtocol.Response): Client | undefined;
+  need(response: DebugProtocol.Response): SessionClient | undefined;
   /** The client when the guest is stopped, or an error response. */
-  stoppedClient(response: DebugProtocol.Response): Client | undefined;
+  stoppedClient(response: DebugProtocol.Response): SessionClient | undefined;
   fail(response: DebugProtocol.Response, message: string, id?: number): void;
   sendResponse(response: DebugProtocol.Response): void;
   sendEvent(event: DebugProtocol.Event): void;
@@ -33,7 +33,7 @@ export interface Host {
   /** Runs (step: one instruction; run: a run of the caller's, such as a line step) and reports the stop. */
   resume(step: boolean, run?: () => Promise<Result<StopEvent>>): Promise<void>;
   /** Runs fn with the guest stopped: a running guest is paused for it (not reported) and runs on after. */
-  whileStopped<T>(c: Client, fn: () => Promise<T>): Promise<T>;
+  whileStopped<T>(c: SessionClient, fn: () => Promise<T>): Promise<T>;
   /** The client's line and column numbering. */
   readonly lines: LineNumbers;
 }

@@ -1,11 +1,12 @@
 // `trapdoor debug-adapter`: the Debug Adapter Protocol on stdin/stdout (how VS
 // Code starts an adapter), or with `--server PORT` on 127.0.0.1:PORT, one debug
 // session per connection (port 0 picks a free one; the port is printed on stderr).
+// A debug session launches a guest or attaches to one `trapdoor serve` serves.
 import net from 'node:net';
 import { TrapdoorDebugSession } from './session.js';
 import { parseCommandLine, intOption } from '../server/cli/args.js';
 import { UsageError } from '../server/cli/errors.js';
-import { ATTRIBUTE_NAMES } from './launch-attributes.js';
+import { ATTACH_ATTRIBUTE_NAMES, ATTRIBUTE_NAMES } from './launch-attributes.js';
 
 export const ADAPTER_HELP = `Usage: trapdoor debug-adapter [--server PORT]
 
@@ -13,6 +14,8 @@ Speaks the Debug Adapter Protocol (VS Code and other DAP clients) on stdin/stdou
 or with --server PORT on 127.0.0.1:PORT (0 picks a free port; it is printed on
 stderr). The launch request takes the options of trapdoor run:
 ${wrapped(`${ATTRIBUTE_NAMES.join(', ')} (rules are --on texts, noCount is --no-count).`, '  ', 80)}
+The attach request joins a session served by 'trapdoor serve' (as triage does):
+${wrapped(`${ATTACH_ATTRIBUTE_NAMES.join(', ')} (address is HOST:PORT or unix:PATH).`, '  ', 80)}
 `;
 
 /** Words in lines of at most width characters, each after indent. */

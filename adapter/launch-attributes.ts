@@ -1,6 +1,6 @@
-// The DAP `launch` attributes, declared once: the adapter checks a launch request
-// against this table (launch.ts), and the VS Code extension's package.json gets its
-// `configurationAttributes` JSON schema from it (vscode-extension/scripts/sync-manifest.ts,
+// The DAP `launch` and `attach` attributes, declared once: the adapter checks a
+// request against its table (launch.ts, attach.ts), and the VS Code extension's
+// package.json gets its `configurationAttributes` JSON schemas from them (vscode-extension/scripts/sync-manifest.ts,
 // run by make; test/vscode-model.test.ts fails when the committed file differs).
 // The fixed sets (arch, platform) are the CLI's own lists.
 import { ARCH_NAMES, PLATFORM_NAMES } from '../server/cli/args.js';
@@ -113,6 +113,69 @@ export const LAUNCH_ATTRIBUTES = {
 
 export type LaunchAttributeName = keyof typeof LAUNCH_ATTRIBUTES;
 
+/** `attach`: join a session served by `trapdoor serve` (as `trapdoor triage --connect` does). */
+export const ATTACH_ATTRIBUTES = {
+  address: {
+    type: 'string',
+    description: 'Where `trapdoor serve` listens: HOST:PORT or unix:PATH (its --listen).',
+    examples: ['127.0.0.1:7000', 'unix:/run/trapdoor.sock'],
+  },
+  tokenFile: {
+    type: 'string',
+    description: "The token file (USER:TOKEN lines, as serve's --token-file): its first entry's token is sent.",
+    examples: ['${workspaceFolder}/tokens'],
+  },
+  token: {
+    type: 'string',
+    description: 'The token itself (tokenFile keeps it out of launch.json).',
+    examples: ['${env:TRAPDOOR_TOKEN}'],
+  },
+  session: {
+    type: 'string',
+    description: 'The served session to attach to (default: the first one served).',
+    default: '1',
+    examples: ['1'],
+  },
+  role: {
+    type: 'string',
+    description: 'decider (the default) decides traps and runs the guest; observer only looks.',
+    default: 'decider',
+    examples: ['observer'],
+    enum: ['decider', 'observer'],
+  },
+  program: {
+    type: 'string',
+    description: "A local copy of the guest's ELF, for source lines and line breakpoints (default: the served image's path, when it is on this machine).",
+    examples: ['${workspaceFolder}/aarch64/smccc-tour.elf'],
+  },
+  tls: {
+    type: 'boolean',
+    description: 'Connect with TLS (trusting the system CAs, or tlsCa).',
+    default: false,
+    examples: [true],
+  },
+  tlsCa: {
+    type: 'string',
+    description: "Trust this CA (PEM) for the service's certificate; implies tls.",
+    examples: ['${workspaceFolder}/ca.pem'],
+  },
+  tlsCert: {
+    type: 'string',
+    description: 'Present this client certificate (PEM, with tlsKey) to a service started with --tls-ca.',
+    examples: ['${workspaceFolder}/client.pem'],
+  },
+  tlsKey: {
+    type: 'string',
+    description: "The client certificate's key (PEM).",
+    examples: ['${workspaceFolder}/client.key'],
+  },
+} as const satisfies Record<string, LaunchAttribute>;
+
+export type AttachAttributeName = keyof typeof ATTACH_ATTRIBUTES;
+export type AttachArgs = { [K in AttachAttributeName]?: unknown };
+export const REQUIRED_ATTACH_ATTRIBUTES: readonly AttachAttributeName[] = ['address'];
+export const ATTACH_ATTRIBUTE_NAMES = Object.keys(ATTACH_ATTRIBUTES) as AttachAttributeName[];
+
 /** The launch arguments as they arrive: each attribute may be anything until checked. */
 export type LaunchArgs = { [K in LaunchAttributeName]?: unknown };
 
@@ -127,18 +190,26 @@ function attribute(name: LaunchAttributeName): LaunchAttribute {
 
 /** Why a launch attribute's value has the wrong JSON type (with an example), or undefined. Absent and null are fine. */
 export function attributeTypeError(name: LaunchAttributeName, value: unknown): string | undefined {
+  return typeError('launch', name, attribute(name), value);
+}
+
+/** The same for an attach attribute. */
+export function attachAttributeTypeError(name: AttachAttributeName, value: unknown): string | undefined {
+  return typeError('attach', name, ATTACH_ATTRIBUTES[name], value);
+}
+
+function typeError(request: 'launch' | 'attach', name: string, a: LaunchAttribute, value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const a = attribute(name);
   const example = JSON.stringify(a.examples[0]);
   switch (a.type) {
     case 'string':
-      return typeof value === 'string' ? undefined : `launch: '${name}' must be a string, e.g. ${example}`;
+      return typeof value === 'string' ? undefined : `${request}: '${name}' must be a string, e.g. ${example}`;
     case 'boolean':
-      return typeof value === 'boolean' ? undefined : `launch: '${name}' must be true or false`;
+      return typeof value === 'boolean' ? undefined : `${request}: '${name}' must be true or false`;
     case 'string[]':
       // one string is taken as a list of one
       if (typeof value === 'string' || (Array.isArray(value) && value.every((s) => typeof s === 'string'))) return undefined;
-      return `launch: '${name}' must be a list of strings, e.g. ${JSON.stringify(a.examples[0]).replace(/,/g, ', ')}`;
+      return `${request}: '${name}' must be a list of strings, e.g. ${JSON.stringify(a.examples[0]).replace(/,/g, ', ')}`;
   }
 }
 
@@ -161,6 +232,14 @@ export function launchSchema(): { required: string[]; properties: Record<string,
   return {
     required: [...REQUIRED_ATTRIBUTES],
     properties: Object.fromEntries(ATTRIBUTE_NAMES.map((n) => [n, schemaOf(attribute(n))])),
+  };
+}
+
+/** The `configurationAttributes.attach` schema. */
+export function attachSchema(): { required: string[]; properties: Record<string, Record<string, unknown>> } {
+  return {
+    required: [...REQUIRED_ATTACH_ATTRIBUTES],
+    properties: Object.fromEntries(ATTACH_ATTRIBUTE_NAMES.map((n) => [n, schemaOf(ATTACH_ATTRIBUTES[n])])),
   };
 }
 

@@ -5,8 +5,8 @@
 // end of the request), as the DAP specification asks. Addresses are unsigned and
 // a range past the top of the guest's address space is refused, not wrapped.
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { hex, type MemoryMap } from '../server/machine/memory.js';
-import type { Client } from '../server/session/session.js';
+import { hex, type AddressSpace } from '../server/machine/memory.js';
+import type { SessionClient } from '../server/session/session.js';
 import { parseAddress, type Host } from './host.js';
 
 const PAGE = 0x1000n;
@@ -14,7 +14,7 @@ const PAGE = 0x1000n;
 const MAX_READ = 16 << 20;
 
 /** The first address of [ref+offset, +count), or why it is not an address range of this guest. */
-export function rangeOf(mem: MemoryMap, ref: string, offset: number | undefined, count: number, what: string): bigint | string {
+export function rangeOf(mem: AddressSpace, ref: string, offset: number | undefined, count: number, what: string): bigint | string {
   const base = parseAddress(ref);
   if (base === undefined) return `${what}: memoryReference '${ref}' is not an address (write e.g. 0x40000000)`;
   if (offset !== undefined && !Number.isSafeInteger(offset)) return `${what}: offset ${offset} is not a whole number`;
@@ -27,21 +27,21 @@ export function rangeOf(mem: MemoryMap, ref: string, offset: number | undefined,
 }
 
 /** The end of the mapped regions that follow each other from addr (addr itself if it is not mapped), at most `limit`. */
-function mappedEnd(mem: MemoryMap, addr: bigint, limit: bigint): bigint {
+function mappedEnd(mem: AddressSpace, addr: bigint, limit: bigint): bigint {
   let end = addr;
   for (let r = mem.find(end); r && end < limit; r = mem.find(end)) end = r.base + r.size;
   return end < limit ? end : limit;
 }
 
 /** The next mapped address after addr, at most `limit`. */
-function nextMapped(mem: MemoryMap, addr: bigint, limit: bigint): bigint {
+function nextMapped(mem: AddressSpace, addr: bigint, limit: bigint): bigint {
   let next = limit;
   for (const r of mem.regions) if (r.base > addr && r.base < next) next = r.base;
   return next;
 }
 
 /** The bytes from addr up to the first that cannot be read, and how many after it cannot. */
-export async function readUpTo(c: Client, addr: bigint, count: number): Promise<{ data: Uint8Array; unreadable: number }> {
+export async function readUpTo(c: SessionClient, addr: bigint, count: number): Promise<{ data: Uint8Array; unreadable: number }> {
   const limit = addr + BigInt(count);
   const end = mappedEnd(c.memory, addr, limit);
   let data: Uint8Array = new Uint8Array(0);

@@ -1,6 +1,9 @@
 // The debug adapter: the Debug Adapter Protocol mapped onto the Session contract,
 // as vscode-mock-debug's session maps onto its runtime. One DAP connection is one
-// guest (a Session it opens at `launch`) and one Client named 'dap'. Traps are
+// guest: a Session it opens at `launch` with one Client named 'dap', or a session
+// served by `trapdoor serve` that it joins at `attach` (a RemoteClient: the same
+// surface, a SessionClient, over JSON-RPC; other clients run and decide it too,
+// and their stops and decisions are reported as they come). Traps are
 // exceptions (filters.ts): a trap stop is a `stopped` event with reason
 // 'exception'; the debug console runs the console commands every front-end shares.
 // The requests' handlers live in their own modules (host.ts says what they need
@@ -9,10 +12,14 @@
 // disassemble.ts and policy.ts.
 import {
   DebugSession, Event, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
+  ContinuedEvent,
 } from '@vscode/debugadapter';
+import { randomBytes } from 'node:crypto';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { Session, type Client, type StopEvent } from '../server/session/session.js';
-import { runConsole, parseDecision } from '../server/session/console.js';
+import { Session, type SessionClient, type StopEvent } from '../server/session/session.js';
+import { parseDecision } from '../server/session/console.js';
+import { RemoteClient } from '../server/rpc/remote-client.js';
+import { attachOptions, type AttachArgs } from './attach.js';
 import { decidedText, decisionText, describeTrap } from '../server/session/render.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 import type { Result } from '../server/result.js';
@@ -56,7 +63,17 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   private session: Session | undefined;
-  private client: Client | undefined;
+  private client: SessionClient | undefined;
+  /** The served session joined at attach (the client, when attached). */
+  private remote: RemoteClient | undefined;
+  /** This debug session attached (it stays so after it detached). */
+  private attached = false;
+  /** Runs of this adapter under way: a stop meanwhile is theirs (reported by resume), any other is another client's. */
+  private ownRuns = 0;
+  /** The ids of the ask rules the exception filters added (the policy may be shared: only these are this adapter's). */
+  private filterRules: string[] = [];
+  /** Their id prefix: in a served session, one of this adapter's own. */
+  private filterPrefix = FILTER_PREFIX;
   private stopOnEntry = false;
   private configured = false;
   private launched = false;
@@ -95,9 +112,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   /** The client, or an error response saying the guest is not launched. */
-  need(response: DebugProtocol.Response): Client | undefined {
+  need(response: DebugProtocol.Response): SessionClient | undefined {
     if (this.client && !this.ended) return this.client;
-    this.fail(response, this.ended ? 'the guest has ended (start a new debug session)' : 'no guest yet: send launch first');
+    this.fail(response, this.ended ? 'the guest has ended (start a new debug session)' : 'no guest yet: send launch (or attach) first');
     return undefined;
   }
 
@@ -137,7 +154,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   protected override async launchRequest(response: DebugProtocol.LaunchResponse, args: DebugProtocol.LaunchRequestArguments & LaunchArgs): Promise<void> {
-    if (this.session) return this.fail(response, 'this debug session already runs a guest');
+    if (this.client) return this.fail(response, 'this debug session already runs a guest');
     const failed = await this.open(args ?? {});
     if (failed) return this.fail(response, failed.message, failed.id);
     this.launched = true;
@@ -162,11 +179,17 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
     const c = this.client = this.session.connect('dap');
-    // what VS Code shows at every stop (frames, the Registers view) comes with the stop
-    c.stopRegisters = c.registers.filter((r) => r.group === 'general').map((r) => r.name);
     const img = this.session.options.image;
     // read again at a restart (the program may have been rebuilt); the client's paths for its files stay
     this.src = new SourceSupport({ path: img.path, raw: img.load !== undefined, arch: c.arch }, this.lines, this.src);
+    this.listen(c);
+    return undefined;
+  }
+
+  /** What the adapter hears of its client: output, log lines, trap records, and the stops and runs of other clients. */
+  private listen(c: SessionClient) {
+    // what VS Code shows at every stop (frames, the Registers view) comes with the stop
+    c.stopRegisters = c.registers.filter((r) => r.group === 'general').map((r) => r.name);
     c.on('output', (text) => {
       this.sendEvent(new OutputEvent(text, 'stdout'));
       // the client reads slower than the guest prints: hold the guest back (flow control), not our memory
@@ -177,13 +200,64 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     c.on('log', (line) => this.sendEvent(new OutputEvent(`trapdoor: ${line}\n`, 'console')));
     // new trap records for the `trapdoor/trap` feed (a restart's new client subscribes again)
     c.on('traps', (batch) => this.feed.push(batch));
+    // another client's run (a served session: its runner after a decision, gdb, a script) and where it stopped
+    c.on('running', () => {
+      if (c === this.client && this.configured && !this.ownRuns && !this.quietPause) this.sendEvent(new ContinuedEvent(THREAD, true));
+    });
+    c.on('stop', (ev) => {
+      if (c !== this.client || !this.configured || this.ownRuns || (this.quietPause && ev.reason === 'pause')) return;
+      this.report(ev);
+    });
     // no watchpoints in this mode (--no-count): the client hides data breakpoints
     if (!c.caps.watchpoints) this.sendEvent(new CapabilitiesEvent({ supportsDataBreakpoints: false }));
-    return undefined;
+  }
+
+  /**
+   * Joins a session served by `trapdoor serve` (its address, token, session and
+   * role): after it, the adapter works as after a launch, with the served guest.
+   */
+  protected override async attachRequest(response: DebugProtocol.AttachResponse, args: DebugProtocol.AttachRequestArguments & AttachArgs): Promise<void> {
+    if (this.client) return this.fail(response, 'this debug session already has a guest');
+    let opts;
+    try {
+      opts = attachOptions(args ?? {});
+    } catch (e) {
+      if (e instanceof UsageError) return this.fail(response, e.message, 2);
+      throw e;
+    }
+    let c: RemoteClient;
+    try {
+      c = await RemoteClient.attach(opts);
+    } catch (e) {
+      return this.fail(response, `attach: ${(e as Error).message}`, 2);
+    }
+    this.remote = c;
+    this.client = c;
+    this.attached = true;
+    this.filterPrefix = `${FILTER_PREFIX}${randomBytes(3).toString('hex')}-`;
+    // the line table of a local copy of the program, or of the served image when it is on this machine
+    this.src = new SourceSupport({ path: opts.program ?? c.image, raw: false, arch: c.arch }, this.lines);
+    this.listen(c);
+    c.on('decided', (d) => {
+      if (c !== this.client || d.by === c.name) return;
+      this.sendEvent(new OutputEvent(`trapdoor: trap #${d.seq} decided by ${d.by}: ${decidedText(d.record)}\n`, 'console'));
+      this.changed(this.memoryOf(d.record));
+    });
+    c.on('gone', (why) => {
+      if (c !== this.client) return;
+      this.sendEvent(new OutputEvent(`trapdoor: ${why}\n`, 'console'));
+      void this.end(0);
+    });
+    this.launched = true;
+    this.sendResponse(response);
+    this.sendEvent(new OutputEvent(`trapdoor: attached to session ${c.id} (${c.image}) as ${c.name}, ${c.role}\n`, 'console'));
+    this.sendEvent(new InitializedEvent());
+    if (this.configured) this.startGuest();
   }
 
   /** Relaunches the configuration (or the one the client sends) with the breakpoints and exception filters as they are. */
   protected override async restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): Promise<void> {
+    if (this.remote) return this.fail(response, 'attached to a served session: it is restarted on the service (session/close, session/open), then attach again');
     if (!this.launchArgs) return this.fail(response, 'nothing to restart: send launch first');
     const launch = (args?.arguments as LaunchArgs | undefined) ?? this.launchArgs;
     await this.shut();
@@ -212,8 +286,26 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   private startGuest() {
-    if (this.stopOnEntry) this.sendEvent(new StoppedEvent('entry', THREAD));
+    if (this.remote) void this.joinServed(this.remote);
+    else if (this.stopOnEntry) this.sendEvent(new StoppedEvent('entry', THREAD));
     else void this.resume(false);
+  }
+
+  /** Attached and configured: the records so far (the Traps view), and the served guest as it is now. */
+  private async joinServed(c: RemoteClient) {
+    const sub = await c.follow();
+    if (c !== this.client) return;
+    if (!sub.ok) this.sendEvent(new OutputEvent(`trapdoor: the trap records: ${sub.error}\n`, 'stderr'));
+    if (c.state === 'running') return; // its next stop is reported as it comes
+    const pending = sub.ok ? sub.value.pending : null;
+    const last = c.lastStop;
+    if (pending) this.report({ reason: 'trap', vcpu: 0, pc: pending.pc, insns: pending.insns, trap: pending });
+    else if (c.state === 'exited' || (last && last.reason !== 'trap')) this.report(last ?? { reason: 'exit', vcpu: 0, pc: '0x0', insns: 0 });
+    else {
+      const stopped = new StoppedEvent(last ? 'pause' : 'entry', THREAD) as DebugProtocol.StoppedEvent;
+      stopped.body.description = 'the served guest waits for a client to continue it';
+      this.sendEvent(stopped);
+    }
   }
 
   // ---------------------------------------------------------------- run control
@@ -221,8 +313,16 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   async resume(step: boolean, run?: () => Promise<Result<StopEvent>>): Promise<void> {
     const c = this.client;
     if (!c || this.ended) return;
-    const r = run ? await run() : step ? await c.step() : await c.cont();
+    this.ownRuns++;
+    let r: Result<StopEvent>;
+    try {
+      r = run ? await run() : step ? await c.step() : await c.cont();
+    } finally {
+      this.ownRuns--;
+    }
     if (c !== this.client) return; // the guest was restarted meanwhile
+    // a served guest another client runs already: its stop is reported when it comes
+    if (!r.ok && r.code === 'busy' && this.remote && !step && !run) return;
     if (!r.ok) {
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
       if (r.code === 'exited' || r.code === 'closed') void this.end(0);
@@ -296,19 +396,22 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
    * paused for it (quietly: no stop is reported) and runs on after. Every request
    * that changes the worker's rules, breakpoints or watchpoints goes through it.
    */
-  whileStopped<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+  whileStopped<T>(c: SessionClient, fn: () => Promise<T>): Promise<T> {
     const run = this.stoppedWork.then(() => this.pausedFor(c, fn));
     this.stoppedWork = run.catch(() => {});
     return run;
   }
 
-  private async pausedFor<T>(c: Client, fn: () => Promise<T>): Promise<T> {
+  private async pausedFor<T>(c: SessionClient, fn: () => Promise<T>): Promise<T> {
     let runOn = false;
-    if (c.state === 'running') {
+    // a served guest may run without this adapter knowing yet (another client ran it): its status says
+    // (a pause of a stopped served guest would take it from the service's runner: only a running one is paused)
+    const running = c.state === 'running' || (this.remote !== undefined && await c.status().then((st) => st.ok && st.value.state === 'running'));
+    if (running) {
       this.quietPause = true;
-      const stopped = c.nextStop();
-      await c.pause();
-      runOn = (await stopped).reason === 'pause';
+      // (the stop comes after the pause's answer: it needs the guest to reach a block boundary)
+      const was = await c.pause();
+      if (was.ok && was.value === 'running') runOn = (await c.nextStop()).reason === 'pause';
       if (!runOn) this.quietPause = false;
     }
     try {
@@ -319,13 +422,19 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   /** The client, when the guest is stopped (a run or step needs that). */
-  stoppedClient(response: DebugProtocol.Response): Client | undefined {
+  stoppedClient(response: DebugProtocol.Response): SessionClient | undefined {
     const c = this.need(response);
     if (c && c.state === 'running') { this.fail(response, 'the guest is running (pause it first)'); return undefined; }
     return c;
   }
 
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
+    // a served guest already running on (the service's runner after a decision, another client), or run to its
+    // end meanwhile (terminated is on its way): nothing to do
+    if (this.attached && (this.ended || this.remote?.state === 'running')) {
+      response.body = { allThreadsContinued: true };
+      return this.sendResponse(response);
+    }
     if (!this.stoppedClient(response)) return;
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);
@@ -356,6 +465,15 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
 
   /** Ends the guest (the connection went away, or disconnect/terminate). */
   async shut() {
+    const r = this.remote;
+    if (r) {
+      // detach: this adapter's exception-filter rules and breakpoints go; the served session stays for the others
+      if (this.filterRules.length && r === this.client && !this.ended) await this.whileStopped(r, () => this.removeFilterRules(r));
+      this.remote = undefined;
+      this.client = undefined;
+      await r.close();
+      return;
+    }
     const s = this.session;
     const c = this.client;
     this.session = undefined;
@@ -367,14 +485,25 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     await s.close();
   }
 
+  /** Launched: ends the guest. Attached: detaches, and the served session goes on (terminateDebuggee does not end it either). */
   protected override async disconnectRequest(response: DebugProtocol.DisconnectResponse): Promise<void> {
     await this.shut();
     this.sendResponse(response);
     this.shutdown();
   }
 
+  /** Launched: ends the guest. Attached: only detaches (the response says so), as a served session belongs to all its clients. */
   protected override async terminateRequest(response: DebugProtocol.TerminateResponse): Promise<void> {
+    const attached = this.remote !== undefined;
     await this.shut();
+    if (attached) {
+      response.message = 'detached: terminate does not end a served session (its other clients still use it); it goes on';
+      this.sendResponse(response);
+      this.ended = true;
+      this.sendEvent(new OutputEvent(`trapdoor: ${response.message}\n`, 'console'));
+      this.sendEvent(new TerminatedEvent());
+      return;
+    }
     this.sendResponse(response);
     await this.end(0);
   }
@@ -383,6 +512,12 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   protected override async setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<void> {
     const c = this.need(response);
     if (!c) return;
+    if (!args.filters?.length && !args.filterOptions?.length && !this.filterRules.length) {
+      // nothing to add or remove: a served guest others run is not paused for it
+      this.filterArgs = args;
+      response.body = { breakpoints: [] };
+      return this.sendResponse(response);
+    }
     // The policy is changed while the guest is stopped: a running guest is paused for it and runs on after.
     const r = await this.whileStopped(c, () => this.applyFilters(c, args));
     if (typeof r === 'string') return this.fail(response, r);
@@ -392,26 +527,32 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
   }
 
   /** This adapter's ask rules for a set of exception filters (replacing the last set); an answer for each, or why none was set. */
-  private async applyFilters(c: Client, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<DebugProtocol.Breakpoint[] | string> {
+  private async applyFilters(c: SessionClient, args: DebugProtocol.SetExceptionBreakpointsArguments): Promise<DebugProtocol.Breakpoint[] | string> {
     const wanted = [
       ...(args.filters ?? []).map((filterId) => ({ filterId, condition: undefined as string | undefined })),
       ...(args.filterOptions ?? []).map((o) => ({ filterId: o.filterId, condition: o.condition })),
     ];
     // Replace this adapter's rules with the new set (DAP sends the whole set each time).
-    const pol = await c.policy();
-    if (!pol.ok) return pol.error;
-    for (const r of pol.value.rules.filter((x) => x.id.startsWith(FILTER_PREFIX))) {
-      const gone = await c.removeRule({ id: r.id });
-      if (!gone.ok && gone.code !== 'not-found') return gone.error;
-    }
+    const removed = await this.removeFilterRules(c);
+    if (removed) return removed;
     const breakpoints: DebugProtocol.Breakpoint[] = [];
     for (const w of wanted) {
       const r = filterRule(w.filterId, w.condition);
       if ('error' in r) { breakpoints.push({ verified: false, message: r.error }); continue; }
-      const added = await c.addRule({ rule: r.rule, position: 'first', idPrefix: FILTER_PREFIX });
+      const added = await c.addRule({ rule: r.rule, position: 'first', idPrefix: this.filterPrefix });
+      if (added.ok) this.filterRules.push(added.value.rule.id);
       breakpoints.push(added.ok ? { verified: true, message: added.value.rule.text } : { verified: false, message: added.error });
     }
     return breakpoints;
+  }
+
+  /** Removes the ask rules of the exception filters (gone already is fine: a restart's new session, or the console's policy remove); what failed, if anything. */
+  private async removeFilterRules(c: SessionClient): Promise<string | undefined> {
+    for (const id of this.filterRules.splice(0)) {
+      const gone = await c.removeRule({ id });
+      if (!gone.ok && gone.code !== 'not-found') return gone.error;
+    }
+    return undefined;
   }
 
   private async pending(): Promise<TrapRecord | undefined> {
@@ -521,7 +662,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     const c = this.need(response);
     if (!c) return;
     if (args.context !== 'repl') return this.fail(response, 'only debug console commands can be evaluated (type help there)');
-    const r = await runConsole(c, args.expression);
+    const ran = await c.console({ line: args.expression });
+    if (!ran.ok) return this.fail(response, ran.error);
+    const r = ran.value;
     if (r.failed) return this.fail(response, r.lines.join('\n'));
     if (/^\s*decide\b/i.test(args.expression)) {
       // the trap just decided is the newest record

@@ -366,10 +366,11 @@ export class GdbConnection implements Stub {
       else if (this.session.state === 'running') ev = await this.nextStop(); // another front-end runs it
       else { notes.push(`Trapdoor: ${r.error}`); ev = this.session.lastStop; }
       if (this.gone || this.interrupted) break;
-      // A breakpoint gdb no longer wants: not a stop for gdb; it goes, the run goes on.
+      // A breakpoint gdb no longer wants: not a stop for gdb; it goes, the run goes on
+      // (unless another client has a breakpoint there too: that one stops gdb's run).
       if (how === 'continue' && ev?.reason === 'breakpoint' && ev.addr !== undefined && this.points.isStale(BigInt(ev.addr))) {
         this.points.dropStale(BigInt(ev.addr));
-        continue;
+        if (!ev.owners?.some((o) => o !== this.session.name)) continue;
       }
       // A pause nobody asked for in this run is a Ctrl-C that raced the previous
       // stop and stayed set in the core: resume once more.
@@ -378,9 +379,11 @@ export class GdbConnection implements Stub {
     }
     // A step that ends on a breakpoint (ours or gdb's) is still just a step.
     if (how === 'step' && ev?.reason === 'breakpoint') ev = { ...ev, reason: 'step', addr: undefined };
-    // Another client's breakpoint stopped the guest: gdb sees a plain SIGTRAP; say whose it is.
-    else if (ev?.reason === 'breakpoint' && ev.owners?.length && !ev.owners.includes(this.session.name)) {
-      notes.push(`Trapdoor: the guest stopped at ${ev.addr}, a breakpoint of ${ev.owners.join(', ')}`);
+    // Another client's breakpoint stopped the guest (gdb has none there, or no longer wants its own):
+    // gdb sees a plain SIGTRAP; say whose it is.
+    else if (ev?.reason === 'breakpoint' && ev.addr !== undefined && !this.points.breakKindAt(BigInt(ev.addr))) {
+      const others = (ev.owners ?? []).filter((o) => o !== this.session.name);
+      if (others.length) notes.push(`Trapdoor: the guest stopped at ${ev.addr}, a breakpoint of ${others.join(', ')}`);
     }
     this.running = false;
     if (this.gone) return;

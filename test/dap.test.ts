@@ -2,13 +2,12 @@
 // test client of vscode-debugadapter-node) against the real adapter process, over
 // stdio and over --server.
 import { describe, it, expect } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
-import { BIN, WAIT, startedAdapters, launchAndStop, variables } from './helpers/dap-client.js';
+import { BIN, WAIT, startedAdapters, launchAndStop, variables, nonReadingClient } from './helpers/dap-client.js';
 
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
 const { stdio, server } = startedAdapters();
@@ -214,52 +213,21 @@ describe('debug adapter: a client that does not read', () => {
   it('a guest printing without end: the guest is held back and the adapter\'s memory stays bounded', async () => {
     const printer = assemble('aarch64', `.global _start\n_start:\n  ldr x1, =0x09000000\n  mov w2, #'x'\n1:\n  strb w2, [x1]\n  b 1b\n`, 'dap-printer');
     // over a socket (stdout to a pipe blocks the adapter by itself; a socket never does)
-    const child = spawn(process.execPath, [BIN, 'debug-adapter', '--server', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let sock: net.Socket | undefined;
+    const a = await nonReadingClient('launch', { program: printer });
     try {
-      let err = '';
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the adapter did not listen: ${err}`)), WAIT);
-        child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
-          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-          if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-        });
-      });
-      const s = sock = net.connect(port, '127.0.0.1');
-      let seq = 1;
-      const send = (command: string, args: object) => {
-        const body = JSON.stringify({ seq: seq++, type: 'request', command, arguments: args });
-        s.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      };
-      // read until the launch is answered, then never again
-      let got = '';
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no launch response: ${got.slice(0, 2000)}`)), WAIT);
-        s.on('data', (b: Buffer) => {
-          got += b.toString();
-          if (/"command":"launch"/.test(got)) { clearTimeout(timer); s.pause(); resolve(); }
-        });
-        send('initialize', { adapterID: 'trapdoor', pathFormat: 'path' });
-        send('launch', { program: printer });
-      });
-      expect(got).toMatch(/"command":"launch","success":true/);
-      send('configurationDone', {});
-      const rss = () => {
-        try { return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024; } catch { return 0; }
-      };
+      expect(a.got).toMatch(/"command":"launch","success":true/);
+      a.send('configurationDone', {});
       // the guest prints a few MB/s through its UART: held back, the adapter stops growing
       await new Promise((r) => setTimeout(r, 2000));
-      const before = rss();
+      const before = a.rss();
       await new Promise((r) => setTimeout(r, 8000));
-      const after = rss();
-      expect(child.exitCode).toBeNull(); // still serving
+      const after = a.rss();
+      expect(a.child.exitCode).toBeNull(); // still serving
       // before: output events piled up in the adapter's memory (~65 MB in these 8 s here, without end)
       expect(after - before).toBeLessThan(12);
       expect(after).toBeLessThan(400);
     } finally {
-      sock?.destroy();
-      child.kill('SIGKILL');
+      a.stop();
     }
   });
 });

@@ -15,7 +15,7 @@ import { TrapList, itemOf, revealText, selectorOf, yamlRuleOf, policyAddArgument
 import { decisionChoices, parseReturnValues, checkReturnValue, decideArguments, returnRegister } from '../vscode-extension/src/model/decisions.js';
 import { trapdoorCommand } from '../vscode-extension/src/model/command.js';
 import { debuggerContribution, syncManifest } from '../vscode-extension/src/model/manifest.js';
-import { LAUNCH_ATTRIBUTES, attributeTypeError, launchSchema } from '../adapter/launch-attributes.js';
+import { ATTACH_ATTRIBUTES, LAUNCH_ATTRIBUTES, attachAttributeTypeError, attachSchema, attributeTypeError, launchSchema } from '../adapter/launch-attributes.js';
 import { parseOnFlag, parsePolicyText } from '../server/policy/index.js';
 import type { TrapEventBody } from '../adapter/trap-feed.js';
 import { ROOT } from './helpers/asm.js';
@@ -149,11 +149,24 @@ describe('the debugger contribution comes from the launch attribute table', () =
     expect(schema.properties.noCount).toMatchObject({ type: 'boolean', default: false, description: expect.stringMatching(/--no-count/) });
     expect(attributeTypeError('noCount', 1)).toBe("launch: 'noCount' must be true or false");
     expect(attributeTypeError('entry', 0x40000000)).toBe('launch: \'entry\' must be a string, e.g. "0x40000000"');
-    // the snippets and the initial configuration use only attributes of the table
-    const c = debuggerContribution() as { configurationSnippets: { body: Record<string, unknown> }[]; initialConfigurations: Record<string, unknown>[] };
+    // the snippets and the initial configuration use only attributes of their request's table
+    const c = debuggerContribution() as { configurationSnippets: { body: Record<string, unknown> }[]; initialConfigurations: Record<string, unknown>[]; configurationAttributes: Record<string, unknown> };
     for (const body of [...c.configurationSnippets.map((s) => s.body), ...c.initialConfigurations]) {
-      for (const k of Object.keys(body)) expect(['type', 'request', 'name', ...Object.keys(LAUNCH_ATTRIBUTES)]).toContain(k);
+      const table = body.request === 'attach' ? ATTACH_ATTRIBUTES : LAUNCH_ATTRIBUTES;
+      for (const k of Object.keys(body)) expect(['type', 'request', 'name', ...Object.keys(table)]).toContain(k);
     }
+    expect(c.configurationSnippets.map((s) => s.body.request)).toContain('attach');
+  });
+
+  it('attach has its own schema: address required, the token file, the session, the role', () => {
+    const schema = attachSchema();
+    expect(schema.required).toEqual(['address']);
+    expect(Object.keys(schema.properties)).toEqual(Object.keys(ATTACH_ATTRIBUTES));
+    expect(schema.properties.role).toMatchObject({ type: 'string', enum: ['decider', 'observer'], default: 'decider' });
+    expect(schema.properties.tokenFile).toMatchObject({ type: 'string', description: expect.stringMatching(/USER:TOKEN/) });
+    expect((debuggerContribution() as { configurationAttributes: Record<string, unknown> }).configurationAttributes).toEqual({ launch: launchSchema(), attach: schema });
+    expect(attachAttributeTypeError('address', 7000)).toBe('attach: \'address\' must be a string, e.g. "127.0.0.1:7000"');
+    expect(attachAttributeTypeError('tls', 'yes')).toBe("attach: 'tls' must be true or false");
   });
 
   it('the examples folder has a launch.json of the trapdoor debugger', () => {
@@ -162,8 +175,15 @@ describe('the debugger contribution comes from the launch attribute table', () =
     expect(configs.length).toBeGreaterThan(0);
     for (const c of configs) {
       expect(c.type).toBe('trapdoor');
-      for (const k of Object.keys(c)) if (!['type', 'request', 'name'].includes(k)) expect(attributeTypeError(k as keyof typeof LAUNCH_ATTRIBUTES, c[k])).toBeUndefined();
+      const attach = c.request === 'attach';
+      const table = attach ? ATTACH_ATTRIBUTES : LAUNCH_ATTRIBUTES;
+      for (const k of Object.keys(c)) {
+        if (['type', 'request', 'name'].includes(k)) continue;
+        expect(Object.keys(table), `${c.name}: ${k}`).toContain(k);
+        expect(attach ? attachAttributeTypeError(k as keyof typeof ATTACH_ATTRIBUTES, c[k]) : attributeTypeError(k as keyof typeof LAUNCH_ATTRIBUTES, c[k])).toBeUndefined();
+      }
     }
+    expect(configs.map((c) => c.request)).toEqual(expect.arrayContaining(['launch', 'attach']));
   });
 });
 

@@ -15,8 +15,9 @@ export const SERVE_HELP = `Usage: trapdoor serve [IMAGE [run options]] [options]
 Serves Trapdoor sessions over JSON-RPC 2.0 (Content-Length framing, as LSP):
 every Session operation (cont, step, pause, readRegisters, readMemory, decide,
 traps, addRule, console, ...) under its own name, plus auth, session/open,
-session/list, session/attach, session/close, traps/subscribe and decode; live
-notifications trap, stop, decided, output and lagged (docs/architecture.md).
+session/list, session/attach, session/describe, session/close, traps/subscribe
+and decode; live notifications trap, stop, running, decided, output and lagged
+(docs/architecture.md).
 With IMAGE, a session for it starts at once and runs as 'trapdoor run' would,
 stopping where the policy asks (e.g. --on hvc=ask) until a client decides.
 

@@ -19,6 +19,13 @@ export interface MmioRegion {
 }
 export type Region = RamRegion | MmioRegion;
 
+/** What a front-end reads of the memory map (the regions without their bytes): a MemoryMap, or one described over the wire. */
+export interface AddressSpace {
+  readonly top: bigint;
+  readonly regions: readonly Pick<Region, 'kind' | 'name' | 'base' | 'size'>[];
+  find(addr: bigint): Pick<Region, 'kind' | 'name' | 'base' | 'size'> | undefined;
+}
+
 export type MemResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export const hex = (v: bigint | number) => '0x' + v.toString(16);

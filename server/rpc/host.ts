@@ -8,11 +8,14 @@ import type { StopEvent } from '../session/contract.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import { parseActionText } from '../policy/values.js';
 import type { Role } from './tokens.js';
-import type { SessionInfo } from './protocol.js';
+import type { SessionFacts, SessionInfo } from './protocol.js';
+import { hex } from '../machine/memory.js';
 
 export interface HostEvents {
   trap: [TrapRecord];
   stop: [StopEvent];
+  /** The guest started running (a run or a step, whoever asked). */
+  running: [];
   decided: [{ seq: number; by: string; record: TrapRecord }];
   output: [string];
   closed: [];
@@ -50,6 +53,7 @@ export class SessionHost extends EventEmitter<HostEvents> {
     this.runner = session.connect('runner');
     this.runner.on('traps', (batch) => { for (const r of batch) this.onRecord(r); });
     this.runner.on('stop', (ev) => this.onStop(ev));
+    this.runner.on('running', () => this.emit('running'));
     this.runner.on('output', (t) => this.emit('output', t));
     this.runner.on('log', (l) => opts.log(`session ${id}: ${l}`));
   }
@@ -79,6 +83,17 @@ export class SessionHost extends EventEmitter<HostEvents> {
       id: this.id, image: this.image, state: this.session.state, traps: this.session.trapCount,
       lastSeq: this.lastSeq, oldestKept: this.oldestKept, pending: this.pendingSeq ?? null,
       clients: [...this.attached.values()],
+    };
+  }
+
+  /** What a client reads once when it joins (the remote client's arch, registers, memory map, symbols, capabilities). */
+  describe(): SessionFacts {
+    const s = this.session;
+    return {
+      id: this.id, image: this.image, arch: s.arch, state: s.state, lastStop: s.lastStop, capabilities: s.capabilities,
+      registers: s.registers.map((r) => ({ name: r.name, bits: r.bits, regnum: r.regnum, group: r.group, feature: r.feature, type: r.type, readonly: r.readonly, doc: r.doc })),
+      memory: { top: hex(s.memory.top), regions: s.memory.regions.map((r) => ({ kind: r.kind, name: r.name, base: hex(r.base), size: hex(r.size) })) },
+      symbols: s.symbols.map((x) => ({ name: x.name, value: hex(x.value), size: hex(x.size), type: x.type })),
     };
   }
 

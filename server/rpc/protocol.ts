@@ -3,7 +3,9 @@
 // codes. Shared by the service (service.ts) and its clients (`trapdoor triage`,
 // tests), so both sides read one definition.
 import { ERROR_CODES, type ErrorCode } from '../result.js';
-import type { StopEvent } from '../session/contract.js';
+import type { Capabilities, SessionState, StopEvent } from '../session/contract.js';
+import type { RegGroup } from '../machine/registers.js';
+import type { ElfSymbol } from '../machine/elf.js';
 import type { TrapRecord } from '../session/trap-record.js';
 import type { Role } from './tokens.js';
 
@@ -57,6 +59,23 @@ export interface SessionInfo {
   clients: { name: string; role: Role }[];
 }
 
+/**
+ * `session/describe`: what a client reads once when it joins, to work as an
+ * in-process Client does (the debug adapter's attach): the guest's registers,
+ * memory map and symbols, 64-bit values as hex strings.
+ */
+export interface SessionFacts {
+  id: string;
+  image: string;
+  arch: 'aarch64' | 'arm';
+  state: SessionState;
+  lastStop?: StopEvent;
+  capabilities: Capabilities;
+  registers: { name: string; bits: 32 | 64 | 128; regnum: number; group: RegGroup; feature: string; type: string; readonly?: boolean; doc?: string }[];
+  memory: { top: string; regions: { kind: 'ram' | 'mmio'; name: string; base: string; size: string }[] };
+  symbols: { name: string; value: string; size: string; type: ElfSymbol['type'] }[];
+}
+
 export interface AuthParams { token?: string; role?: Role }
 export interface AuthResult { client: string; user?: string; role: Role; sessions: SessionInfo[] }
 
@@ -84,7 +103,10 @@ export interface DecidedNotification { session: string; seq: number; by: string;
 export interface OutputNotification { session: string; text: string }
 export interface LaggedNotification { session: string; missed: number; from: number; output: number }
 
-export const NOTIFICATIONS = { trap: 'trap', stop: 'stop', decided: 'decided', output: 'output', lagged: 'lagged', closed: 'session/closed' } as const;
+/** `running`: the guest started running (a run or step of any client, gdb's too); `stop` ends it. */
+export interface RunningNotification { session: string }
+
+export const NOTIFICATIONS = { trap: 'trap', stop: 'stop', running: 'running', decided: 'decided', output: 'output', lagged: 'lagged', closed: 'session/closed' } as const;
 
 export interface SubscribeParams { session?: string; from?: number }
 export interface SubscribeResult { replayed: number; next: number; pending: TrapRecord | null }

@@ -2,7 +2,7 @@
 // clients over one connection each (stdio, a unix socket, TCP, TLS: listen.ts).
 // Its methods are the Session contract's operations under their own names
 // (`Object.keys(OPS)`, dispatched to the connection's Client with
-// client.request), plus `auth`, `session/open|list|attach|close`,
+// client.request), plus `auth`, `session/open|list|attach|describe|close`,
 // `traps/subscribe|unsubscribe` and `decode`. Errors are JSON-RPC error objects
 // with the core's stable codes (protocol.ts). Nothing a client sends is
 // evaluated: messages are parsed as JSON and their values checked.
@@ -289,11 +289,12 @@ export class RpcConnection {
       this.sendLive(sid, NOTIFICATIONS.trap, { session: sid, record: r }, r.seq);
     };
     const onStop = (event: unknown) => this.notify(NOTIFICATIONS.stop, { session: sid, event });
+    const onRunning = () => this.notify(NOTIFICATIONS.running, { session: sid });
     const onDecided = (d: { seq: number; by: string; record: unknown }) => this.notify(NOTIFICATIONS.decided, { session: sid, ...d });
     const onOutput = (text: string) => this.sendLive(sid, NOTIFICATIONS.output, { session: sid, text }, undefined, text.length);
     const onClosed = () => { this.notify(NOTIFICATIONS.closed, { session: sid }); this.detach(sid); };
-    host.on('trap', onTrap).on('stop', onStop).on('decided', onDecided).on('output', onOutput).on('closed', onClosed);
-    const unlisten = () => { host.off('trap', onTrap).off('stop', onStop).off('decided', onDecided).off('output', onOutput).off('closed', onClosed); };
+    host.on('trap', onTrap).on('stop', onStop).on('running', onRunning).on('decided', onDecided).on('output', onOutput).on('closed', onClosed);
+    const unlisten = () => { host.off('trap', onTrap).off('stop', onStop).off('running', onRunning).off('decided', onDecided).off('output', onOutput).off('closed', onClosed); };
     const a: Attached = { host, client, role, unlisten };
     this.attached.set(sid, a);
     host.attached.set(this, { name: this.name, role });
@@ -367,11 +368,12 @@ export class RpcConnection {
         await this.svc.closeSession(a.host.id);
         return true;
       }
+      case 'session/describe': return this.target(params).host.describe();
       case 'traps/subscribe': return this.subscribe(params as SubscribeParams);
       case 'traps/unsubscribe': { const a = this.target(params); this.subs.delete(a.host.id); return true; }
       case 'decode': return decode(params as unknown as DecodeParams);
     }
-    if (!Object.hasOwn(OPS, method)) throw new ResponseError(ErrorCodes.MethodNotFound, `no method '${method.slice(0, 60)}' (the Session operations: ${Object.keys(OPS).join(', ')}; and auth, session/open, session/list, session/attach, session/close, traps/subscribe, traps/unsubscribe, decode)`);
+    if (!Object.hasOwn(OPS, method)) throw new ResponseError(ErrorCodes.MethodNotFound, `no method '${method.slice(0, 60)}' (the Session operations: ${Object.keys(OPS).join(', ')}; and auth, session/open, session/list, session/attach, session/describe, session/close, traps/subscribe, traps/unsubscribe, decode)`);
     return this.op(method as OpName, params);
   }
 

@@ -3,17 +3,54 @@
 // (contract.ts) under the same names and with the same types, and names its
 // owner: breakpoints and watchpoints belong to it (another client clearing its
 // own never removes these), and the trap records it decides say so.
-import type { MemoryMap } from '../machine/memory.js';
+import type { AddressSpace, MemoryMap } from '../machine/memory.js';
 import type { RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
 import { ok, type Result } from '../result.js';
-import type { OpName, ParamsOf, ResultOf, SessionApi, SessionState, StopEvent } from './contract.js';
+import type { Capabilities, OpName, ParamsOf, ResultOf, SessionApi, SessionState, StopEvent } from './contract.js';
 import { runConsole } from './console.js';
 import type { Session, SessionEvents } from './session.js';
 
+/**
+ * What a front-end holds of a session, wherever the session runs: a Client (in
+ * this process) or a RemoteClient (server/rpc/remote-client.ts: a session served
+ * by `trapdoor serve`, over JSON-RPC). The static facts are read without a call;
+ * every contract operation is a call; events say what any client made happen.
+ */
+export interface SessionClient extends SessionCalls {
+  /** Who this client is: it owns its breakpoints, the records it decides name it. */
+  readonly name: string;
+  readonly arch: 'aarch64' | 'arm';
+  readonly state: SessionState;
+  readonly lastStop: StopEvent | undefined;
+  readonly registers: readonly RegisterInfo[];
+  readonly memory: AddressSpace;
+  readonly symbols: readonly ElfSymbol[];
+  readonly caps: Capabilities;
+  /** Registers read with every stop of this client's runs (see Client.stopRegisters). */
+  stopRegisters: string[] | undefined;
+  symbol(name: string): ElfSymbol | undefined;
+  symbolize(addr: bigint): string | undefined;
+  on<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this;
+  off<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this;
+  nextStop(): Promise<StopEvent>;
+  /** This client's reader is behind: hold the guest back until p settles (where the client can). */
+  hold(p: Promise<unknown>): void;
+  /** The client goes (its breakpoints and watchpoints go with it); the session stays for the others. */
+  close(): Promise<void>;
+}
+
+/** The contract as front-ends call it: an operation whose parameters are all optional may be called without them. */
+export type SessionCalls = {
+  [N in OpName]: {} extends ParamsOf<N> ? (params?: ParamsOf<N>) => Promise<Result<ResultOf<N>>> : (params: ParamsOf<N>) => Promise<Result<ResultOf<N>>>;
+};
+
+/** A register as a front-end sees it (RegDef without how the core reaches it). */
+export type RegisterInfo = Pick<RegDef, 'name' | 'bits' | 'regnum' | 'group' | 'feature' | 'type' | 'readonly' | 'doc'>;
+
 type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export class Client implements SessionApi {
+export class Client implements SessionClient {
   private readonly listeners: [keyof SessionEvents, Listener][] = [];
   private closed = false;
 

@@ -28,7 +28,7 @@ import { takeWorker } from './prewarm.js';
 
 export type { StopEvent, SessionState, Capabilities } from './contract.js';
 export type { Result } from '../result.js';
-export { Client } from './client.js';
+export { Client, type SessionClient, type RegisterInfo } from './client.js';
 export { prewarm } from './prewarm.js';
 
 export interface SessionOptions {
@@ -69,6 +69,8 @@ export interface SessionEvents {
   trap: [TrapRecord];
   output: [string];
   log: [string];
+  /** A run or step started (whoever asked for it): the guest is running until the next stop. */
+  running: [];
   stop: [StopEvent];
 }
 
@@ -301,6 +303,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this._state === 'exited') return fail('exited', `the guest has ended: ${this._lastStop?.message ?? 'exited'}`);
     this._state = 'running';
     this.regCache = undefined;
+    this.emit('running');
     const r = await this.call('run', { step, regs: registers });
     if (!r.ok) { this._state = 'stopped'; return r; }
     const { ev, values } = r.value;
@@ -499,16 +502,7 @@ export class Session extends EventEmitter<SessionEvents> {
   // ------------------------------------------------------------------ symbols
   symbol(name: string): ElfSymbol | undefined { return this.symbols.find((s) => s.name === name); }
   /** Nearest symbol at or below addr, as `name+0x10`. */
-  symbolize(addr: bigint): string | undefined {
-    let best: { name: string; value: bigint } | undefined;
-    for (const s of this.symbols) {
-      // an AArch32 Thumb function's value has bit 0 set: its code starts one byte lower
-      const value = this.arch === 'arm' && s.type === 'func' ? s.value & ~1n : s.value;
-      if (namesCode(s) && value <= addr && (!best || value > best.value)) best = { name: s.name, value };
-    }
-    if (!best || addr - best.value > 0x10000n) return undefined;
-    return addr === best.value ? best.name : `${best.name}+${hex(addr - best.value)}`;
-  }
+  symbolize(addr: bigint): string | undefined { return symbolizeIn(this.symbols, this.arch, addr); }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -518,6 +512,18 @@ export class Session extends EventEmitter<SessionEvents> {
     this.closed = true;
     await this.worker.terminate();
   }
+}
+
+/** Nearest code symbol at or below addr, as `name+0x10` (within 64 KiB), or undefined. */
+export function symbolizeIn(symbols: readonly ElfSymbol[], arch: CpuArch, addr: bigint): string | undefined {
+  let best: { name: string; value: bigint } | undefined;
+  for (const s of symbols) {
+    // an AArch32 Thumb function's value has bit 0 set: its code starts one byte lower
+    const value = arch === 'arm' && s.type === 'func' ? s.value & ~1n : s.value;
+    if (namesCode(s) && value <= addr && (!best || value > best.value)) best = { name: s.name, value };
+  }
+  if (!best || addr - best.value > 0x10000n) return undefined;
+  return addr === best.value ? best.name : `${best.name}+${hex(addr - best.value)}`;
 }
 
 /** Symbols the GNU linker defines for section bounds (`_bss_end__`, `_edata`, `end`): they mark data, not code. */

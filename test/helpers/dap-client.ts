@@ -3,6 +3,7 @@
 // test/dap*.test.ts drives it with.
 import { afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -135,4 +136,50 @@ export function symbolAddress(elf: string, name: string): string {
   const s = img.value.symbols.find((x) => x.name === name);
   if (!s) throw new Error(`no symbol ${name} in ${elf}`);
   return '0x' + s.value.toString(16);
+}
+
+/**
+ * The adapter with --server 0 and a raw socket client that stops reading once the
+ * request `command` (launch or attach) is answered: a DAP client slower than the
+ * guest's output. `rss()` is the adapter's resident memory in MB.
+ */
+export async function nonReadingClient(command: 'launch' | 'attach', args: object) {
+  const child = spawn(process.execPath, [BIN, 'debug-adapter', '--server', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let sock: net.Socket | undefined;
+  const stop = () => { sock?.destroy(); child.kill('SIGKILL'); };
+  try {
+    let err = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the adapter did not listen: ${err}`)), WAIT);
+      child.stderr!.on('data', (b: Buffer) => {
+        err += b.toString();
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+    });
+    const s = sock = net.connect(port, '127.0.0.1');
+    let seq = 1;
+    const send = (cmd: string, a: object) => {
+      const body = JSON.stringify({ seq: seq++, type: 'request', command: cmd, arguments: a });
+      s.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    // read until the request is answered, then never again
+    let got = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${command} response: ${got.slice(0, 2000)}`)), WAIT);
+      s.on('data', (b: Buffer) => {
+        got += b.toString();
+        if (new RegExp(`"command":"${command}"`).test(got)) { clearTimeout(timer); s.pause(); resolve(); }
+      });
+      send('initialize', { adapterID: 'trapdoor', pathFormat: 'path' });
+      send(command, args);
+    });
+    const rss = () => {
+      try { return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024; } catch { return 0; }
+    };
+    return { child, got, send, rss, stop };
+  } catch (e) {
+    stop();
+    throw e;
+  }
 }

@@ -1,10 +1,13 @@
 // The `trapdoor` debugger contribution of the extension's package.json, made from
-// the adapter's launch attribute table (adapter/launch-attributes.ts) so the two
+// the adapter's launch and attach attribute tables (adapter/launch-attributes.ts) so the two
 // cannot drift: `make` writes it (scripts/sync-manifest.ts) and a test fails when
 // the committed package.json differs from what this makes.
-import { LAUNCH_ATTRIBUTES, launchSchema, type LaunchArgs } from '../../../adapter/launch-attributes.js';
+import { ATTACH_ATTRIBUTES, LAUNCH_ATTRIBUTES, attachSchema, launchSchema, type AttachArgs, type LaunchArgs } from '../../../adapter/launch-attributes.js';
 
-type Config = { [K in keyof LaunchArgs]?: string | boolean | string[] } & { type: 'trapdoor'; request: 'launch'; name: string };
+type Value = string | boolean | string[];
+type Config =
+  | ({ [K in keyof LaunchArgs]?: Value } & { type: 'trapdoor'; request: 'launch'; name: string })
+  | ({ [K in keyof AttachArgs]?: Value } & { type: 'trapdoor'; request: 'attach'; name: string });
 
 /** The configuration a new launch.json starts with. */
 const INITIAL: Config[] = [
@@ -38,18 +41,24 @@ const SNIPPETS: { label: string; description: string; body: Config }[] = [
     description: 'Send SiP calls to an external firmware endpoint (trapdoor firmware-stub or your own)',
     body: { type: 'trapdoor', request: 'launch', name: 'Trapdoor: ${1:guest} forwarding SiP', program: '^"\\${workspaceFolder}/${2:guest.elf}"', forward: '${3:tcp://127.0.0.1:9000}', rules: ['owner:sip=forward'] },
   },
+  {
+    label: 'Trapdoor: Attach to trapdoor serve',
+    description: 'Join a guest served by trapdoor serve (its traps, decisions and breakpoints shared with gdb, triage and other editors)',
+    body: { type: 'trapdoor', request: 'attach', name: 'Trapdoor: attach to ${1:127.0.0.1:7000}', address: '${1:127.0.0.1:7000}', tokenFile: '^"\\${workspaceFolder}/${2:tokens}"' },
+  },
 ];
 
-// keep the snippets honest: every key is a launch attribute (the type says so; this says it at run time too)
+// keep the snippets honest: every key is an attribute of its request (the type says so; this says it at run time too)
 for (const s of [...INITIAL, ...SNIPPETS.map((x) => x.body)]) {
-  for (const k of Object.keys(s)) if (!['type', 'request', 'name'].includes(k) && !(k in LAUNCH_ATTRIBUTES)) throw new Error(`snippet attribute ${k} is not a launch attribute`);
+  const table = s.request === 'attach' ? ATTACH_ATTRIBUTES : LAUNCH_ATTRIBUTES;
+  for (const k of Object.keys(s)) if (!['type', 'request', 'name'].includes(k) && !(k in table)) throw new Error(`snippet attribute ${k} is not a ${s.request} attribute`);
 }
 
 export function debuggerContribution(): Record<string, unknown> {
   return {
     type: 'trapdoor',
     label: 'Trapdoor',
-    configurationAttributes: { launch: launchSchema() },
+    configurationAttributes: { launch: launchSchema(), attach: attachSchema() },
     initialConfigurations: INITIAL,
     configurationSnippets: SNIPPETS,
   };
