@@ -24,12 +24,12 @@ export interface GdbServerOptions {
    */
   hotMs?: number;
   /**
-   * A gdb client is about to be served / has gone (detached or disconnected). A
-   * served session (`trapdoor serve --gdb`) hands the run to gdb meanwhile: gdb
-   * believes the guest stopped until it continues, so nothing else runs it on.
+   * A gdb client (its Client's name) is served / has gone (detached or
+   * disconnected). A served session (`trapdoor serve --gdb`) leaves the guest at
+   * a trap gdb decided (gdb continues it, as with `trapdoor run --gdb`).
    */
-  onAttach?: () => void;
-  onLeave?: () => void;
+  onAttach?: (client: string) => void;
+  onLeave?: (client: string) => void;
 }
 
 export interface GdbServer {
@@ -79,8 +79,9 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
       const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
       socket.resume(); // it may have been paused while its first bytes were looked at (see waitOrRefuse)
       log(`gdb ${conn.peer}: attached`);
-      opts.onAttach?.();
-      return conn.closed.then(() => opts.onLeave?.());
+      const name = conn.session.name;
+      opts.onAttach?.(name);
+      return conn.closed.then(() => opts.onLeave?.(name));
     };
     let done: Promise<void>;
     if (cleanedUpNow) done = serve();

@@ -307,7 +307,7 @@ describe('trapdoor serve: the JSON-RPC service', () => {
       expect(said.reply).toBe('OK');
       const d = await c.wait('decided', (n: { seq: number }) => n.seq === t.seq);
       expect(JSON.stringify(d)).toMatch(/gdb 127\.0\.0\.1:\d+/);
-      // gdb holds the guest: decided, it stays at the trap (gdb believes it stopped) until gdb continues
+      // gdb decided it: the guest stays at the trap (gdb believes it stopped) until gdb continues
       await new Promise((r) => setTimeout(r, 500));
       const held = await c.conn.sendRequest<{ state: string; traps: number }>('status', {});
       expect(held).toMatchObject({ state: 'stopped', traps: t.seq });

@@ -39,8 +39,8 @@ Where:
                           --web and no --listen, only the page is served.
   --gdb HOST:PORT         with IMAGE: a gdb stub on the served session too (loopback
                           only), so gdb sees the same guest, traps and decisions as the
-                          JSON-RPC clients; while gdb is attached it drives the guest
-                          (after a decision it stays at the trap until gdb continues)
+                          JSON-RPC clients; a trap gdb decides stays stopped until gdb
+                          continues, another client's decision runs the guest on
 Limits:
   --max-message BYTES     largest message (default 1M; memory reads are chunked to fit)
   --max-header BYTES      largest header block (default 8K)
@@ -160,11 +160,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (gdbAt) {
       const { startGdbServer } = await import('../../gdbstub/index.js');
       try {
-        // while gdb is attached it drives: a decision (gdb's or a client's) leaves the guest
-        // at the trap until gdb continues, as gdb believes; when gdb goes, the service drives again
+        // a trap gdb decides stays stopped until gdb continues it, as gdb believes (as with
+        // `trapdoor run --gdb`); anyone else's decision runs the guest on
         gdb = await startGdbServer(opened.value, {
           host: gdbAt.host, port: gdbAt.port, log: (l) => log(`gdb: ${l}`),
-          onAttach: () => host.stopDriving(), onLeave: () => host.release(),
+          onAttach: (c) => host.hold(c), onLeave: (c) => host.release(c),
         });
       } catch (e) {
         await server?.close();

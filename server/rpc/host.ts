@@ -109,7 +109,7 @@ export class SessionHost extends EventEmitter<HostEvents> {
       this.pendingSeq = undefined;
       clearTimeout(this.timer);
       this.emit('decided', { seq: r.seq, by: r.client ?? r.by, record: r });
-      if (this.auto) setImmediate(() => void this.drive());
+      if (this.auto && !(r.client !== undefined && this.holders.has(r.client))) setImmediate(() => void this.drive());
     }
   }
 
@@ -146,8 +146,15 @@ export class SessionHost extends EventEmitter<HostEvents> {
 
   /** A client asked to continue: the runner drives again after decisions. */
   resumeDriving() { this.auto = true; }
-  /** A client that held the guest (gdb) has gone: the runner drives again, from now. */
-  release() { this.auto = true; void this.drive(); }
+  /**
+   * Clients whose decisions leave the guest at the trap for them to continue (gdb:
+   * it believes the guest stopped until its own continue); anyone else's decision
+   * runs the guest on.
+   */
+  private readonly holders = new Set<string>();
+  hold(client: string) { this.holders.add(client); }
+  /** A holder has gone: the runner drives on from a trap it left decided. */
+  release(client: string) { this.holders.delete(client); void this.drive(); }
   /** A client paused or stepped: the clients drive. */
   stopDriving() { this.auto = false; }
 
