@@ -324,6 +324,10 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     // a served guest another client runs already: its stop is reported when it comes
     if (!r.ok && r.code === 'busy' && this.remote && !step && !run) return;
     if (!r.ok) {
+      // a served guest another client ran to its end while this run was asked for:
+      // its last stop (heard while this run was in flight, so not reported) says how it ended
+      const last = c.lastStop;
+      if (r.code === 'exited' && this.remote && last && last.reason !== 'trap') return this.report({ ...last, final: true });
       this.sendEvent(new OutputEvent(`trapdoor: ${r.error}\n`, 'stderr'));
       if (r.code === 'exited' || r.code === 'closed') void this.end(0);
       return;
