@@ -124,3 +124,36 @@ describe('progress when stderr is not a terminal', () => {
     expect(r.err).not.toMatch(/\r|\x1b/);
   });
 });
+
+describe.runIf(existsSync('/usr/bin/tmux'))('trapdoor triage on a terminal', () => {
+  it('its prompt ends when another client decides the trap, saying who and how; the next pending trap asks', { timeout: 120_000 }, async () => {
+    const { connectService } = await import('../server/rpc/connect.js');
+    const guest = assemble('aarch64', `.global _start\n_start:
+  ldr x0, =0x86000001\n  hvc #0
+  ldr x0, =0x86000002\n  hvc #0
+  ldr x0, =0x84000008\n  smc #0\n`, 'triage-term');
+    const serve = spawn(process.execPath, [BIN, 'serve', guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let e = '';
+        serve.stderr!.on('data', (d) => { e += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(e); if (m) resolve(Number(m[1])); });
+        serve.on('close', () => reject(new Error(`serve ended: ${e}`)));
+      });
+      const t = inTerminal(['triage', '--connect', `127.0.0.1:${port}`]);
+      await t.waitFor(/Trap #1: HVC[\s\S]*decide: \[e\]mulate/);
+      // someone else (here a script; gdb or the web page alike) decides trap #1 first
+      const other = await connectService({ connect: `127.0.0.1:${port}` });
+      await other.conn.sendRequest('decide', { decision: { action: 'return', values: { x0: '0x77' } }, seq: 1 });
+      const s = await t.waitFor(/Trap #2: HVC[\s\S]*decide: \[e\]mulate/);
+      expect(s).toMatch(/trap #1 decided by 127\.0\.0\.1:\d+: Trap #1: return \(127\.0\.0\.1:\d+\) -> x0=0x77/);
+      // this terminal decides the next one
+      t.keys('e');
+      const end = await t.waitFor(/EXIT=\d+/);
+      expect(end).toMatch(/Trap #2: emulate \(127\.0\.0\.1:\d+\)/);
+      expect(end).toMatch(/run ended: guest called PSCI SYSTEM_OFF[\s\S]*EXIT=0/);
+      other.close();
+    } finally {
+      serve.kill('SIGTERM');
+    }
+  });
+});

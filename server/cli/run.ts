@@ -258,6 +258,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         clearProgress();
         const d = await askUser(stop.trap, { forward: !!o.forward });
         if (d === 'quit') { interrupted = 'quit'; break; }
+        if (d === 'cancelled') continue; // (no signal given: not here)
         const res = await cli.decide({ decision: d });
         if (!res.ok) warn(res.error);
         continue;

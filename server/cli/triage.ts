@@ -184,13 +184,19 @@ async function follow(conn: MessageConnection, info: SessionInfo, from: number |
   let prompting = false;
   const queue: TrapRecord[] = [];
   let asked = 0;
+  /** Ends the prompt when someone else decides the trap it asks about. */
+  let cancel: { seq: number; ac: AbortController } | undefined;
   return await new Promise<number>((resolve) => {
     const done = (code: number) => resolve(code);
     conn.onNotification(NOTIFICATIONS.trap, (n: TrapNotification) => { if (prompting) queue.push(n.record); else table.row(n.record); });
     conn.onNotification(NOTIFICATIONS.output, (n: OutputNotification) => { if (!prompting) process.stdout.write(n.text.replace(/^/gm, 'guest| ').replace(/guest\| $/, '')); });
     conn.onNotification(NOTIFICATIONS.lagged, (n: LaggedNotification) => void process.stderr.write(`trapdoor: this client fell behind: ${plural(n.missed, 'record')} from #${n.from} not shown (trapdoor triage --json --from ${n.from} lists them)\n`));
     conn.onNotification(NOTIFICATIONS.decided, (n: DecidedNotification) => {
-      if (!prompting) process.stdout.write(`trap #${n.seq} decided by ${n.by}\n`);
+      if (cancel?.seq === n.seq) {
+        // another client (gdb, the web page, another triage) decided what this prompt asks
+        cancel.ac.abort();
+        process.stdout.write(`trap #${n.seq} decided by ${n.by}: ${decidedText(n.record, true)}\n`);
+      } else if (!prompting) process.stdout.write(`trap #${n.seq} decided by ${n.by}\n`);
     });
     conn.onNotification(NOTIFICATIONS.closed, () => { process.stdout.write('the session was closed\n'); done(EXIT.OK); });
     conn.onClose(() => done(EXIT.ERROR));
@@ -201,9 +207,12 @@ async function follow(conn: MessageConnection, info: SessionInfo, from: number |
         asked = t.seq;
         prompting = true;
         const { askUser } = await import('./prompt.js');
-        const d = await askUser(t, { forward: false });
+        cancel = { seq: t.seq, ac: new AbortController() };
+        const d = await askUser(t, { forward: false, signal: cancel.ac.signal });
+        cancel = undefined;
         prompting = false;
         for (const r of queue.splice(0)) table.row(r);
+        if (d === 'cancelled') return;
         if (d === 'quit') { process.stdout.write(`left triage; trap #${t.seq} stays pending for the others\n`); done(EXIT.OK); return; }
         try {
           const rec = await conn.sendRequest<TrapRecord>('decide', { decision: d, seq: t.seq });
