@@ -436,6 +436,40 @@ describe('trapdoor serve --web on the command line', () => {
     const help = await trapdoorAsync(['serve', '--help']);
     expect(help.out).toMatch(/--web HOST:PORT +also serve the web triage page/);
   });
+
+  it('with --tls-cert the page is served over HTTPS only, and its login cookie is Secure', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const https = await import('node:https');
+    const dir = scratchDir();
+    const key = path.join(dir, 'web-key.pem'), cert = path.join(dir, 'web-cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const tokens = path.join(dir, 'web-tls-tokens');
+    writeFileSync(tokens, TOKEN_FILE_TEXT);
+    const p = spawn(process.execPath, [BIN, 'serve', asks, '--on', 'hvc=ask', '--web', '127.0.0.1:0', '--token-file', tokens, '--tls-cert', cert, '--tls-key', key], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(p);
+    const port = await new Promise<number>((resolve, reject) => {
+      let e = '';
+      p.stderr!.on('data', (d) => { e += d; const m = /web triage page on https:\/\/127\.0\.0\.1:(\d+)\//.exec(e); if (m) resolve(Number(m[1])); });
+      p.on('close', () => reject(new Error(`serve ended: ${e}`)));
+    });
+    const origin = `https://127.0.0.1:${port}`;
+    const login = await new Promise<{ status: number; cookie: string; body: string }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/login', ca: readFileSync(cert), headers: { Origin: origin, 'Content-Type': 'application/json' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode!, cookie: String(res.headers['set-cookie']), body }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ token: TOKENS.bob }));
+    });
+    expect(login.status).toBe(200);
+    expect(login.cookie).toMatch(/HttpOnly; SameSite=Strict; .*; Secure$/);
+    // plain HTTP on that port gets no page
+    const plain = await request(port, 'GET', '/').catch((e: Error) => ({ status: 0, error: e.message }));
+    expect(plain.status).not.toBe(200);
+    p.kill('SIGTERM');
+  });
 });
 
 /** The seq of the trap the session's runner stopped at, once it has. */

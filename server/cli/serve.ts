@@ -29,7 +29,8 @@ Where:
                           characters, e.g. openssl rand -hex 24); the first request
                           of a connection must be auth {token}
   --tls-cert F --tls-key F
-                          serve TLS with this certificate and key (PEM)
+                          serve TLS with this certificate and key (PEM): the
+                          JSON-RPC listener, and the web page over HTTPS
   --tls-ca F              require client certificates signed by this CA (PEM)
   --web HOST:PORT         also serve the web triage page there (default host
                           127.0.0.1): the live trap table, the pending trap with a
@@ -116,7 +117,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   if ((o['tls-cert'] === undefined) !== (o['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (o['tls-ca'] !== undefined && o['tls-cert'] === undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (it makes clients present certificates)');
-  if (o['tls-cert'] !== undefined && (at === undefined || at.kind === 'stdio')) throw new UsageError('TLS needs a socket: give --listen HOST:PORT or unix:PATH');
+  if (o['tls-cert'] !== undefined && at?.kind === 'stdio') throw new UsageError('TLS needs a socket: give --listen HOST:PORT or unix:PATH (or --web)');
   const limits = {
     maxMessage: o['max-message'] !== undefined ? byteSize('--max-message', o['max-message'], 4096, 1 << 30) : 1 << 20,
     maxHeader: o['max-header'] !== undefined ? byteSize('--max-header', o['max-header'], 64, 1 << 20) : 8 << 10,
@@ -142,11 +143,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log,
   });
   const keepAlive = o.keepalive !== undefined ? secondsOrOff('--keepalive', o.keepalive) : 30;
+  const tlsFiles = o['tls-cert'] ? { cert: o['tls-cert'], key: o['tls-key']!, ca: o['tls-ca'] } : undefined;
   let server: Listening | undefined;
   let web: WebServer | undefined;
   try {
-    if (at) server = await listen(svc, at, { keepAlive, tls: o['tls-cert'] ? { cert: o['tls-cert'], key: o['tls-key']!, ca: o['tls-ca'] } : undefined });
-    if (webAt) web = await startWebServer(svc, { host: webAt.host, port: webAt.port, log });
+    if (at) server = await listen(svc, at, { keepAlive, tls: tlsFiles });
+    if (webAt) web = await startWebServer(svc, { host: webAt.host, port: webAt.port, log, tls: tlsFiles });
   } catch (e) {
     await server?.close();
     throw new UsageError((e as Error).message);
@@ -176,7 +178,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
   }
   if (server) log(`listening on ${server.address}${o['tls-cert'] ? ' (TLS)' : ''}${tokens ? '' : ' (no token needed)'}`);
-  if (web) log(`web triage page on http://${web.address}/${tokens ? ' (log in with a token of the token file)' : ' (no token needed)'}`);
+  if (web) log(`web triage page on ${web.scheme}://${web.address}/${tokens ? ' (log in with a token of the token file)' : ' (no token needed)'}`);
   const stop = new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

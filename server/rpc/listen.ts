@@ -54,17 +54,7 @@ export async function listen(svc: RpcService, at: ListenAddress, opts: ListenOpt
   if (at.kind === 'tcp' && !isLoopback(at.host) && !svc.needsToken) {
     throw new Error(`--listen ${at.host}:${at.port} is not a loopback address: give --token-file F so that clients must authenticate (or listen on 127.0.0.1 and reach it through an SSH tunnel)`);
   }
-  let tlsOpts: tls.TlsOptions | undefined;
-  if (opts.tls) {
-    const read = (f: string, what: string) => {
-      try { return readFileSync(f); } catch (e) { throw new Error(`${what} ${f}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`); }
-    };
-    tlsOpts = {
-      cert: read(opts.tls.cert, '--tls-cert'), key: read(opts.tls.key, '--tls-key'),
-      ...(opts.tls.ca ? { ca: read(opts.tls.ca, '--tls-ca'), requestCert: true, rejectUnauthorized: true } : {}),
-      minVersion: 'TLSv1.2',
-    };
-  }
+  const tlsOpts = opts.tls ? tlsOptions(opts.tls) : undefined;
   const sockets = new Set<net.Socket>();
   const onSocket = (socket: net.Socket) => {
     sockets.add(socket);
@@ -110,5 +100,17 @@ export async function listen(svc: RpcService, at: ListenAddress, opts: ListenOpt
       await closing;
       if (at.kind === 'unix') rmSync(at.path, { force: true });
     },
+  };
+}
+
+/** The TLS options of --tls-cert/--tls-key (and --tls-ca: client certificates required), read from their files. */
+export function tlsOptions(files: TlsFiles): tls.TlsOptions {
+  const read = (f: string, what: string) => {
+    try { return readFileSync(f); } catch (e) { throw new Error(`${what} ${f}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`); }
+  };
+  return {
+    cert: read(files.cert, '--tls-cert'), key: read(files.key, '--tls-key'),
+    ...(files.ca ? { ca: read(files.ca, '--tls-ca'), requestCert: true, rejectUnauthorized: true } : {}),
+    minVersion: 'TLSv1.2',
   };
 }

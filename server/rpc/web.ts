@@ -16,6 +16,7 @@
 // refuses another origin. Every response carries a strict Content-Security-Policy
 // (no inline script or style, no eval) and nosniff. Request bodies are limited.
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RpcService } from './service.js';
 import type { SessionHost } from './host.js';
-import { isLoopback } from './listen.js';
+import { isLoopback, tlsOptions, type TlsFiles } from './listen.js';
 import { checkToken, type Role } from './tokens.js';
 import { trapCells } from '../session/render.js';
 import type { DecisionParams } from '../session/contract.js';
@@ -44,12 +45,16 @@ export interface WebOptions {
   keepOutput?: number;
   /** Events streams open at once, at most (default 64). */
   maxStreams?: number;
+  /** Serve the page over HTTPS with serve's --tls-cert/--tls-key (--tls-ca: browsers must present a certificate). */
+  tls?: TlsFiles;
   log?: (line: string) => void;
 }
 
 export interface WebServer {
   /** `127.0.0.1:8080`. */
   address: string;
+  /** `http` or `https` (with --tls-cert). */
+  scheme: 'http' | 'https';
   port: number;
   close(): Promise<void>;
 }
@@ -87,6 +92,10 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     throw new Error(`--web ${opts.host}:${opts.port} is not a loopback address: give --token-file F so that people must log in (or serve the page on 127.0.0.1 and reach it through an SSH tunnel)`);
   }
   const assets = loadAssets();
+  const tlsOpts = opts.tls ? tlsOptions(opts.tls) : undefined;
+  const scheme = tlsOpts ? 'https' : 'http';
+  // over HTTPS the login cookie is never sent in the clear
+  const secure = tlsOpts ? '; Secure' : '';
   const log = opts.log ?? svc.log;
   const maxBody = opts.maxBody ?? 16 << 10;
   const maxQueue = opts.maxQueue ?? 256 << 10;
@@ -143,14 +152,14 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     }
     for (const n of names) {
       allowedHosts.add(hostPort(n, port));
-      if (port === 80) allowedHosts.add((n.includes(':') ? `[${n}]` : n).toLowerCase()); // a browser leaves out the default port
+      if (port === (tlsOpts ? 443 : 80)) allowedHosts.add((n.includes(':') ? `[${n}]` : n).toLowerCase()); // a browser leaves out the default port
     }
   };
   const checkHost = (req: http.IncomingMessage) => {
     const h = (req.headers.host ?? '').toLowerCase();
     if (!allowedHosts.has(h)) throw new HttpError(421, `Host '${h.slice(0, 80)}' is not this server's address (open the page as http://${[...allowedHosts][0]}/)`);
   };
-  const sameOrigin = (req: http.IncomingMessage) => req.headers.origin === `http://${req.headers.host}`;
+  const sameOrigin = (req: http.IncomingMessage) => req.headers.origin === `${scheme}://${req.headers.host}`;
   const checkOrigin = (req: http.IncomingMessage, required: boolean) => {
     const origin = req.headers.origin;
     if (origin === undefined) {
@@ -232,7 +241,7 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     const l: Login = { user: e.user, role, name: `${e.user} (web ${peerOf(req)})`, expires: Date.now() + LOGIN_TTL_MS };
     logins.set(id, l);
     log(`${l.name}: logged in as ${role}`);
-    json(res, 200, meOf(l), { 'Set-Cookie': `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${LOGIN_TTL_MS / 1000}` });
+    json(res, 200, meOf(l), { 'Set-Cookie': `${COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${LOGIN_TTL_MS / 1000}${secure}` });
   };
 
   const events = async (req: http.IncomingMessage, res: http.ServerResponse, url: { searchParams: URLSearchParams }) => {
@@ -336,7 +345,7 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
       case 'POST /api/logout': {
         const c = cookieOf(req);
         if (c) logins.delete(c);
-        json(res, 200, { ok: true }, { 'Set-Cookie': `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` });
+        json(res, 200, { ok: true }, { 'Set-Cookie': `${COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure}` });
         return;
       }
       case 'POST /api/decide': await decide(req, res); return;
@@ -346,14 +355,17 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
     throw new HttpError(404, `nothing at ${url.pathname.slice(0, 80)}`);
   };
 
-  const server = http.createServer({ maxHeaderSize: 16 << 10, requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
+  const serverOpts = { maxHeaderSize: 16 << 10, requestTimeout: 30_000, headersTimeout: 15_000 };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((e: unknown) => {
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof HttpError) { json(res, e.status, { error: e.message, ...e.data }, e.status === 413 ? { Connection: 'close' } : {}); return; }
       log(`web: ${req.method} ${String(req.url).slice(0, 80)}: internal error: ${(e as Error).stack ?? e}`);
       json(res, 500, { error: `internal error: ${(e as Error).message}` });
     });
-  });
+  };
+  const server = tlsOpts ? https.createServer({ ...serverOpts, ...tlsOpts }, onRequest) : http.createServer(serverOpts, onRequest);
+  if (tlsOpts) server.on('tlsClientError', (e) => log(`web: a browser failed the TLS handshake: ${e.message}`));
   server.maxConnections = 256;
   server.on('clientError', (_e, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
   await new Promise<void>((resolve, reject) => {
@@ -365,7 +377,7 @@ export async function startWebServer(svc: RpcService, opts: WebOptions): Promise
   const port = typeof a === 'object' && a ? a.port : opts.port;
   allowHosts(port);
   return {
-    address: hostPort(opts.host, port), port,
+    address: hostPort(opts.host, port), port, scheme,
     close: async () => {
       const i = svc.onSession.indexOf(follow);
       if (i >= 0) svc.onSession.splice(i, 1);
