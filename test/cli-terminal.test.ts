@@ -132,13 +132,10 @@ describe.runIf(existsSync('/usr/bin/tmux'))('trapdoor triage on a terminal', () 
   ldr x0, =0x86000001\n  hvc #0
   ldr x0, =0x86000002\n  hvc #0
   ldr x0, =0x84000008\n  smc #0\n`, 'triage-term');
-    const serve = spawn(process.execPath, [BIN, 'serve', guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const { startServe } = await import('./helpers/cli.js');
+    const started: import('node:child_process').ChildProcess[] = [];
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let e = '';
-        serve.stderr!.on('data', (d) => { e += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(e); if (m) resolve(Number(m[1])); });
-        serve.on('close', () => reject(new Error(`serve ended: ${e}`)));
-      });
+      const port = (await startServe([guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0'], started)).rpc;
       const t = inTerminal(['triage', '--connect', `127.0.0.1:${port}`]);
       await t.waitFor(/Trap #1: HVC[\s\S]*decide: \[e\]mulate/);
       // someone else (here a script; gdb or the web page alike) decides trap #1 first
@@ -153,7 +150,7 @@ describe.runIf(existsSync('/usr/bin/tmux'))('trapdoor triage on a terminal', () 
       expect(end).toMatch(/run ended: guest called PSCI SYSTEM_OFF[\s\S]*EXIT=0/);
       other.close();
     } finally {
-      serve.kill('SIGTERM');
+      for (const p of started) p.kill('SIGTERM');
     }
   });
 });

@@ -4,7 +4,7 @@
 // vscode-jsonrpc client of the service. They look at one guest: the same pending
 // trap, one decision heard by all, breakpoints each client owns.
 import { describe, it, expect, afterEach } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
-import { BIN, WAIT, startedAdapters, variables, nonReadingClient } from './helpers/dap-client.js';
+import { WAIT, startedAdapters, variables, nonReadingClient } from './helpers/dap-client.js';
+import { startServe } from './helpers/cli.js';
 import { clientsFixture, serviceFixture, TOKEN_FILE_TEXT, TOKENS } from './helpers/rpc.js';
 import { policy } from './helpers/sessions.js';
 import { RemoteClient } from '../server/rpc/remote-client.js';
@@ -44,18 +45,8 @@ function tokenFiles() {
 
 /** `trapdoor serve TOUR --on hvc=ask --listen 127.0.0.1:0 --token-file F --gdb 127.0.0.1:0`: its two ports. */
 async function serve(tokenFile: string, ...more: string[]) {
-  const p = spawn(process.execPath, [BIN, 'serve', TOUR, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--gdb', '127.0.0.1:0', ...more], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let err = '';
-  return new Promise<{ rpc: number; gdb: number; log: () => string }>((resolve, reject) => {
-    p.stderr!.on('data', (d) => {
-      err += d;
-      const g = /gdb stub for session \S+ on 127\.0\.0\.1:(\d+)/.exec(err);
-      const l = /serve: listening on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (g && l) resolve({ rpc: Number(l[1]), gdb: Number(g[1]), log: () => err });
-    });
-    p.on('close', () => reject(new Error(`serve ended: ${err}`)));
-  });
+  const s = await startServe([TOUR, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--gdb', '127.0.0.1:0', ...more], procs, ['rpc', 'gdb']);
+  return { rpc: s.rpc, gdb: s.gdb, log: s.err };
 }
 
 /** Every event the DebugClient gets, and a wait for the first (got or to come) that pred accepts. */

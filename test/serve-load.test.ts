@@ -2,10 +2,10 @@
 // requests does not starve another, and a subscriber that stops reading costs
 // the server bounded memory (a real `trapdoor serve`, its size read from /proc).
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { assemble } from './helpers/asm.js';
-import { BIN } from './helpers/cli.js';
+import { startServe } from './helpers/cli.js';
 import { policy } from './helpers/sessions.js';
 import { serviceFixture, clientsFixture, rawClient, TOKENS } from './helpers/rpc.js';
 
@@ -46,13 +46,7 @@ describe('trapdoor serve under load', () => {
   it('a subscriber that stops reading: it gets lagged, and the server grows by megabytes, not by the records it could not send', async () => {
     const N = 300_000;
     const guest = storm(N, 'rss-storm');
-    const p = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--max-queue', '64K'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(p);
-    const port = await new Promise<number>((resolve, reject) => {
-      let e = '';
-      p.stderr!.on('data', (d) => { e += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(e); if (m) resolve(Number(m[1])); });
-      p.on('close', () => reject(new Error(`serve ended: ${e}`)));
-    });
+    const { proc: p, rpc: port } = await startServe(['--listen', '127.0.0.1:0', '--max-queue', '64K'], children);
     const slow = await rawClient(port);
     slow.send({ jsonrpc: '2.0', id: 1, method: 'session/open', params: { path: guest, run: false } });
     await slow.next((x) => x.id === 1);

@@ -281,19 +281,10 @@ describe('trapdoor serve: the JSON-RPC service', () => {
   });
 
   it('--gdb: gdb and the JSON-RPC clients look at one guest; a decision from gdb is what the clients hear', async () => {
-    const { spawn } = await import('node:child_process');
     const { RspClient, hex: toHex } = await import('./helpers/rsp-client.js');
-    const p = spawn(process.execPath, [path.join(ROOT, 'bin/trapdoor.js'), 'serve', asks, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--gdb', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const ports = await new Promise<{ rpc: number; gdb: number }>((resolve, reject) => {
-      let e = '';
-      p.stderr.on('data', (d) => {
-        e += d;
-        const g = /gdb stub for session \S+ on 127\.0\.0\.1:(\d+)/.exec(e);
-        const l = /serve: listening on 127\.0\.0\.1:(\d+)/.exec(e);
-        if (g && l) resolve({ rpc: Number(l[1]), gdb: Number(g[1]) });
-      });
-      p.on('close', () => reject(new Error(`serve ended: ${e}`)));
-    });
+    const { startServe } = await import('./helpers/cli.js');
+    const ports = await startServe([asks, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--gdb', '127.0.0.1:0'], [], ['rpc', 'gdb']);
+    const p = ports.proc;
     try {
       const c = await client(ports.rpc);
       const t = await pendingOf(c);

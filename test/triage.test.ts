@@ -1,14 +1,13 @@
 // `trapdoor serve IMAGE` and `trapdoor triage` as a user runs them: the traps so
 // far as JSON Lines, a decision from a script and its exit codes.
 import { describe, it, expect, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { assemble, ROOT, scratchDir } from './helpers/asm.js';
+import { assemble, scratchDir } from './helpers/asm.js';
 import { TOKEN_FILE_TEXT } from './helpers/rpc.js';
-import { trapdoorAsync } from './helpers/cli.js';
+import { trapdoorAsync, startServe } from './helpers/cli.js';
 
-const BIN = path.join(ROOT, 'bin/trapdoor.js');
 const tokens = path.join(scratchDir(), 'triage-tokens');
 writeFileSync(tokens, TOKEN_FILE_TEXT);
 // bob's file: the same tokens, bob's first
@@ -28,23 +27,11 @@ afterAll(() => { for (const c of children) c.kill('SIGTERM'); });
 const trapdoor = trapdoorAsync;
 
 /** Starts `trapdoor serve` and resolves with its port once it listens. */
-function startServe(args: string[]): Promise<{ port: number; proc: ChildProcess; err: () => string }> {
-  const p = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(p);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    p.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve({ port: Number(m[1]), proc: p, err: () => err });
-    });
-    p.on('close', (code) => reject(new Error(`serve ended (${code}): ${err}`)));
-  });
-}
+const serve = async (args: string[]) => ({ port: (await startServe(args, children)).rpc });
 
 describe('trapdoor triage', () => {
   it('--json prints the traps so far; --decide applies (exit 0) or names who came first (exit 6)', async () => {
-    const { port } = await startServe([guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokens]);
+    const { port } = await serve([guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokens]);
     const at = ['--connect', `127.0.0.1:${port}`, '--token-file', tokens];
     // the guest runs at once: trap #1 is emulated, #2 waits
     let json = await trapdoor(['triage', ...at, '--json']);
@@ -81,7 +68,7 @@ describe('trapdoor triage', () => {
   });
 
   it('follows the traps live as the table run prints, and refuses a bad token', async () => {
-    const { port } = await startServe([guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokens, '--decide-timeout', '0.5']);
+    const { port } = await serve([guest, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--token-file', tokens, '--decide-timeout', '0.5']);
     const at = ['--connect', `127.0.0.1:${port}`, '--token-file', tokens];
     const live = await trapdoor(['triage', ...at]);
     expect(live.code).toBe(0);

@@ -6,14 +6,14 @@
 import { describe, it, expect, afterEach, afterAll } from 'vitest';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 import { policy } from './helpers/sessions.js';
 import { serviceFixture, clientsFixture, TOKENS, TOKEN_FILE_TEXT } from './helpers/rpc.js';
-import { trapdoorAsync, BIN } from './helpers/cli.js';
+import { trapdoorAsync, startServe } from './helpers/cli.js';
 import { startWebServer, CSP, type WebOptions, type WebServer } from '../server/rpc/web.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 
@@ -140,24 +140,11 @@ const tokenFile = path.join(scratchDir(), 'web-tokens');
 writeFileSync(tokenFile, TOKEN_FILE_TEXT);
 
 /** `trapdoor serve ... --listen 127.0.0.1:0 --web 127.0.0.1:0` as a user starts it: its two ports. */
-function startServe(args: string[]): Promise<{ rpc: number; web: number }> {
-  const p = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(p);
-  let err = '';
-  return new Promise((resolve, reject) => {
-    p.stderr.on('data', (d) => {
-      err += d;
-      const rpc = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-      const web = /web triage page on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
-      if (rpc && web) resolve({ rpc: Number(rpc[1]), web: Number(web[1]) });
-    });
-    p.on('close', (code) => reject(new Error(`serve ended (${code}): ${err}`)));
-  });
-}
+const serveBoth = (args: string[]) => startServe(args, children, ['rpc', 'web']);
 
 describe('the web triage page in Chromium', () => {
   it('logs in with the token, shows the pending trap (an observer without buttons), a click decides it and an edited return value is applied', async () => {
-    const at = await startServe([tour, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--web', '127.0.0.1:0', '--token-file', tokenFile]);
+    const at = await serveBoth([tour, '--on', 'hvc=ask', '--listen', '127.0.0.1:0', '--web', '127.0.0.1:0', '--token-file', tokenFile]);
     // alice follows over JSON-RPC; bob decides in the browser
     const alice = await client(at.rpc, TOKENS.alice);
     await alice.conn.sendRequest('traps/subscribe', { from: 1 });
@@ -446,13 +433,9 @@ describe('trapdoor serve --web on the command line', () => {
       '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
     const tokens = path.join(dir, 'web-tls-tokens');
     writeFileSync(tokens, TOKEN_FILE_TEXT);
-    const p = spawn(process.execPath, [BIN, 'serve', asks, '--on', 'hvc=ask', '--web', '127.0.0.1:0', '--token-file', tokens, '--tls-cert', cert, '--tls-key', key], { stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(p);
-    const port = await new Promise<number>((resolve, reject) => {
-      let e = '';
-      p.stderr!.on('data', (d) => { e += d; const m = /web triage page on https:\/\/127\.0\.0\.1:(\d+)\//.exec(e); if (m) resolve(Number(m[1])); });
-      p.on('close', () => reject(new Error(`serve ended: ${e}`)));
-    });
+    const s = await startServe([asks, '--on', 'hvc=ask', '--web', '127.0.0.1:0', '--token-file', tokens, '--tls-cert', cert, '--tls-key', key], children, ['web']);
+    expect(s.err()).toMatch(/web triage page on https:/);
+    const port = s.web;
     const origin = `https://127.0.0.1:${port}`;
     const login = await new Promise<{ status: number; cookie: string; body: string }>((resolve, reject) => {
       const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/login', ca: readFileSync(cert), headers: { Origin: origin, 'Content-Type': 'application/json' } }, (res) => {
@@ -468,7 +451,7 @@ describe('trapdoor serve --web on the command line', () => {
     // plain HTTP on that port gets no page
     const plain = await request(port, 'GET', '/').catch((e: Error) => ({ status: 0, error: e.message }));
     expect(plain.status).not.toBe(200);
-    p.kill('SIGTERM');
+    s.proc.kill('SIGTERM');
   });
 });
 
