@@ -5,7 +5,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const built = path.join(root, 'dist/server/cli/main.js');
+// the bundled CLI (make build), or its modules
+const bundled = path.join(root, 'dist/server/session/cli-main.js');
+const built = existsSync(bundled) ? bundled : path.join(root, 'dist/server/cli/main.js');
 const args = process.argv.slice(2);
 let mod;
 if (existsSync(built)) {
