@@ -115,6 +115,9 @@ export class RecordBook {
   private lastPcHex = '';
   private readonly lastArgs = new Int32Array(RING_REGS * 2);
   private lastArgsJson = '';
+  /** The trap log's bytes of the last argument list and decode (a storm of one call encodes them once). */
+  private argsBytes: { of: string; bytes: Buffer } = { of: '', bytes: Buffer.alloc(0) };
+  private decodedBytes: { of: string; bytes: Buffer } = { of: '', bytes: Buffer.alloc(0) };
   private lastIso = '';
   private readonly regJson: string;
   private readonly archJson: Record<GuestArch, string> = { aarch64: '"aarch64"', aarch32: '"aarch32"', thumb: '"thumb"' };
@@ -179,7 +182,12 @@ export class RecordBook {
     const args = this.argsJson(w);
     const decoded = this.decodedJson(l, w);
     const tail = this.tail(l);
-    this.log?.writeParts(head, args, ',"decoded":', decoded, tail);
+    if (this.log) {
+      // the argument list and the decode go to the log as bytes encoded once while they repeat
+      if (this.argsBytes.of !== args) this.argsBytes = { of: args, bytes: Buffer.from(args) };
+      if (this.decodedBytes.of !== decoded) this.decodedBytes = { of: decoded, bytes: Buffer.from(',"decoded":' + decoded) };
+      this.log.writeRecord(head, this.argsBytes.bytes, this.decodedBytes.bytes, tail);
+    }
     if (!this.subscribed) return;
     this.queue(head + this.shared(args) + ',"decoded":' + this.shared(decoded) + tail);
   }

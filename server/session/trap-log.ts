@@ -12,6 +12,7 @@ import { CoreError } from '../result.js';
 import { recordsEnd, WINDOW } from './trap-log-end.js';
 
 const PAGE = 4096;
+const EMPTY = new Uint8Array(0);
 
 export class TrapLog {
   private fd: number | undefined;
@@ -56,34 +57,36 @@ export class TrapLog {
    * kill -9 during the copy leaves a record without one, which readers drop).
    */
   write(line: string) {
-    this.writeParts(line, '', '', '', '');
+    this.writeRecord(line, EMPTY, EMPTY, '');
   }
 
   /**
-   * Appends one record given in parts (the record path's head, arguments, decode and
-   * tail): through the mapping each part is copied in place, so the line is never
-   * joined into one string first (joining cost more than the copy).
+   * Appends one record given in parts (the record path's head, its argument list and
+   * decode as bytes, and its tail): through the mapping each part is copied in place,
+   * so the line is never joined into one string first, and the parts that repeat
+   * from trap to trap are not encoded again.
    */
-  writeParts(a: string, b: string, c: string, d: string, e: string) {
+  writeRecord(head: string, args: Uint8Array, decoded: Uint8Array, tail: string) {
     const m = this.mapped;
-    const len = a.length + b.length + c.length + d.length + e.length;
-    if (m && len * 3 < WINDOW - PAGE) {
-      // room for the worst case (3 bytes a character) and the newline, or the next window
-      if (m.size - m.base + len * 3 + 1 > WINDOW && !this.remap()) {
+    // room for the worst case (3 bytes a character) and the newline
+    const len = (head.length + tail.length) * 3 + args.length + decoded.length + 1;
+    if (m && len < WINDOW - PAGE) {
+      if (m.size - m.base + len > WINDOW && !this.remap()) {
         throw new CoreError('io', `writing the trap log ${this.path} failed: the file cannot be extended (disk full?)`);
       }
       const v = m.view;
       const start = m.size - m.base;
-      let at = start + v.write(a, start);
-      if (b) at += v.write(b, at);
-      if (c) at += v.write(c, at);
-      if (d) at += v.write(d, at);
-      if (e) at += v.write(e, at);
+      let at = start + v.write(head, start);
+      v.set(args, at);
+      at += args.length;
+      v.set(decoded, at);
+      at += decoded.length;
+      if (tail) at += v.write(tail, at);
       v[at] = 0x0a;
       m.size += at - start + 1;
       return;
     }
-    const line = a + b + c + d + e;
+    const line = head + Buffer.from(args).toString() + Buffer.from(decoded).toString() + tail;
     if (m) {
       // a line longer than a window: append it with write() after what is mapped
       const fd = openSync(this.path, 'r+');
