@@ -151,3 +151,30 @@ describe('SMCCC SOC_ID from --soc-id and from the policy file', () => {
     expect(r.err).toMatch(/bad-soc\.yaml:2:11: jep106 identification code is 7 bits/);
   });
 });
+
+describe('a call repeated with a constant answer (answered from the call cache after the first)', () => {
+  // each call twice; the answers are kept in other registers, which the final call's record shows
+  const a64 = assemble('aarch64', `.global _start\n_start:
+  ldr x0, =0x84000000\n  smc #0\n  mov x4, x0
+  ldr x0, =0x84000000\n  smc #0\n  mov x5, x0
+  ldr x0, =0x8200ff00\n  smc #0\n  mov x6, x0
+  ldr x0, =0x8200ff00\n  smc #0\n  mov x7, x0
+  ldr x0, =0x84000008\n  smc #0\n`, 'repeat-a64');
+  const a32 = assemble('arm', `.global _start\n_start:
+  ldr r0, =0x84000000\n  smc #0\n  mov r4, r0
+  ldr r0, =0x84000000\n  smc #0\n  mov r5, r0
+  ldr r0, =0x8200ff00\n  smc #0\n  mov r6, r0
+  ldr r0, =0x8200ff00\n  smc #0\n  mov r7, r0
+  ldr r0, =0x84000008\n  smc #0\n`, 'repeat-a32');
+
+  it.each([['AArch64', a64, '0xffffffffffffffff'], ['AArch32', a32, '0xffffffff']])('%s: the second call gets the same registers as the first (PSCI_VERSION, an unimplemented SiP call)', (_arch, guest, minus1) => {
+    const r = trapdoor(['run', guest, '--json']);
+    expect(r.code).toBe(0);
+    const recs = records(r.out) as unknown as { args: string[]; result: { regs: Record<string, string> } }[];
+    expect(recs).toHaveLength(5);
+    const last = recs[4].args;
+    expect(last.slice(4, 8)).toEqual(['0x10001', '0x10001', minus1, minus1]);
+    expect(recs[1].result).toEqual(recs[0].result);
+    expect(recs[3].result).toEqual(recs[2].result);
+  });
+});

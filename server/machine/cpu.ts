@@ -251,6 +251,19 @@ export class Cpu {
     this.ctl[CTL.WB_MASK] |= 1n << BigInt(n);
   }
 
+  /** Registers 0..values.length-1 written back as the hook returns, from values already made (see writeBackValues). */
+  writeBackAll(wb: { values: bigint[]; mask: bigint }) {
+    const c = this.ctl;
+    for (let i = 0; i < wb.values.length; i++) c[CTL.WB + i] = wb.values[i];
+    c[CTL.WB_MASK] = wb.mask;
+  }
+
+  /** What writeBack would store for these values, ready for writeBackAll (an answer given again and again). */
+  writeBackValues(regs: readonly bigint[]): { values: bigint[]; mask: bigint } {
+    const values = regs.map((v) => BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn));
+    return { values, mask: (1n << BigInt(values.length)) - 1n };
+  }
+
   // ---------------------------------------------------------------- memory
   readMem(addr: bigint, len: number): MemResult<Uint8Array> {
     const direct = this.mem.read(addr, len);

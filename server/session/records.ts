@@ -36,6 +36,8 @@ export interface CachedCall {
   /** That answer, once given: repeated calls are answered from it (see TrapPath); and its JSON. */
   answer?: FirmwareAnswer;
   answerJson?: string;
+  /** That answer's registers as the native hook writes them back (Cpu.writeBackValues). */
+  answerWb?: { values: bigint[]; mask: bigint };
 }
 
 /** A trap as the hot path keeps it. */

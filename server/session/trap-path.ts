@@ -13,7 +13,7 @@ import { decodeCall, decodeDependsOnIdOnly } from '../decode/index.js';
 import type { CallContext, Conduit, DecodedCall, GuestArch } from '../decode/types.js';
 import type { Firmware } from '../firmware/index.js';
 import type { Policy, Verdict } from '../policy/rules.js';
-import { applyEmulate, applyEnv, applyReturn, writeAnswer, type ApplyEnv, type ExitEffect } from './apply.js';
+import { applyEmulate, applyEnv, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
 import type { FlowWorker } from './flow.js';
 import { RING_REGS, type CachedCall, type Lazy, type RecordBook } from './records.js';
 
@@ -136,10 +136,13 @@ export class TrapPath {
         // a call whose answer never changes (Firmware.constantAnswer) is answered from the cache after the first
         let ans = call?.answer;
         let effect: ExitEffect | undefined;
-        if (ans !== undefined) writeAnswer(this.hookEnv, ans);
+        if (ans !== undefined) cpu.writeBackAll(call!.answerWb!);
         else {
           ({ ans, effect } = applyEmulate(this.hookEnv, ctx ?? this.context(arch, conduit, imm), decoded));
-          if (call?.constant && !effect) call.answer = ans;
+          if (call?.constant && !effect && !ans.memWrites?.length) {
+            call.answer = ans;
+            call.answerWb = cpu.writeBackValues(ans.regs);
+          }
         }
         lazy.decision = 'emulate';
         lazy.ans = ans;
