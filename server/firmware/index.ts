@@ -93,22 +93,34 @@ export class Firmware implements Responder, FirmwareHost {
   }
 
   /**
-   * Whether respond() answers this call rather than NOT_SUPPORTED / -ENOSYS, without
-   * answering it (policy rules `firmware: unimplemented` match on it). Depends on
-   * the call's id and the guest's width only, for SMCCC calls.
-   */
-  /**
    * Whether respond() gives this call the same answer every time (its function is
    * `constant`, or nothing implements it: NOT_SUPPORTED), so a repeated call may be
    * answered from a cache. SMCCC calls only.
    */
   constantAnswer(ctx: Pick<CallContext, 'arch'>, call: DecodedCall): boolean {
     if (call.kind !== 'smccc') return false;
-    if (call.id === undefined || call.fast === false || (call.callconv === 64 && ctx.arch !== 'aarch64')) return true;
-    const fn = this.table.get(functionId(Number(call.id)));
-    return !fn || fn.constant === true;
+    const t = this.smcccTarget(ctx.arch, call);
+    return 'refused' in t || !t.fn || t.fn.constant === true;
   }
 
+  /**
+   * The function an SMCCC call reaches, by the checks respond() makes: its id and
+   * table entry (none: not implemented), or why no function can take it (a yielding
+   * call, an SMC64 id from AArch32), answered NOT_SUPPORTED with that note.
+   */
+  private smcccTarget(arch: CallContext['arch'], call: DecodedCall): { id: number; fn?: FirmwareFunction } | { refused: string | undefined } {
+    if (call.id === undefined || call.fast === false) return { refused: undefined };
+    // an SMC64/HVC64 call from AArch32 is not a call the firmware can have
+    if (call.callconv === 64 && arch !== 'aarch64') return { refused: 'SMC64/HVC64 id from an AArch32 guest: NOT_SUPPORTED' };
+    const id = functionId(Number(call.id));
+    return { id, fn: this.table.get(id) };
+  }
+
+  /**
+   * Whether respond() answers this call rather than NOT_SUPPORTED / -ENOSYS, without
+   * answering it (policy rules `firmware: unimplemented` match on it). Depends on
+   * the call's id and the guest's width only, for SMCCC calls.
+   */
   answers(ctx: Pick<CallContext, 'arch'>, call: DecodedCall): boolean {
     switch (call.kind) {
       case 'xen': return xenAnswers(call);
@@ -125,13 +137,10 @@ export class Firmware implements Responder, FirmwareHost {
       case 'legacy':
         return legacyResponder.respond(ctx, call);
       case 'smccc': {
-        if (call.id === undefined || call.fast === false) return notSupported();
-        // SMCCC: an SMC64/HVC64 call from AArch32 is not a call the firmware can have (NOT_SUPPORTED).
-        if (call.callconv === 64 && ctx.arch !== 'aarch64') return notSupported('SMC64/HVC64 id from an AArch32 guest: NOT_SUPPORTED');
-        const id = functionId(Number(call.id));
-        const fn = this.table.get(id);
-        if (!fn) return notSupported(`${findSmcccCall(id)?.name ?? call.name} is not implemented by the built-in firmware: NOT_SUPPORTED`);
-        return fn.respond(fwCall(ctx, call, id));
+        const t = this.smcccTarget(ctx.arch, call);
+        if ('refused' in t) return notSupported(t.refused);
+        if (!t.fn) return notSupported(`${findSmcccCall(t.id)?.name ?? call.name} is not implemented by the built-in firmware: NOT_SUPPORTED`);
+        return t.fn.respond(fwCall(ctx, call, t.id));
       }
       default:
         return notSupported();

@@ -247,8 +247,13 @@ export class Cpu {
 
   /** Inside the trap hook: have register n (x_n / r_n) written back when the hook returns. */
   writeBack(n: number, v: bigint) {
-    this.ctl[CTL.WB + n] = BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn);
+    this.ctl[CTL.WB + n] = this.wbValue(v);
     this.ctl[CTL.WB_MASK] |= 1n << BigInt(n);
+  }
+
+  /** A value as the native hook writes it back: the register's width, unsigned. */
+  private wbValue(v: bigint): bigint {
+    return BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn);
   }
 
   /** Registers 0..values.length-1 written back as the hook returns, from values already made (see writeBackValues). */
@@ -260,7 +265,7 @@ export class Cpu {
 
   /** What writeBack would store for these values, ready for writeBackAll (an answer given again and again). */
   writeBackValues(regs: readonly bigint[]): { values: bigint[]; mask: bigint } {
-    const values = regs.map((v) => BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn));
+    const values = regs.map((v) => this.wbValue(v));
     return { values, mask: (1n << BigInt(values.length)) - 1n };
   }
 

@@ -86,16 +86,16 @@ export class TrapLog {
       m.size += at - start + 1;
       return;
     }
-    const line = head + Buffer.from(args).toString() + Buffer.from(decoded).toString() + tail;
+    const line = Buffer.concat([Buffer.from(head), args, decoded, Buffer.from(tail + '\n')]);
     if (m) {
       // a line longer than a window: append it with write() after what is mapped
       const fd = openSync(this.path, 'r+');
-      try { m.size += writeSync(fd, line + '\n', m.size); } finally { closeSync(fd); }
+      try { m.size += writeSync(fd, line, 0, line.length, m.size); } finally { closeSync(fd); }
       return;
     }
     if (this.fd === undefined) return;
     try {
-      writeSync(this.fd, line + '\n');
+      writeSync(this.fd, line);
     } catch (e) {
       throw new CoreError('io', `writing the trap log ${this.path} failed: ${(e as Error).message}`);
     }
