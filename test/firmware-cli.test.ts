@@ -154,18 +154,14 @@ describe('SMCCC SOC_ID from --soc-id and from the policy file', () => {
 
 describe('a call repeated with a constant answer (answered from the call cache after the first)', () => {
   // each call twice; the answers are kept in other registers, which the final call's record shows
-  const a64 = assemble('aarch64', `.global _start\n_start:
-  ldr x0, =0x84000000\n  smc #0\n  mov x4, x0
-  ldr x0, =0x84000000\n  smc #0\n  mov x5, x0
-  ldr x0, =0x8200ff00\n  smc #0\n  mov x6, x0
-  ldr x0, =0x8200ff00\n  smc #0\n  mov x7, x0
-  ldr x0, =0x84000008\n  smc #0\n`, 'repeat-a64');
-  const a32 = assemble('arm', `.global _start\n_start:
-  ldr r0, =0x84000000\n  smc #0\n  mov r4, r0
-  ldr r0, =0x84000000\n  smc #0\n  mov r5, r0
-  ldr r0, =0x8200ff00\n  smc #0\n  mov r6, r0
-  ldr r0, =0x8200ff00\n  smc #0\n  mov r7, r0
-  ldr r0, =0x84000008\n  smc #0\n`, 'repeat-a32');
+  const repeat = (r: string) => `.global _start\n_start:
+  ldr ${r}0, =0x84000000\n  smc #0\n  mov ${r}4, ${r}0
+  ldr ${r}0, =0x84000000\n  smc #0\n  mov ${r}5, ${r}0
+  ldr ${r}0, =0x8200ff00\n  smc #0\n  mov ${r}6, ${r}0
+  ldr ${r}0, =0x8200ff00\n  smc #0\n  mov ${r}7, ${r}0
+  ldr ${r}0, =0x84000008\n  smc #0\n`;
+  const a64 = assemble('aarch64', repeat('x'), 'repeat-a64');
+  const a32 = assemble('arm', repeat('r'), 'repeat-a32');
 
   it.each([['AArch64', a64, '0xffffffffffffffff'], ['AArch32', a32, '0xffffffff']])('%s: the second call gets the same registers as the first (PSCI_VERSION, an unimplemented SiP call)', (_arch, guest, minus1) => {
     const r = trapdoor(['run', guest, '--json']);

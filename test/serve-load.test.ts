@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { assemble } from './helpers/asm.js';
 import { startServe } from './helpers/cli.js';
 import { policy } from './helpers/sessions.js';
-import { serviceFixture, clientsFixture, rawClient, TOKENS } from './helpers/rpc.js';
+import { serviceFixture, clientsFixture, rawClient, TOKENS, GUEST } from './helpers/rpc.js';
 
 const serve = serviceFixture();
 const client = clientsFixture();
 
-const storm = (n: number, name: string) => assemble('aarch64', `.global _start\n_start:\n  ldr x19, =${n}\n1:\n  ldr x0, =0x84000000\n  smc #0\n  subs x19, x19, #1\n  b.ne 1b\n  ldr x0, =0x84000008\n  smc #0\n`, name);
+const storm = (n: number, name: string) => assemble('aarch64', GUEST.storm(n), name);
 
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });

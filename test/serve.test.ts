@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 import { policy } from './helpers/sessions.js';
-import { serviceFixture, clientsFixture, rawClient, TOKENS } from './helpers/rpc.js';
+import { serviceFixture, clientsFixture, rawClient, TOKENS, GUEST } from './helpers/rpc.js';
 import { OPS } from '../server/session/contract.js';
 import { SERVICE_ERRORS, wireCode } from '../server/rpc/protocol.js';
 import { connectService } from '../server/rpc/connect.js';
@@ -17,15 +17,8 @@ const serve = serviceFixture();
 const client = clientsFixture();
 
 const tour = assemble('aarch64', readFileSync(path.join(ROOT, 'examples/aarch64/smccc-tour.S'), 'utf8'), 'tour');
-const asks = assemble('aarch64', `.global _start\n_start:
-  ldr x0, =0x84000000\n  smc #0
-  ldr x0, =0x86000001\n  hvc #0
-  ldr x0, =0x86000002\n  hvc #0
-  ldr x0, =0x84000008\n  smc #0\n`, 'asks');
-const many = assemble('aarch64', `.global _start\n_start:
-  ${'ldr x0, =0x84000000\n  smc #0\n  '.repeat(6)}
-  ldr x0, =0x86000001\n  hvc #0
-  ldr x0, =0x84000008\n  smc #0\n`, 'many');
+const asks = assemble('aarch64', GUEST.asks, 'asks');
+const many = assemble('aarch64', GUEST.many, 'many');
 
 async function failure(p: Promise<unknown>): Promise<ResponseError<any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
   try { await p; } catch (e) { if (e instanceof ResponseError) return e; throw e; }
@@ -176,7 +169,7 @@ describe('trapdoor serve: the JSON-RPC service', () => {
   });
 
   it('a client that does not read gets a lagged notice with the number of records it missed', async () => {
-    const storm = assemble('aarch64', `.global _start\n_start:\n  ldr x19, =100000\n1:\n  ldr x0, =0x84000000\n  smc #0\n  subs x19, x19, #1\n  b.ne 1b\n  ldr x0, =0x84000008\n  smc #0\n`, 'storm');
+    const storm = assemble('aarch64', GUEST.storm(100000), 'storm');
     const { port } = await serve(undefined, undefined, { maxQueue: 64 << 10 });
     const raw = await rawClient(port);
     raw.send({ jsonrpc: '2.0', id: 1, method: 'auth', params: { token: TOKENS.alice } });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
 import { policy } from './helpers/sessions.js';
-import { serviceFixture, clientsFixture, TOKENS, TOKEN_FILE_TEXT } from './helpers/rpc.js';
+import { serviceFixture, clientsFixture, TOKENS, TOKEN_FILE_TEXT, GUEST } from './helpers/rpc.js';
 import { trapdoorAsync, startServe } from './helpers/cli.js';
 import { startWebServer, CSP, type WebOptions, type WebServer } from '../server/rpc/web.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
@@ -25,15 +25,8 @@ const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGTERM'); });
 
 const tour = assemble('aarch64', readFileSync(path.join(ROOT, 'examples/aarch64/smccc-tour.S'), 'utf8'), 'web-tour');
-const asks = assemble('aarch64', `.global _start\n_start:
-  ldr x0, =0x84000000\n  smc #0
-  ldr x0, =0x86000001\n  hvc #0
-  ldr x0, =0x86000002\n  hvc #0
-  ldr x0, =0x84000008\n  smc #0\n`, 'web-asks');
-const many = assemble('aarch64', `.global _start\n_start:
-  ${'ldr x0, =0x84000000\n  smc #0\n  '.repeat(6)}
-  ldr x0, =0x86000001\n  hvc #0
-  ldr x0, =0x84000008\n  smc #0\n`, 'web-many');
+const asks = assemble('aarch64', GUEST.asks, 'web-asks');
+const many = assemble('aarch64', GUEST.many, 'web-many');
 const STORM = 50000;
 const storm = assemble('aarch64', `.global _start\n_start:
   ldr x0, =0x86000001\n  hvc #0

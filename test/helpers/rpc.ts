@@ -10,6 +10,23 @@ import { parseTokenFile } from '../../server/rpc/tokens.js';
 import { connectService, type RpcClient } from '../../server/rpc/connect.js';
 import type { PolicySpec } from '../../server/policy/index.js';
 
+/** Guest sources the service's tests share (each file assembles them under its own name). */
+export const GUEST = {
+  /** PSCI_VERSION, two HVCs (the ones that ask, with --on hvc=ask), SYSTEM_OFF. */
+  asks: `.global _start\n_start:
+  ldr x0, =0x84000000\n  smc #0
+  ldr x0, =0x86000001\n  hvc #0
+  ldr x0, =0x86000002\n  hvc #0
+  ldr x0, =0x84000008\n  smc #0\n`,
+  /** Six PSCI_VERSION calls, one HVC, SYSTEM_OFF. */
+  many: `.global _start\n_start:
+  ${'ldr x0, =0x84000000\n  smc #0\n  '.repeat(6)}
+  ldr x0, =0x86000001\n  hvc #0
+  ldr x0, =0x84000008\n  smc #0\n`,
+  /** n PSCI_VERSION calls in a loop, then SYSTEM_OFF. */
+  storm: (n: number) => `.global _start\n_start:\n  ldr x19, =${n}\n1:\n  ldr x0, =0x84000000\n  smc #0\n  subs x19, x19, #1\n  b.ne 1b\n  ldr x0, =0x84000008\n  smc #0\n`,
+};
+
 export const TOKENS = { alice: randomBytes(16).toString('hex'), bob: randomBytes(16).toString('hex'), eve: randomBytes(16).toString('hex') };
 export const TOKEN_FILE_TEXT = `# test tokens\nalice:${TOKENS.alice}\nbob:${TOKENS.bob}\neve:${TOKENS.eve}:observer\n`;
 
