@@ -27,7 +27,7 @@ setup: check-apt deps
 
 build/libtrapdoor.so: native/trapdoor.c
 	@mkdir -p build
-	gcc -O2 -shared -fPIC -Wall -o $@ $< -lunicorn
+	gcc -O2 -shared -fPIC -Wall -pthread -o $@ $< -lunicorn
 
 native: build/libtrapdoor.so
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <time.h>
 
 enum {
   CTL_PAUSE = 0,       // int32 at byte 0, set from any thread
@@ -43,6 +44,8 @@ enum {
   CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
   CTL_LIMIT = 58,        // the lower of DEADLINE and FLUSH_AT (~0 for none); JS writes 0 (refresh at the next block)
   CTL_FLUSH_AT = 59,     // stop (STOP_FLUSH) when INSNS >= FLUSH_AT (0: none): records wait to be posted
+  CTL_TIME = 60,         // the trap's wall-clock time: ms since 1970 as a double (what Date.now() gives)
+  CTL_RING_SLOT = 61,    // the record-ring slot this trap's registers went to (td_set_ring)
   CTL_SLOTS = 64
 };
 
@@ -69,6 +72,8 @@ typedef struct td_state {
   int nwatch;
   int nstep;          // how many of step_at the current step stops at (td_arm_step)
   uint64_t step_at[TD_STEP_MAX];
+  uint64_t *ring;     // the record ring (td_set_ring): ring_n slots of ring_words words
+  int ring_n, ring_words, ring_next;
 } td_state;
 
 // Register ids straight from the headers (JS reads x0..x17 / r0..r14 at CTL_REGS in
@@ -130,6 +135,18 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
   for (int i = 0; i < s->nregs; i++) { vals[i] = 0; ptrs[i] = &vals[i]; }
   uc_reg_read_batch(uc, s->regids, ptrs, s->nregs);
   for (int i = 0; i < s->nregs; i++) c[CTL_REGS + i] = vals[i];
+  if (s->ring) {
+    // the record keeps its registers in the ring: copied here, not by JS word by word
+    int slot = s->ring_next;
+    s->ring_next = slot + 1 == s->ring_n ? 0 : slot + 1;
+    uint64_t *r = s->ring + (size_t)slot * s->ring_words;
+    for (int i = 0; i < s->nregs; i++) r[i] = vals[i];
+    c[CTL_RING_SLOT] = (uint64_t)slot;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double ms = (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  memcpy((void *)&c[CTL_TIME], &ms, sizeof ms);
   uint64_t pc = 0, ps = 0;
   uint32_t insn = 0;
   if (c[CTL_ARCH] == 0) {
@@ -355,6 +372,15 @@ td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, 
   return s;
 }
 
+// The record ring the trap hook copies each trap's registers to (slot after slot,
+// from slot 0): n slots of `words` 64-bit words, in memory that stays put (a
+// SharedArrayBuffer). -1 when a slot cannot hold the registers.
+int td_set_ring(td_state *s, uint64_t *ring, int n, int words) {
+  if (n <= 0 || words < s->nregs) return -1;
+  s->ring = ring; s->ring_n = n; s->ring_words = words; s->ring_next = 0;
+  return 0;
+}
+
 // Returns the hook handle (0 on failure).
 uint64_t td_add_breakpoint(td_state *s, uint64_t address) {
   uc_hook h = 0;
@@ -409,6 +435,17 @@ int td_del_watchpoint(td_state *s, uint64_t h) {
   return r;
 }
 
+// Reads n registers by id into out[] (zero-extended: a 32-bit register fills the
+// low half): a stop reply's 34 registers in one call from JS instead of 34.
+// Returns the number read (an unknown id stops the reading there).
+int td_read_regs(uc_engine *uc, const int32_t *ids, int n, uint64_t *out) {
+  for (int i = 0; i < n; i++) {
+    out[i] = 0;
+    if (uc_reg_read(uc, ids[i], &out[i]) != UC_ERR_OK) return i;
+  }
+  return n;
+}
+
 int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }
 
 // Stop a run from another thread when no block hook is installed. Unicorn may
@@ -440,7 +477,7 @@ void td_detach(td_state *s) {
 // into the mapping is in the kernel's page cache at once (a kill -9 loses nothing
 // already written), without a write() per record. The file is extended a window
 // at a time and cut to its real length when the log is closed; after a kill -9
-// it may end in up to one window of zero bytes. Files that cannot be mapped
+// it may end in up to two windows of zero bytes (td_log_ahead). Files that cannot be mapped
 // (pipes, devices) are written with write() by the caller instead.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -480,6 +517,44 @@ void *td_log_map(int64_t fd, uint64_t offset, uint64_t len, int *err) {
 }
 
 int td_log_unmap(void *p, uint64_t len) { return munmap(p, len); }
+
+// The next window, prepared on a thread of its own while the guest runs and fills
+// the current one: allocating and populating 1 MiB of new file pages is about a
+// quarter of what logging a trap storm costs, and this takes it off the trap path
+// (onto the other core). td_log_ahead starts it; td_log_take waits for it and
+// returns the mapping (NULL: failed, errno in *err; the caller maps synchronously).
+#include <pthread.h>
+
+typedef struct td_ahead {
+  pthread_t th;
+  int64_t fd;
+  uint64_t offset, len;
+  void *p;
+  int err;
+} td_ahead;
+
+static void *ahead_main(void *arg) {
+  td_ahead *a = (td_ahead *)arg;
+  a->p = td_log_map(a->fd, a->offset, a->len, &a->err);
+  return NULL;
+}
+
+// NULL when no thread could be started (the caller maps synchronously later).
+td_ahead *td_log_ahead(int64_t fd, uint64_t offset, uint64_t len) {
+  td_ahead *a = (td_ahead *)calloc(1, sizeof(td_ahead));
+  if (!a) return NULL;
+  a->fd = fd; a->offset = offset; a->len = len;
+  if (pthread_create(&a->th, NULL, ahead_main, a) != 0) { free(a); return NULL; }
+  return a;
+}
+
+void *td_log_take(td_ahead *a, int *err) {
+  pthread_join(a->th, NULL);
+  void *p = a->p;
+  *err = a->err;
+  free(a);
+  return p;
+}
 
 // Cuts the file to what was written and closes it.
 int td_log_close(int64_t fd, uint64_t size) {

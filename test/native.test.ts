@@ -184,7 +184,7 @@ function cValues(names: string[]): Map<string, bigint> {
   writeFileSync(src, `#include "${path.join(ROOT, 'native/trapdoor.c')}"\n#include <stdio.h>\nint main(void) {\n` +
     names.map((n) => `  printf("%s %lld\\n", "${n}", (long long)(${n}));\n`).join('') + '  return 0;\n}\n');
   const exe = path.join(dir, 'layout');
-  const r = spawnSync('gcc', ['-w', '-o', exe, src, '-lunicorn'], { encoding: 'utf8' });
+  const r = spawnSync('gcc', ['-w', '-pthread', '-o', exe, src, '-lunicorn'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`compiling the layout probe failed:\n${r.stderr}`);
   const out = execFileSync(exe, { encoding: 'utf8' });
   return new Map(out.trim().split('\n').map((l) => { const i = l.lastIndexOf(' '); return [l.slice(0, i), BigInt(l.slice(i + 1))]; }));

@@ -71,6 +71,21 @@ describe('AArch64 traps', () => {
     expect(asked.ok && asked.value[1].decoded.summary).toMatch(/CPU_ON\(target_cpu=0x2,/);
   });
 
+  it('while a trap waits for a decision, every kept record still shows its own registers (the oldest too)', async () => {
+    // 2048 calls (as many as a vCPU keeps) with x1 = 1, 2, ... then one that asks: its
+    // registers must not show up in the oldest kept record (they share a ring slot
+    // when the ring is no larger than what is kept)
+    const s = await session('aarch64', `.global _start\n_start:\n  mov x1, #0\n1:\n  add x1, x1, #1\n  ldr x0, =0x84000000\n  smc #0
+  cmp x1, #2048\n  b.ne 1b\n  ldr x0, =0x82000042\n  ldr x1, =0xdead\n  smc #0\n  ${A64_OFF}`, { policy: policy('0x82000042=ask') });
+    const stop = await s.cont();
+    expect(stop.ok && stop.value.reason).toBe('trap');
+    const kept = await s.traps({ n: 5000 });
+    if (!kept.ok) throw new Error(kept.error);
+    expect(kept.value.length).toBeGreaterThan(100);
+    for (const t of kept.value) expect(t.args[1]).toBe(hex(BigInt(t.seq)));
+    expect(kept.value[0].decoded.name).toBe('PSCI_VERSION');
+  });
+
   it('PSCI_FEATURES answers match what the built-in firmware implements', async () => {
     // CPU_ON (implemented), MEM_PROTECT (not), SMCCC_VERSION (implemented)
     const s = await session('aarch64', `.global _start\n_start:

@@ -46,6 +46,8 @@ export const INTNO = { UDEF: 1, SWI: 2, PREFETCH_ABORT: 3, DATA_ABORT: 4, IRQ: 5
 export class Cpu {
   readonly ctl: BigUint64Array;
   readonly ctl32: Int32Array;
+  /** The control block as doubles (CTL.TIME). */
+  readonly ctlF64: Float64Array;
   private readonly uc: Ptr;
   private readonly td: Ptr;
   private readonly lib = unicorn();
@@ -76,6 +78,7 @@ export class Cpu {
     this.ctl = new BigUint64Array(ctlBuffer);
     this.countBlocks = opts.countBlocks !== false;
     this.ctl32 = new Int32Array(ctlBuffer);
+    this.ctlF64 = new Float64Array(ctlBuffer);
     this.regs = registerTable(arch);
     this.nArgRegs = arch === 'aarch64' ? 18 : 15;
     this.liveArgs = this.ctl.subarray(CTL.REGS, CTL.REGS + this.nArgRegs);
@@ -192,6 +195,37 @@ export class Cpu {
     return def.name === `SP_EL${inUse}` ? findRegister('aarch64', 'sp')! : def;
   }
 
+  /**
+   * Registers as hex text ('0x...'), as a stop reply carries them: those Unicorn
+   * reads by id (up to 64 bits) in one native call, the others one by one. A name
+   * this CPU does not have gives undefined.
+   */
+  readRegsHex(names: readonly string[]): (string | undefined)[] {
+    let plan = this.hexPlans.get(names.join());
+    if (!plan) {
+      const defs = names.map((n) => findRegister(this.arch, n));
+      // one native read for plain registers; SP_ELn (liveBank), derived and 128-bit ones go through readReg
+      const batch = defs.flatMap((d, i) => (d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL') ? [i] : []));
+      plan = { defs, batch, ids: Int32Array.from(batch, (i) => defs[i]!.uc!), out: new Uint32Array(batch.length * 2) };
+      if (this.hexPlans.size > 64) this.hexPlans.clear();
+      this.hexPlans.set(names.join(), plan);
+    }
+    const out = new Array<string | undefined>(names.length);
+    const got = plan.batch.length ? this.lib.td_read_regs(this.uc, plan.ids, plan.batch.length, plan.out) as number : 0;
+    const w = plan.out;
+    for (let k = 0; k < got; k++) {
+      const i = plan.batch[k];
+      const lo = w[2 * k], hi = plan.defs[i]!.bits === 32 ? 0 : w[2 * k + 1];
+      out[i] = hi ? '0x' + hi.toString(16) + lo.toString(16).padStart(8, '0') : '0x' + lo.toString(16);
+    }
+    for (let i = 0; i < names.length; i++) {
+      const d = plan.defs[i];
+      if (d && out[i] === undefined) out[i] = '0x' + this.readReg(d).toString(16);
+    }
+    return out;
+  }
+  private readonly hexPlans = new Map<string, { defs: (RegDef | undefined)[]; batch: number[]; ids: Int32Array; out: Uint32Array }>();
+
   readReg(def: RegDef): bigint {
     def = this.liveBank(def);
     if (def.derive) return this.reg(def.derive.from) & def.derive.mask;
@@ -254,6 +288,16 @@ export class Cpu {
   /** A value as the native hook writes it back: the register's width, unsigned. */
   private wbValue(v: bigint): bigint {
     return BigInt.asUintN(64, this.arch === 'aarch64' ? v : v & 0xffff_ffffn);
+  }
+
+  /**
+   * The ring the trap hook copies each trap's registers to (`n` slots of `words`
+   * 64-bit words, shared memory), slot after slot from 0; the slot of the current
+   * trap is CTL.RING_SLOT.
+   */
+  attachRing(ring: BigUint64Array, n: number, words: number) {
+    if (!(ring.buffer instanceof SharedArrayBuffer) || ring.length < n * words) throw new Error('the record ring must be shared memory of n * words words');
+    if ((this.lib.td_set_ring(this.td, ring, n, words) as number) !== 0) throw new Error(`a record ring of ${words} words a slot cannot hold the registers`);
   }
 
   /** Registers 0..values.length-1 written back as the hook returns, from values already made (see writeBackValues). */

@@ -90,6 +90,8 @@ function bind() {
     td_attach: td.func('void *td_attach(void *uc, void *ctl, int arch, td_trap_cb *cb, int count_blocks)'),
     td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
     td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
+    td_set_ring: td.func('int td_set_ring(void *s, void *ring, int n, int words)'),
+    td_read_regs: td.func('int td_read_regs(void *uc, void *ids, int n, void *out)'),
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
     td_add_step_hook: td.func('uint64_t td_add_step_hook(void *s, uint64_t address)'),
     td_arm_step: td.func('int td_arm_step(void *s, int n, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)'),
@@ -100,6 +102,8 @@ function bind() {
     td_last_error: td.func('const char *td_last_error(void)'),
     td_log_open: td.func('int64_t td_log_open(const char *path, _Out_ uint64_t *size)'),
     td_log_map: td.func('void *td_log_map(int64_t fd, uint64_t offset, uint64_t len, _Out_ int *err)'),
+    td_log_ahead: td.func('void *td_log_ahead(int64_t fd, uint64_t offset, uint64_t len)'),
+    td_log_take: td.func('void *td_log_take(void *a, _Out_ int *err)'),
     td_log_unmap: td.func('int td_log_unmap(void *p, uint64_t len)'),
     td_log_close: td.func('int td_log_close(int64_t fd, uint64_t size)'),
   };

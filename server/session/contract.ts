@@ -152,10 +152,10 @@ export type SessionApi = { [N in OpName]: (params: ParamsOf<N>) => Promise<Resul
 export const WORKER_OPS = {
   /** mailbox: the fast lane for calls while stopped (mailbox.ts). */
   init: op<EngineConfig & { mailbox?: SharedArrayBuffer }, { pc: bigint }>('init', ''),
-  run: op<{ step: boolean; regs?: string[] }, { ev: StopEvent; values?: (bigint | undefined)[] }>('run', ''),
+  run: op<{ step: boolean; regs?: string[] }, { ev: StopEvent; values?: (Hex | undefined)[] }>('run', ''),
   decide: op<{ decision: { action: Exclude<Action, 'ask'>; values?: Record<string, bigint> }; client?: string; seq?: number }, TrapRecord>('decide', ''),
   pending: op<Record<string, never>, TrapRecord | undefined>('pending', ''),
-  regs: op<{ names: string[] }, (bigint | undefined)[]>('regs', ''),
+  regs: op<{ names: string[] }, (Hex | undefined)[]>('regs', ''),
   writeReg: op<{ name: string; value: bigint }, true>('writeReg', ''),
   readMem: op<{ addr: bigint; len: number }, Uint8Array>('readMem', ''),
   writeMem: op<{ addr: bigint; data: Uint8Array }, true>('writeMem', ''),

@@ -17,7 +17,7 @@ import type { EngineConfig } from './engine-config.js';
 import type { AddRuleParams, RuleInfo, StopEvent, StopReason } from './contract.js';
 import type { TrapRecord, TrapResult } from './trap-record.js';
 import { FlowWorker } from './flow.js';
-import { RecordBook, makeRecord, type RecordSink } from './records.js';
+import { RecordBook, RING_REGS, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
 import { defaultNeeds, ruleNeeds } from './policy-needs.js';
 import { plural } from './render.js';
@@ -62,6 +62,7 @@ export class Engine {
     this.cpu = new Cpu(cfg.arch, this.mem, cfg.ctl, () => this.path.onTrap(), { countBlocks: cfg.countBlocks });
     this.log = cfg.trapLog ? new TrapLog(cfg.trapLog) : undefined;
     this.records = new RecordBook(cfg.arch, cfg.vcpu, this.cpu.nArgRegs, cfg.platform, events, flow, cfg.subscribed !== false, this.log, cfg.keep, this.cpu);
+    this.cpu.attachRing(this.records.ring64, this.records.ringSize, RING_REGS);
     this.firmware = new Firmware(cfg.firmware);
     this.path = new TrapPath(this.cpu, this.records, this.firmware, flow, () => this.policy, { platform: cfg.platform, interactive: cfg.interactive, vcpu: cfg.vcpu });
     this.env = applyEnv(this.cpu, this.firmware, 'outside');

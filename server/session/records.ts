@@ -133,21 +133,38 @@ export class RecordBook {
     private readonly flow: FlowWorker,
     private readonly subscribed: boolean,
     private readonly log: TrapLog | undefined,
-    keep = 2048,
+    private readonly keepMax = 2048,
     private readonly timer?: FlushTimer,
   ) {
-    this.ringSize = keep;
-    this.ring64 = new BigUint64Array(keep * RING_REGS);
+    // a slot more than the traps kept: the trap being taken (the hook has written its
+    // slot) never overwrites the registers or record of a trap still kept
+    this.ringSize = keepMax + 1;
+    // shared memory: the native trap hook writes the registers of each trap here (Cpu.attachRing)
+    this.ring64 = new BigUint64Array(new SharedArrayBuffer(this.ringSize * RING_REGS * 8));
     this.ring32 = new Int32Array(this.ring64.buffer);
+    this.pool = new Array<Lazy | undefined>(this.ringSize).fill(undefined);
     this.regJson = arch === 'aarch64' ? 'x' : 'r';
   }
 
-  /** A free register slot for the next trap (its words at ring32[slot * 36 ...]). */
-  nextSlot(): number {
-    const slot = this.ringNext;
-    this.ringNext = slot + 1 === this.ringSize ? 0 : slot + 1;
-    return slot;
+  /**
+   * The record of the trap whose registers are in ring slot `slot`, as the trap
+   * path starts it: one object per slot, reused (no allocation per trap). The trap
+   * that had the slot before was dropped from `kept` before the hook wrote the
+   * slot again (the ring has a slot more than kept holds).
+   */
+  lazyAt(slot: number, seq: number, insns: number, time: number, arch: GuestArch, conduit: Conduit, imm: number, pc: bigint,
+    decoded: DecodedCall, call: CachedCall | undefined, exact: boolean, verdict: Verdict): Lazy {
+    let l = this.pool[slot];
+    if (l === undefined) {
+      l = this.pool[slot] = { seq, insns, time, slot, arch, conduit, imm, pc, decoded, call, exact, verdict, decision: 'pending', by: verdict.by, ans: undefined, result: undefined, rec: undefined };
+      return l;
+    }
+    l.seq = seq; l.insns = insns; l.time = time; l.arch = arch; l.conduit = conduit; l.imm = imm; l.pc = pc;
+    l.decoded = decoded; l.call = call; l.exact = exact; l.verdict = verdict; l.decision = 'pending'; l.by = verdict.by;
+    l.ans = undefined; l.result = undefined;
+    return l;
   }
+  private readonly pool: (Lazy | undefined)[];
 
   /** The registers of a kept trap, copied out of the ring. */
   regsAt(slot: number): BigUint64Array {
@@ -160,7 +177,7 @@ export class RecordBook {
    * its record as guest output.
    */
   keep(l: Lazy) {
-    const max = this.ringSize;
+    const max = this.keepMax;
     if (this.kept.length - this.keptStart >= max) {
       this.keptStart++;
       if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }

@@ -309,7 +309,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const { ev, values } = r.value;
     if (values && registers) {
       const regs: Record<string, Hex> = {};
-      registers.forEach((n, i) => { const val = values[i]; if (val !== undefined) regs[n] = hex(val); });
+      registers.forEach((n, i) => { const val = values[i]; if (val !== undefined) regs[n] = val; });
       ev.registers = regs;
       this.regCache = { ...regs };
     }
@@ -390,7 +390,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const r = await this.call('regs', { names });
     if (!r.ok) return r;
     const out: Record<string, Hex> = {};
-    names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = hex(val); });
+    names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = val; });
     if (this._state === 'stopped') this.regCache = { ...this.regCache, ...out };
     return ok(out);
   }

@@ -12,11 +12,19 @@ import { CoreError } from '../result.js';
 import { recordsEnd, WINDOW } from './trap-log-end.js';
 
 const PAGE = 4096;
+/**
+ * The next window is prepared (allocated, mapped, its pages made writable) on a
+ * native thread while the guest fills this one (td_log_ahead): it starts this far
+ * before the current window ends, where the record that does not fit begins.
+ */
+const AHEAD_OVERLAP = 64 << 10;
 const EMPTY = new Uint8Array(0);
 
 export class TrapLog {
   private fd: number | undefined;
   private mapped: { fd: number; size: number; base: number; ptr: Ptr; view: Buffer } | undefined;
+  /** The next window being prepared, and where it starts. */
+  private ahead: { handle: Ptr; base: number } | undefined;
 
   constructor(readonly path: string) {
     const lib = unicorn();
@@ -35,20 +43,44 @@ export class TrapLog {
     }
   }
 
-  /** Maps the window that holds the end of the log; false if the file cannot be mapped. */
-  private remap(): boolean {
+  /**
+   * Maps a window that holds the end of the log and `len` bytes after it (the
+   * prepared one when it does), and starts preparing the next; false if the file
+   * cannot be mapped.
+   */
+  private remap(len = 0): boolean {
     const m = this.mapped!;
     const lib = unicorn();
+    let ptr: Ptr = null;
+    let base = m.size - (m.size % PAGE);
+    const a = this.takeAhead();
+    if (a.ptr && m.size >= a.base && m.size - a.base + len <= WINDOW) {
+      ptr = a.ptr;
+      base = a.base;
+    } else if (a.ptr) lib.td_log_unmap(a.ptr, BigInt(WINDOW));
     if (m.ptr) lib.td_log_unmap(m.ptr, BigInt(m.view.length));
     m.ptr = null;
-    const base = m.size - (m.size % PAGE);
-    const err = [0];
-    const ptr = lib.td_log_map(BigInt(m.fd), BigInt(base), BigInt(WINDOW), err);
-    if (!ptr) return false;
+    if (!ptr) {
+      const err = [0];
+      ptr = lib.td_log_map(BigInt(m.fd), BigInt(base), BigInt(WINDOW), err);
+      if (!ptr) return false;
+    }
     m.ptr = ptr;
     m.base = base;
     m.view = Buffer.from(ffi().view(ptr, WINDOW));
+    const next = base + WINDOW - AHEAD_OVERLAP;
+    const handle = lib.td_log_ahead(BigInt(m.fd), BigInt(next), BigInt(WINDOW));
+    if (handle) this.ahead = { handle, base: next };
     return true;
+  }
+
+  /** The prepared window (ptr null: none, or it failed, and the caller maps synchronously). */
+  private takeAhead(): { ptr: Ptr; base: number } {
+    const a = this.ahead;
+    this.ahead = undefined;
+    if (!a) return { ptr: null, base: 0 };
+    const err = [0];
+    return { ptr: unicorn().td_log_take(a.handle, err), base: a.base };
   }
 
   /**
@@ -71,7 +103,7 @@ export class TrapLog {
     // room for the worst case (3 bytes a character) and the newline
     const len = (head.length + tail.length) * 3 + args.length + decoded.length + 1;
     if (m && len < WINDOW - PAGE) {
-      if (m.size - m.base + len > WINDOW && !this.remap()) {
+      if (m.size - m.base + len > WINDOW && !this.remap(len)) {
         throw new CoreError('io', `writing the trap log ${this.path} failed: the file cannot be extended (disk full?)`);
       }
       const v = m.view;
@@ -105,6 +137,8 @@ export class TrapLog {
     const m = this.mapped;
     if (m) {
       const lib = unicorn();
+      const a = this.takeAhead();
+      if (a.ptr) lib.td_log_unmap(a.ptr, BigInt(WINDOW));
       if (m.ptr) lib.td_log_unmap(m.ptr, BigInt(m.view.length));
       lib.td_log_close(BigInt(m.fd), BigInt(m.size));
       this.mapped = undefined;

@@ -15,7 +15,7 @@ import type { Firmware } from '../firmware/index.js';
 import type { Policy, Verdict } from '../policy/rules.js';
 import { applyEmulate, applyEnv, applyReturn, type ApplyEnv, type ExitEffect } from './apply.js';
 import type { FlowWorker } from './flow.js';
-import { RING_REGS, type CachedCall, type Lazy, type RecordBook } from './records.js';
+import type { CachedCall, RecordBook } from './records.js';
 
 /** A trap the hook could not finish: the run is stopped exactly at it. */
 export interface Pending {
@@ -96,10 +96,8 @@ export class TrapPath {
     const thumb = cpu.arch === 'arm' && (c32[CTL.PSTATE * 2] & 0x20) !== 0;
     const arch: GuestArch = thumb ? 'thumb' : this.archName;
     const imm = immediateOf(arch, conduit, c32[CTL.INSN * 2] >>> 0);
-    // The registers go to the ring as 32-bit halves: no BigInt is made on this path.
-    const slot = this.records.nextSlot();
-    const ring = this.records.ring32;
-    for (let i = 0, to = slot * RING_REGS * 2, from = CTL.REGS * 2, n = cpu.nArgRegs * 2; i < n; i++) ring[to + i] = c32[from + i];
+    // the native hook copied the registers to this slot of the record ring
+    const slot = c32[CTL.RING_SLOT * 2];
     // the call's context, made only when something reads it (not for a cached call answered from the cache)
     let ctx: CallContext | undefined;
     const w0 = c32[CTL.REGS * 2] >>> 0;
@@ -130,7 +128,7 @@ export class TrapPath {
     if (verdict.action === 'ask' && !this.opts.interactive) verdict = this.noOneToAsk(verdict);
     const insns = (c32[CTL.INSNS * 2] >>> 0) + (c32[CTL.INSNS * 2 + 1] >>> 0) * 0x1_0000_0000;
     const pc = cpu.ctl[CTL.PC];
-    const lazy: Lazy = { seq, insns, time: Date.now(), slot, arch, conduit, imm, pc, decoded, call, exact, verdict, decision: 'pending', by: verdict.by };
+    const lazy = this.records.lazyAt(slot, seq, insns, cpu.ctlF64[CTL.TIME], arch, conduit, imm, pc, decoded, call, exact, verdict);
     switch (verdict.action) {
       case 'emulate': {
         // a call whose answer never changes (Firmware.constantAnswer) is answered from the cache after the first

@@ -24,13 +24,8 @@ const need = () => {
   return engine;
 };
 
-function readRegs(names: string[]): (bigint | undefined)[] {
-  const cpu = need().cpu;
-  return names.map((n) => {
-    const d = findRegister(cpu.arch, n);
-    return d ? cpu.readReg(d) : undefined;
-  });
-}
+/** Registers as hex text (Cpu.readRegsHex: one native call for most). */
+const readRegs = (names: string[]) => need().cpu.readRegsHex(names);
 
 function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code: 'invalid' | 'unmapped' | 'no-register'): T {
   if (!r.ok) throw new CoreError(code, r.error);
