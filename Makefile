@@ -45,7 +45,7 @@ CLI_EXTERNAL := --external:koffi --external:yaml '--external:vscode-jsonrpc*' '-
 # first forwarded call): bundled, its JSON-RPC library would load at every start.
 ts: deps
 	$(NODE_BIN)/tsc -p .
-	$(NODE_BIN)/esbuild dist/server/session/worker.js --bundle --platform=node --format=esm --external:koffi --external:yaml --external:vscode-jsonrpc --external:vscode-jsonrpc/node '--external:*/forward/client.js' --outfile=dist/server/session/worker.bundle.js --log-level=warning
+	$(NODE_BIN)/esbuild dist/server/session/worker.js --bundle --platform=node --format=cjs --external:koffi --external:yaml --external:vscode-jsonrpc --external:vscode-jsonrpc/node '--external:*/forward/client.js' '--define:import.meta.url=__worker_url' "--banner:js=const __worker_url = require('node:url').pathToFileURL(__filename).href;" --outfile=dist/server/session/worker.bundle.cjs --log-level=warning
 	rm -f dist/server/session/cli-*.js
 	$(NODE_BIN)/esbuild dist/server/cli/main.js --bundle --splitting --platform=node --format=esm $(CLI_EXTERNAL) --outdir=dist/server/session --entry-names=cli-[name] --chunk-names=cli-chunk-[hash] --log-level=warning
 

@@ -84,6 +84,12 @@ describe('AArch64 traps', () => {
     expect(kept.value.length).toBeGreaterThan(100);
     for (const t of kept.value) expect(t.args[1]).toBe(hex(BigInt(t.seq)));
     expect(kept.value[0].decoded.name).toBe('PSCI_VERSION');
+    expect(kept.value.at(-1)!.seq).toBe(2048);
+    // from a seq on, across the point where the kept ring wraps
+    const some = await s.traps({ from: kept.value[0].seq + 10, n: 3 });
+    expect(some.ok && some.value.map((t) => t.seq)).toEqual([10, 11, 12].map((d) => kept.value[0].seq + d));
+    const last = await s.traps({ n: 2 });
+    expect(last.ok && last.value.map((t) => t.seq)).toEqual([2047, 2048]);
   });
 
   it('PSCI_FEATURES answers match what the built-in firmware implements', async () => {

@@ -23,8 +23,10 @@ function startWorker(): Worker {
     return new Worker(`import(${JSON.stringify(tsxApi(here))})` +
       `.then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`, { eval: true });
   }
-  // Built: the bundle `make build` makes (one file loads faster), else the modules.
-  const bundle = fileURLToPath(new URL('./worker.bundle.js', here));
+  // Built: the bundle `make build` makes (one file loads faster; CommonJS: a worker
+  // whose entry is CommonJS starts ~10 ms sooner than one that needs the ES module
+  // loader), else the modules.
+  const bundle = fileURLToPath(new URL('./worker.bundle.cjs', here));
   return new Worker(existsSync(bundle) ? bundle : fileURLToPath(new URL('./worker.js', here)));
 }
 

@@ -98,8 +98,10 @@ export interface FlushTimer {
 const OUTPUT_PIECE = 4096;
 
 export class RecordBook {
-  private readonly kept: Lazy[] = [];
-  private keptStart = 0;
+  /** The kept traps: a ring of keepMax, the oldest at keptNext - keptCount. */
+  private readonly kept: (Lazy | undefined)[];
+  private keptNext = 0;
+  private keptCount = 0;
   readonly ringSize: number;
   readonly ring64: BigUint64Array;
   readonly ring32: Int32Array;
@@ -143,6 +145,7 @@ export class RecordBook {
     this.ring64 = new BigUint64Array(new SharedArrayBuffer(this.ringSize * RING_REGS * 8));
     this.ring32 = new Int32Array(this.ring64.buffer);
     this.pool = new Array<Lazy | undefined>(this.ringSize).fill(undefined);
+    this.kept = new Array<Lazy | undefined>(keepMax).fill(undefined);
     this.regJson = arch === 'aarch64' ? 'x' : 'r';
   }
 
@@ -177,12 +180,10 @@ export class RecordBook {
    * its record as guest output.
    */
   keep(l: Lazy) {
-    const max = this.keepMax;
-    if (this.kept.length - this.keptStart >= max) {
-      this.keptStart++;
-      if (this.keptStart > max) { this.kept.splice(0, this.keptStart); this.keptStart = 0; }
-    }
-    this.kept.push(l);
+    const next = this.keptNext;
+    this.kept[next] = l;
+    this.keptNext = next + 1 === this.keepMax ? 0 : next + 1;
+    if (this.keptCount < this.keepMax) this.keptCount++;
     this.send(l);
     const out = l.ans?.output;
     if (out) for (const b of out) this.output(b);
@@ -374,13 +375,14 @@ export class RecordBook {
 
   /** The last n kept traps, or those from seq `from` on (at most n). */
   query(n: number | undefined, from: number | undefined): TrapRecord[] {
-    let start = this.keptStart;
+    const all: Lazy[] = [];
+    for (let i = 0, at = this.keptNext - this.keptCount; i < this.keptCount; i++, at++) all.push(this.kept[at < 0 ? at + this.keepMax : at]!);
     if (from !== undefined) {
-      while (start < this.kept.length && this.kept[start].seq < from) start++;
-      return this.kept.slice(start, n === undefined ? undefined : start + n).map((l) => this.materialize(l));
+      let start = 0;
+      while (start < all.length && all[start].seq < from) start++;
+      return all.slice(start, n === undefined ? undefined : start + n).map((l) => this.materialize(l));
     }
-    start = Math.max(start, this.kept.length - (n ?? 20));
-    return this.kept.slice(start).map((l) => this.materialize(l));
+    return all.slice(Math.max(0, all.length - (n ?? 20))).map((l) => this.materialize(l));
   }
 }
 

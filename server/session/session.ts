@@ -197,7 +197,10 @@ export class Session extends EventEmitter<SessionEvents> {
       subscribed: opts.subscribe ?? true,
       softStep: opts.softStep,
     };
-    const init = await s.call('init', { ...cfg, mailbox: (opts.channel ?? process.env.TRAPDOOR_CHANNEL) === 'postMessage' ? undefined : s.mailboxBuffer });
+    const initCall = s.call('init', { ...cfg, mailbox: (opts.channel ?? process.env.TRAPDOOR_CHANNEL) === 'postMessage' ? undefined : s.mailboxBuffer });
+    // while the worker starts (a thread takes ~60 ms here), this thread loads the native libraries for it
+    (await import('../machine/unicorn.js')).preload();
+    const init = await initCall;
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
     return ok(s);

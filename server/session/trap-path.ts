@@ -44,6 +44,8 @@ export class TrapPath {
   /** What failed inside the hook, and at which trap. */
   internal: { message: string; seq: number } | undefined;
   private readonly callCache = new Map<number, CachedCall>();
+  private lastW0 = -1;
+  private lastHit: CachedCall | undefined;
   private readonly archName: GuestArch;
   private readonly hookEnv: ApplyEnv;
 
@@ -60,7 +62,11 @@ export class TrapPath {
   }
 
   /** The policy changed: cached verdicts no longer hold. */
-  policyChanged() { this.callCache.clear(); }
+  policyChanged() {
+    this.callCache.clear();
+    this.lastW0 = -1;
+    this.lastHit = undefined;
+  }
 
   readonly readGuest = (addr: bigint, len: number): Uint8Array | null => {
     const r = this.cpu.readMem(addr, len);
@@ -101,7 +107,8 @@ export class TrapPath {
     // the call's context, made only when something reads it (not for a cached call answered from the cache)
     let ctx: CallContext | undefined;
     const w0 = c32[CTL.REGS * 2] >>> 0;
-    const hit = this.callCache.get(w0);
+    // a storm repeats one call: the last one looked up is checked first (Map.get hashes a number this large)
+    const hit = w0 === this.lastW0 ? this.lastHit : this.callCache.get(w0);
     let decoded: DecodedCall;
     let verdict: Verdict;
     let exact: boolean;
@@ -125,6 +132,7 @@ export class TrapPath {
         this.callCache.set(w0, call);
       }
     }
+    if (call !== hit) { this.lastW0 = w0; this.lastHit = this.callCache.get(w0); }
     if (verdict.action === 'ask' && !this.opts.interactive) verdict = this.noOneToAsk(verdict);
     const insns = (c32[CTL.INSNS * 2] >>> 0) + (c32[CTL.INSNS * 2 + 1] >>> 0) * 0x1_0000_0000;
     const pc = cpu.ctl[CTL.PC];
