@@ -46,6 +46,7 @@ enum {
   CTL_FLUSH_AT = 59,     // stop (STOP_FLUSH) when INSNS >= FLUSH_AT (0: none): records wait to be posted
   CTL_TIME = 60,         // the trap's wall-clock time: ms since 1970 as a double (what Date.now() gives)
   CTL_RING_SLOT = 61,    // the record-ring slot this trap's registers went to (td_set_ring)
+  CTL_RING_COUNT = 62,   // slots written to the record ring so far (slot i is i % n)
   CTL_SLOTS = 64
 };
 
@@ -56,6 +57,12 @@ enum { ACT_CONTINUE = 0, ACT_STOP = 1 };
 typedef int (*td_trap_cb)(void);
 
 #define TD_STEP_MAX 4
+#define TD_ANSWERS 8
+
+// Words of a record-ring slot: the registers, then what a record needs of a trap
+// answered here without JS (RING_* in server/session/records.ts).
+enum { RING_SEQ = 18, RING_INSNS = 19, RING_TIME = 20, RING_PC = 21, RING_ANSWER = 22, RING_WORDS = 24 };
+enum { INTNO_HVC = 11, INTNO_SMC = 13 };
 
 typedef struct td_state {
   uc_engine *uc;
@@ -74,6 +81,13 @@ typedef struct td_state {
   uint64_t step_at[TD_STEP_MAX];
   uint64_t *ring;     // the record ring (td_set_ring): ring_n slots of ring_words words
   int ring_n, ring_words, ring_next;
+  volatile uint32_t *seq; // the session's trap seq (two 32-bit halves, low first), shared by its vCPUs
+  int nanswers;       // calls answered here without JS (td_set_answer)
+  struct td_answer {
+    uint32_t w0, insn, intno, thumb;
+    uint64_t mask;
+    uint64_t vals[18];
+  } answers[TD_ANSWERS];
 } td_state;
 
 // Register ids straight from the headers (JS reads x0..x17 / r0..r14 at CTL_REGS in
@@ -135,18 +149,6 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
   for (int i = 0; i < s->nregs; i++) { vals[i] = 0; ptrs[i] = &vals[i]; }
   uc_reg_read_batch(uc, s->regids, ptrs, s->nregs);
   for (int i = 0; i < s->nregs; i++) c[CTL_REGS + i] = vals[i];
-  if (s->ring) {
-    // the record keeps its registers in the ring: copied here, not by JS word by word
-    int slot = s->ring_next;
-    s->ring_next = slot + 1 == s->ring_n ? 0 : slot + 1;
-    uint64_t *r = s->ring + (size_t)slot * s->ring_words;
-    for (int i = 0; i < s->nregs; i++) r[i] = vals[i];
-    c[CTL_RING_SLOT] = (uint64_t)slot;
-  }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  double ms = (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-  memcpy((void *)&c[CTL_TIME], &ms, sizeof ms);
   uint64_t pc = 0, ps = 0;
   uint32_t insn = 0;
   if (c[CTL_ARCH] == 0) {
@@ -166,6 +168,43 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {
   c[CTL_NTRAPS] += 1;
   c[CTL_WB_MASK] = 0;
   c[CTL_ACTION] = ACT_CONTINUE;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double ms = (double)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  memcpy((void *)&c[CTL_TIME], &ms, sizeof ms);
+  if (s->ring && (intno == INTNO_SMC || intno == INTNO_HVC)) {
+    // the record keeps its registers in the ring: copied here, not by JS word by word
+    // (only SMC/HVC take a slot: each slot then becomes exactly one kept record)
+    int slot = s->ring_next;
+    s->ring_next = slot + 1 == s->ring_n ? 0 : slot + 1;
+    uint64_t *r = s->ring + (size_t)slot * s->ring_words;
+    for (int i = 0; i < s->nregs; i++) r[i] = vals[i];
+    r[RING_ANSWER] = 0;
+    c[CTL_RING_SLOT] = (uint64_t)slot;
+    c[CTL_RING_COUNT] += 1;
+    // A call whose answer never changes, answered before: answer it again here, and
+    // leave in the slot what its record needs (JS makes the record when someone looks).
+    uint32_t thumb = c[CTL_ARCH] == 1 && (ps & 0x20) ? 1 : 0;
+    for (int a = 0; a < s->nanswers; a++) {
+      struct td_answer *an = &s->answers[a];
+      if (an->w0 != (uint32_t)vals[0] || an->insn != insn || an->intno != intno || an->thumb != thumb) continue;
+      uint32_t lo = __atomic_add_fetch(&s->seq[0], 1, __ATOMIC_SEQ_CST);
+      uint32_t hi = lo == 0 ? __atomic_add_fetch(&s->seq[1], 1, __ATOMIC_SEQ_CST) : __atomic_load_n(&s->seq[1], __ATOMIC_SEQ_CST);
+      r[RING_SEQ] = ((uint64_t)hi << 32) | lo;
+      r[RING_INSNS] = c[CTL_INSNS];
+      memcpy(&r[RING_TIME], &ms, sizeof ms);
+      r[RING_PC] = pc;
+      r[RING_ANSWER] = (uint64_t)a + 1;
+      int ids[18];
+      void *wp[18];
+      int n = 0;
+      for (int i = 0; i < s->nregs; i++) {
+        if (an->mask & (1ull << i)) { ids[n] = s->regids[i]; wp[n] = &an->vals[i]; n++; }
+      }
+      uc_reg_write_batch(uc, ids, wp, n);
+      return;
+    }
+  }
   int act = s->trap_cb ? s->trap_cb() : ACT_STOP;
   uint64_t mask = c[CTL_WB_MASK];
   if (mask) {
@@ -378,6 +417,26 @@ td_state *td_attach(uc_engine *uc, uint64_t *ctl, int arch, td_trap_cb trap_cb, 
 int td_set_ring(td_state *s, uint64_t *ring, int n, int words) {
   if (n <= 0 || words < s->nregs) return -1;
   s->ring = ring; s->ring_n = n; s->ring_words = words; s->ring_next = 0;
+  return 0;
+}
+
+// The session's trap seq (two 32-bit halves, low first: server/session/flow.ts),
+// counted here for the calls answered without JS.
+void td_set_seq(td_state *s, uint32_t *seq) { s->seq = seq; }
+
+// Answer slot `index` (0..TD_ANSWERS-1): a call with this w0, made by this
+// instruction word (SMC/HVC and its immediate), intno and Thumb state, is answered
+// by writing `vals` to the registers in `mask`, without JS; its slot in the record
+// ring says so (RING_ANSWER = index + 1). n: how many slots are in use from now on
+// (0 clears them all: the policy changed). -1: bad index, or no ring or seq yet.
+int td_set_answer(td_state *s, int index, uint32_t w0, uint32_t insn, uint32_t intno, uint32_t thumb,
+                  uint64_t mask, const uint64_t *vals, int n) {
+  if (n == 0) { s->nanswers = 0; return 0; }
+  if (index < 0 || index >= TD_ANSWERS || n > TD_ANSWERS || index >= n || !s->ring || !s->seq || s->ring_words < RING_WORDS) return -1;
+  struct td_answer *a = &s->answers[index];
+  a->w0 = w0; a->insn = insn; a->intno = intno; a->thumb = thumb; a->mask = mask;
+  for (int i = 0; i < 18; i++) a->vals[i] = (mask & (1ull << i)) ? vals[i] : 0;
+  s->nanswers = n;
   return 0;
 }
 

@@ -384,3 +384,76 @@ thumb_code:
     expect(await reg(s, 'r8')).toBe(0x10001n);
   });
 });
+
+describe('calls answered over and over with no reader of records (the hook answers them by itself)', () => {
+  // PSCI_VERSION and SMCCC_VERSION never change their answer: after the first, the
+  // native hook answers them without JS when nothing reads records as they come
+  // (subscribe: false, no trap log). TRNG_RND (a new answer each time) always goes
+  // through JS, so the two kinds interleave. The guest adds up what it was answered.
+  const N = 3000;
+  const a64 = `.global _start\n_start:\n  mov x20, #0\n  mov x21, #0
+1:\n  add x21, x21, #1\n  ldr x0, =0x84000000\n  mov x1, x21\n  smc #0\n  add x20, x20, x0
+  ldr x0, =0x80000000\n  hvc #0\n  add x20, x20, x0
+  ldr x0, =0x84000053\n  mov x1, #32\n  smc #0
+  ldr x2, =${N}\n  cmp x21, x2\n  b.ne 1b\n  ${A64_OFF}`;
+  const a32 = `.syntax unified\n.arm\n.global _start\n_start:\n  mov r5, #0\n  mov r6, #0
+loop:\n  add r6, r6, #1\n  ldr r0, =0x84000000\n  mov r1, r6\n  smc #0\n  add r5, r5, r0
+  ldr r2, =thumb_part + 1\n  blx r2
+  ldr r3, =${N}\n  cmp r6, r3\n  bne loop\n  ldr r0, =0x84000008\n  smc #0
+.thumb\n.thumb_func\nthumb_part:\n  ldr r0, =0x80000000\n  smc #0\n  add r5, r5, r0
+  ldr r0, =0x84000053\n  movs r1, #32\n  smc #0\n  bx lr\n`;
+
+  for (const [arch, src, sum] of [['aarch64', a64, 'x20'], ['arm', a32, 'r5']] as const) {
+    it(`${arch}: the guest gets the same answers, and the records kept are those a subscriber sees`, async () => {
+      const t0 = Date.now();
+      const quiet = await Session.open({ image: { path: assemble(arch, src) }, subscribe: false });
+      if (!quiet.ok) throw new Error(quiet.error);
+      open.push(quiet.value);
+      expect((await runToEnd(quiet.value)).reason).toBe('exit');
+      const loud = await session(arch, src);
+      expect((await runToEnd(loud)).reason).toBe('exit');
+      expect(quiet.value.trapCount).toBe(3 * N + 1);
+      expect(loud.log.length).toBe(3 * N + 1);
+      // what the guest was answered (write-back of the registers)
+      expect(await reg(quiet.value, sum)).toBe(await reg(loud, sum));
+      expect(await reg(quiet.value, sum)).toBeGreaterThan(0n);
+      const kept = await quiet.value.traps(5000);
+      if (!kept.ok) throw new Error(kept.error);
+      expect(kept.value.length).toBe(2048);
+      const seen = loud.log.slice(-2048);
+      const random = (t: TrapRecord) => t.decoded.name?.startsWith('TRNG_RND');
+      const same = (t: TrapRecord) => ({ ...t, time: undefined, result: random(t) ? undefined : t.result });
+      expect(kept.value.map(same)).toEqual(seen.map(same));
+      expect(new Set(kept.value.map((t) => t.decoded.name))).toEqual(new Set(['PSCI_VERSION', 'SMCCC_VERSION', 'TRNG_RND', 'PSCI_SYSTEM_OFF']));
+      for (const t of kept.value) {
+        expect(Date.parse(t.time)).toBeGreaterThanOrEqual(t0 - 1000);
+        expect(Date.parse(t.time)).toBeLessThanOrEqual(Date.now() + 1000);
+      }
+    });
+  }
+
+  it('a rule added while stopped applies at once to a call the hook was answering by itself', async () => {
+    const src = `.global _start\n_start:\n  mov x20, #0\n  mov x21, #0\n  mov x22, #0
+1:\n  ldr x0, =0x84000000\n  smc #0\n  add x20, x20, x0\n  add x22, x22, #1\n  cmp x22, #500\n  b.ne 1b
+  ldr x0, =0x86000001\n  hvc #0
+2:\n  ldr x0, =0x84000000\n  smc #0\n  add x21, x21, x0\n  sub x22, x22, #1\n  cbnz x22, 2b\n  ${A64_OFF}`;
+    const r = await Session.open({ image: { path: assemble('aarch64', src) }, subscribe: false, policy: policy('0x86000001=ask') });
+    if (!r.ok) throw new Error(r.error);
+    open.push(r.value);
+    const c = r.value.connect('test');
+    const stop = await c.cont();
+    expect(stop.ok && stop.value.reason).toBe('trap');
+    const version = (await reg(c, 'x20')) / 500n;
+    expect(version).toBeGreaterThan(0n);
+    expect(await reg(c, 'x20')).toBe(version * 500n);
+    expect((await c.addRule({ rule: '0x84000000=return(x0=5)' })).ok).toBe(true);
+    expect((await c.decide({ decision: { action: 'emulate' } })).ok).toBe(true);
+    expect((await runToEnd(c)).reason).toBe('exit');
+    expect(await reg(c, 'x21')).toBe(5n * 500n);
+    const kept = await c.traps({ n: 1002 });
+    if (!kept.ok) throw new Error(kept.error);
+    expect(kept.value.map((t) => t.seq)).toEqual(Array.from({ length: 1002 }, (_, i) => i + 1));
+    expect(kept.value.slice(0, 500).every((t) => t.decision === 'emulate' && t.result.regs?.x0 === hex(version))).toBe(true);
+    expect(kept.value.slice(501, 1001).every((t) => t.decision === 'return' && t.result.regs?.x0 === '0x5')).toBe(true);
+  });
+});

@@ -300,6 +300,23 @@ export class Cpu {
     if ((this.lib.td_set_ring(this.td, ring, n, words) as number) !== 0) throw new Error(`a record ring of ${words} words a slot cannot hold the registers`);
   }
 
+  /** The session's trap seq (flow.ts: its first 8 bytes), which the hook counts for the calls it answers itself. */
+  attachSeq(shared: SharedArrayBuffer) {
+    this.lib.td_set_seq(this.td, new Uint32Array(shared, 0, 2));
+  }
+
+  /**
+   * Has the native hook answer, from now on and without calling JS, a call with
+   * this w0 made by this instruction word (intno: SMC or HVC; thumb: the state) by
+   * writing these registers (writeBackValues); `index` of `n` answers in use (n = 0
+   * clears them all). False when the hook cannot take it.
+   */
+  setAnswer(index: number, n: number, key: { w0: number; insn: number; intno: number; thumb: boolean }, wb?: { values: bigint[]; mask: bigint }): boolean {
+    const vals = new BigUint64Array(18);
+    if (wb) vals.set(wb.values.slice(0, 18));
+    return (this.lib.td_set_answer(this.td, index, key.w0 >>> 0, key.insn >>> 0, key.intno, key.thumb ? 1 : 0, wb?.mask ?? 0n, vals, n) as number) === 0;
+  }
+
   /** Registers 0..values.length-1 written back as the hook returns, from values already made (see writeBackValues). */
   writeBackAll(wb: { values: bigint[]; mask: bigint }) {
     const c = this.ctl;

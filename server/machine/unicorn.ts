@@ -108,6 +108,8 @@ function bind() {
     td_add_breakpoint: td.func('uint64_t td_add_breakpoint(void *s, uint64_t address)'),
     td_add_watchpoint: td.func('uint64_t td_add_watchpoint(void *s, uint64_t address, uint64_t len, int kind)'),
     td_set_ring: td.func('int td_set_ring(void *s, void *ring, int n, int words)'),
+    td_set_seq: td.func('void td_set_seq(void *s, void *seq)'),
+    td_set_answer: td.func('int td_set_answer(void *s, int index, uint32_t w0, uint32_t insn, uint32_t intno, uint32_t thumb, uint64_t mask, void *vals, int n)'),
     td_read_regs: td.func('int td_read_regs(void *uc, void *ids, int n, void *out)'),
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
     td_add_step_hook: td.func('uint64_t td_add_step_hook(void *s, uint64_t address)'),

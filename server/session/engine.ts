@@ -17,7 +17,7 @@ import type { EngineConfig } from './engine-config.js';
 import type { AddRuleParams, RuleInfo, StopEvent, StopReason } from './contract.js';
 import type { TrapRecord, TrapResult } from './trap-record.js';
 import { FlowWorker } from './flow.js';
-import { RecordBook, RING_REGS, makeRecord, type RecordSink } from './records.js';
+import { RecordBook, RING, makeRecord, type RecordSink } from './records.js';
 import { TrapLog } from './trap-log.js';
 import { defaultNeeds, ruleNeeds } from './policy-needs.js';
 import { plural } from './render.js';
@@ -62,7 +62,8 @@ export class Engine {
     this.cpu = new Cpu(cfg.arch, this.mem, cfg.ctl, () => this.path.onTrap(), { countBlocks: cfg.countBlocks });
     this.log = cfg.trapLog ? new TrapLog(cfg.trapLog) : undefined;
     this.records = new RecordBook(cfg.arch, cfg.vcpu, this.cpu.nArgRegs, cfg.platform, events, flow, cfg.subscribed !== false, this.log, cfg.keep, this.cpu);
-    this.cpu.attachRing(this.records.ring64, this.records.ringSize, RING_REGS);
+    this.cpu.attachRing(this.records.ring64, this.records.ringSize, RING.WORDS);
+    this.cpu.attachSeq(cfg.shared);
     this.firmware = new Firmware(cfg.firmware);
     this.path = new TrapPath(this.cpu, this.records, this.firmware, flow, () => this.policy, { platform: cfg.platform, interactive: cfg.interactive, vcpu: cfg.vcpu });
     this.env = applyEnv(this.cpu, this.firmware, 'outside');
@@ -156,6 +157,7 @@ export class Engine {
 
   private flushRecords() {
     try {
+      this.path.catchUp(false);
       this.records.flush();
     } catch (e) {
       this.path.internal ??= { message: (e as Error).message, seq: 0 };
@@ -306,7 +308,10 @@ export class Engine {
   }
 
   // ------------------------------------------------------------------ queries and policy
-  traps(n: number | undefined, from: number | undefined): TrapRecord[] { return this.records.query(n, from); }
+  traps(n: number | undefined, from: number | undefined): TrapRecord[] {
+    this.path.catchUp(false);
+    return this.records.query(n, from);
+  }
 
   policyInfo(): { spec: PolicySpec; version: number } { return { spec: this.policy.toSpec(), version: this.policyVersion }; }
 

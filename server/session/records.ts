@@ -78,6 +78,12 @@ export interface RecordSink {
 const MASK64 = 0xffff_ffff_ffff_ffffn;
 /** Registers per ring slot: x0..x17 (r0..r14 use the first 15). */
 export const RING_REGS = 18;
+/**
+ * 64-bit words a ring slot takes: the registers, then (written by the native hook
+ * for a call it answered itself, RING_ANSWER > 0) the trap's seq, instruction count,
+ * time, pc and answer (native/trapdoor.c RING_*).
+ */
+export const RING = { SEQ: 18, INSNS: 19, TIME: 20, PC: 21, ANSWER: 22, WORDS: 24 } as const;
 const BATCH_MAX = 512;
 /** A batch's first allocation: ~512 records of a storm. */
 const BATCH_BYTES = 512 << 10;
@@ -105,6 +111,9 @@ export class RecordBook {
   readonly ringSize: number;
   readonly ring64: BigUint64Array;
   readonly ring32: Int32Array;
+  private readonly ringF64: Float64Array;
+  /** Ring slots whose trap is kept or pending (the traps the hook answered itself are kept by catchUp). */
+  private seen = 0;
   private ringNext = 0;
   /** The batch being written: JSON text straight into bytes to transfer (no joined string, no copy to post). */
   private batchBytes: Buffer | undefined;
@@ -142,8 +151,9 @@ export class RecordBook {
     // slot) never overwrites the registers or record of a trap still kept
     this.ringSize = keepMax + 1;
     // shared memory: the native trap hook writes the registers of each trap here (Cpu.attachRing)
-    this.ring64 = new BigUint64Array(new SharedArrayBuffer(this.ringSize * RING_REGS * 8));
+    this.ring64 = new BigUint64Array(new SharedArrayBuffer(this.ringSize * RING.WORDS * 8));
     this.ring32 = new Int32Array(this.ring64.buffer);
+    this.ringF64 = new Float64Array(this.ring64.buffer);
     this.pool = new Array<Lazy | undefined>(this.ringSize).fill(undefined);
     this.kept = new Array<Lazy | undefined>(keepMax).fill(undefined);
     this.regJson = arch === 'aarch64' ? 'x' : 'r';
@@ -169,9 +179,37 @@ export class RecordBook {
   }
   private readonly pool: (Lazy | undefined)[];
 
+  /** Records are made as traps happen (a trap log, a subscriber): the hook must not answer calls by itself. */
+  get consumed(): boolean { return this.subscribed || this.log !== undefined; }
+
+  /**
+   * Keeps the traps the native hook answered by itself (Cpu.setAnswer) among the
+   * first `upTo` ring slots written (the count the hook keeps, CTL.RING_COUNT),
+   * oldest first: only the last `keepMax` of them, as many as are kept. `calls`
+   * are the cached calls of the hook's answers, by index.
+   */
+  catchUp(upTo: number, calls: readonly (CachedCall | undefined)[]) {
+    let i = this.seen;
+    if (upTo - i > this.keepMax) i = upTo - this.keepMax;
+    for (; i < upTo; i++) {
+      const slot = i % this.ringSize;
+      const w = slot * RING.WORDS;
+      const answer = this.ring32[(w + RING.ANSWER) * 2];
+      const call = answer > 0 ? calls[answer - 1] : undefined;
+      if (!call) continue; // the JS path kept it (or it is the trap pending now)
+      const word = (k: number) => (this.ring32[(w + k) * 2] >>> 0) + (this.ring32[(w + k) * 2 + 1] >>> 0) * 0x1_0000_0000;
+      const l = this.lazyAt(slot, word(RING.SEQ), word(RING.INSNS), this.ringF64[w + RING.TIME], call.arch, call.conduit, call.imm,
+        this.ring64[w + RING.PC], call.decoded, call, false, call.verdict);
+      l.decision = 'emulate';
+      l.ans = call.answer;
+      this.keep(l);
+    }
+    if (upTo > this.seen) this.seen = upTo;
+  }
+
   /** The registers of a kept trap, copied out of the ring. */
   regsAt(slot: number): BigUint64Array {
-    return this.ring64.slice(slot * RING_REGS, slot * RING_REGS + this.nArgRegs);
+    return this.ring64.slice(slot * RING.WORDS, slot * RING.WORDS + this.nArgRegs);
   }
 
   /**
@@ -197,7 +235,7 @@ export class RecordBook {
       if (this.subscribed) this.queue(line);
       return;
     }
-    const w = l.slot * RING_REGS * 2;
+    const w = l.slot * RING.WORDS * 2;
     const head = this.head(l);
     const args = this.argsJson(w);
     const decoded = this.decodedJson(l, w);
@@ -259,7 +297,7 @@ export class RecordBook {
    */
   line(l: Lazy): string {
     if (l.rec) return JSON.stringify(l.rec);
-    const w = l.slot * RING_REGS * 2;
+    const w = l.slot * RING.WORDS * 2;
     return this.head(l) + this.argsJson(w) + ',"decoded":' + this.decodedJson(l, w) + this.tail(l);
   }
 

@@ -33,6 +33,9 @@ export interface Pending {
 }
 
 
+/** Calls the native hook can answer by itself (TD_ANSWERS in native/trapdoor.c). */
+const NATIVE_ANSWERS = 8;
+
 /** A record's rule when the default answered what an `ask` rule asked (nobody could, or nobody did). */
 export const askedBy = (rule: string) => `ask:${rule}`;
 
@@ -46,6 +49,8 @@ export class TrapPath {
   private readonly callCache = new Map<number, CachedCall>();
   private lastW0 = -1;
   private lastHit: CachedCall | undefined;
+  /** The calls the native hook answers by itself, by its answer index (Cpu.setAnswer). */
+  private nativeCalls: CachedCall[] = [];
   private readonly archName: GuestArch;
   private readonly hookEnv: ApplyEnv;
 
@@ -63,6 +68,10 @@ export class TrapPath {
 
   /** The policy changed: cached verdicts no longer hold. */
   policyChanged() {
+    // the traps the hook answered under the old policy are kept first
+    this.catchUp(false);
+    if (this.nativeCalls.length) this.cpu.setAnswer(0, 0, { w0: 0, insn: 0, intno: 0, thumb: false });
+    this.nativeCalls = [];
     this.callCache.clear();
     this.lastW0 = -1;
     this.lastHit = undefined;
@@ -73,13 +82,27 @@ export class TrapPath {
     return r.ok ? r.value : null;
   };
 
+  /**
+   * Keeps the traps the native hook answered by itself since JS last looked (when
+   * `taking`, all but the trap the hook is in now, which the caller handles).
+   */
+  catchUp(taking: boolean) {
+    if (!this.nativeCalls.length) return;
+    const c32 = this.cpu.ctl32;
+    const count = (c32[CTL.RING_COUNT * 2] >>> 0) + (c32[CTL.RING_COUNT * 2 + 1] >>> 0) * 0x1_0000_0000;
+    this.records.catchUp(taking ? count - 1 : count, this.nativeCalls);
+  }
+
   /** Called by the native trap hook inside uc_emu_start. */
   onTrap(): number {
     let seq = 0;
     try {
       const c32 = this.cpu.ctl32;
       const intno = c32[CTL.INTNO * 2];
-      if (intno !== INTNO.SMC && intno !== INTNO.HVC) {
+      const trap = intno === INTNO.SMC || intno === INTNO.HVC;
+      // (an SMC/HVC took a ring slot: the traps before it are kept before it)
+      this.catchUp(trap);
+      if (!trap) {
         // not a trap: the count is of SMC/HVC calls. An SVC reports the address after
         // it (its return address): the faulting instruction is the one before.
         this.cpu.ctl[CTL.NTRAPS] -= 1n;
@@ -145,9 +168,14 @@ export class TrapPath {
         if (ans !== undefined) cpu.writeBackAll(call!.answerWb!);
         else {
           ({ ans, effect } = applyEmulate(this.hookEnv, ctx ?? this.context(arch, conduit, imm), decoded));
-          if (call?.constant && !effect && !ans.memWrites?.length) {
+          if (call?.constant && !effect && !ans.memWrites?.length && !ans.output?.length) {
             call.answer = ans;
             call.answerWb = cpu.writeBackValues(ans.regs);
+            // nobody reads records as they are made: from now on the hook answers this call without JS
+            if (!this.records.consumed && this.nativeCalls.length < NATIVE_ANSWERS) {
+              const key = { w0, insn: c32[CTL.INSN * 2], intno: conduit === 'smc' ? INTNO.SMC : INTNO.HVC, thumb };
+              if (cpu.setAnswer(this.nativeCalls.length, this.nativeCalls.length + 1, key, call.answerWb)) this.nativeCalls.push(call);
+            }
           }
         }
         lazy.decision = 'emulate';
