@@ -35,6 +35,7 @@ import { hex } from '../server/machine/memory.js';
 import { SourceSupport } from './source.js';
 import { disassemble } from './disassemble.js';
 import { TrapFeed } from './trap-feed.js';
+import { tierUpSooner } from '../server/session/jit.js';
 
 const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
@@ -173,6 +174,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
       if (e instanceof UsageError || e instanceof RunError) return { message: inLaunchWords(e.message), id: 2 };
       return { message: `internal error: ${(e as Error).message} (please report this with the launch configuration)`, id: 1 };
     }
+    tierUpSooner(); // steps from VS Code: see server/session/jit.ts
     const opened = await Session.open(opts);
     if (!opened.ok) return { message: opened.error, id: 2 };
     this.launchArgs = args;

@@ -6,7 +6,9 @@
 //     seconds: on a shared machine other work stretches wall time, not CPU time.
 //     BENCH_REPS=n sets the number of runs of each (default 5);
 //  2. trap throughput with policy `emulate` vs a bare koffi callback that does
-//     nothing, and vs a C hook;
+//     nothing, and vs a C hook (with no reader of records, as here, PSCI_VERSION is
+//     answered by Trapdoor's native hook after the first call: no JS per trap, so
+//     the bare koffi callback is no longer its floor);
 //  3. start-up to the first instruction, in ms.
 // Ends with one JSON line of the figures.
 import { execFileSync } from 'node:child_process';
@@ -187,6 +189,6 @@ console.log(`    of which Trapdoor's native hooks vs the minimal hook: ${range(n
 console.log(`  Trapdoor vs raw C: ${range(vsRaw)}   --no-count vs raw C: ${range(noCount)}`);
 console.log(`trap storm, ${stormTraps} SMC PSCI_VERSION calls, policy emulate:`);
 console.log(`  Trapdoor ${(figures.trap_trapdoor_per_s / 1e6).toFixed(3)} M/s | bare koffi callback ${(figures.trap_koffi_bare_per_s / 1e6).toFixed(3)} M/s | C hook ${(figures.trap_c_per_s / 1e6).toFixed(3)} M/s`);
-console.log(`  ratio vs bare koffi: ${f2(figures.trap_ratio_vs_koffi_bare)}x (goal >= 0.5)   vs C: ${f2(figures.trap_ratio_vs_c)}x`);
+console.log(`  ratio vs bare koffi: ${f2(figures.trap_ratio_vs_koffi_bare)}x (goal >= 0.5; the call is answered by the native hook, not JS)   vs C: ${f2(figures.trap_ratio_vs_c)}x`);
 console.log(`start-up to first instruction: ${startMs.toFixed(1)} ms`);
 console.log(JSON.stringify({ bench: 'core', ...figures }));

@@ -73,7 +73,8 @@ for (let i = 0; i < 7; i++) {
 const overhead = median(runMs) - median(nodeMs);
 
 // The Session <-> worker channel, both ways it can go (mailbox.ts): a request the
-// worker answers at once (pendingTrap) with the main thread sleeping between calls
+// worker answers at once (writing a register: nothing on the main thread can answer
+// it) with the main thread sleeping between calls
 // and busy-polling (as the gdb stub does), and a single step (with the registers
 // a stop reply carries), taken in turns so that machine noise falls on both.
 type Channel = 'mailbox' | 'postMessage';
@@ -97,9 +98,10 @@ for (let i = 0; i < REPS; i++) {
   for (const channel of CHANNELS) {
     const { c } = probes.get(channel)!;
     const m = chan.get(channel)!;
-    m.sleeping.push(await timeEach(3000, () => c.pendingTrap()));
+    const request = () => c.writeRegister({ name: 'x9', value: '0x1' }).then((r) => { if (!r.ok) throw new Error(r.error); });
+    m.sleeping.push(await timeEach(3000, request));
     polling = true; poll();
-    m.hot.push(await timeEach(3000, () => c.pendingTrap()));
+    m.hot.push(await timeEach(3000, request));
     m.step.push(await timeEach(3000, async () => { const r = await c.step({ registers: STEP_REGS }); if (!r.ok) throw new Error(r.error); }));
     polling = false;
   }

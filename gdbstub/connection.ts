@@ -14,6 +14,7 @@ import { Points } from './points.js';
 import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
 import type { Reply, Stub } from './stub.js';
+import { tierUpSooner } from '../server/session/jit.js';
 
 export interface ConnectionOptions {
   packetSize: number;
@@ -69,6 +70,7 @@ export class GdbConnection implements Stub {
   readonly session: Client;
 
   constructor(shared: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
+    tierUpSooner(); // gdb steps: see server/session/jit.ts
     const session = shared.connect(`gdb ${socket.remoteAddress}:${socket.remotePort}`);
     this.session = session;
     this.layout = registerLayout(session.registers);
