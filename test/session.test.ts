@@ -432,6 +432,18 @@ loop:\n  add r6, r6, #1\n  ldr r0, =0x84000000\n  mov r1, r6\n  smc #0\n  add r5
     });
   }
 
+  it('an ask nobody can answer (not interactive) is recorded as the default answering it, every time', async () => {
+    const src = `.global _start\n_start:\n  mov x22, #0\n1:\n  ldr x0, =0x84000000\n  smc #0\n  add x22, x22, #1\n  cmp x22, #300\n  b.ne 1b\n  ${A64_OFF}`;
+    const r = await Session.open({ image: { path: assemble('aarch64', src) }, subscribe: false, interactive: false, policy: policy('0x84000000=ask') });
+    if (!r.ok) throw new Error(r.error);
+    open.push(r.value);
+    expect((await runToEnd(r.value)).reason).toBe('exit');
+    const kept = await r.value.traps(400);
+    if (!kept.ok) throw new Error(kept.error);
+    expect(kept.value.length).toBe(301);
+    expect(kept.value.slice(0, 300).every((t) => t.decision === 'emulate' && t.by === 'default' && t.rule === 'ask:t0')).toBe(true);
+  });
+
   it('a rule added while stopped applies at once to a call the hook was answering by itself', async () => {
     const src = `.global _start\n_start:\n  mov x20, #0\n  mov x21, #0\n  mov x22, #0
 1:\n  ldr x0, =0x84000000\n  smc #0\n  add x20, x20, x0\n  add x22, x22, #1\n  cmp x22, #500\n  b.ne 1b

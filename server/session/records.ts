@@ -114,7 +114,8 @@ export class RecordBook {
   private readonly ringF64: Float64Array;
   /** Ring slots whose trap is kept or pending (the traps the hook answered itself are kept by catchUp). */
   private seen = 0;
-  private ringNext = 0;
+  /** The record object of each ring slot (lazyAt). */
+  private readonly pool: (Lazy | undefined)[];
   /** The batch being written: JSON text straight into bytes to transfer (no joined string, no copy to post). */
   private batchBytes: Buffer | undefined;
   private batchPos = 0;
@@ -177,7 +178,6 @@ export class RecordBook {
     l.ans = undefined; l.result = undefined;
     return l;
   }
-  private readonly pool: (Lazy | undefined)[];
 
   /** Records are made as traps happen (a trap log, a subscriber): the hook must not answer calls by itself. */
   get consumed(): boolean { return this.subscribed || this.log !== undefined; }

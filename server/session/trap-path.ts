@@ -171,8 +171,9 @@ export class TrapPath {
           if (call?.constant && !effect && !ans.memWrites?.length && !ans.output?.length) {
             call.answer = ans;
             call.answerWb = cpu.writeBackValues(ans.regs);
-            // nobody reads records as they are made: from now on the hook answers this call without JS
-            if (!this.records.consumed && this.nativeCalls.length < NATIVE_ANSWERS) {
+            // nobody reads records as they are made: from now on the hook answers this call
+            // without JS (not when this trap's verdict is not the call's own: an ask nobody can answer)
+            if (!this.records.consumed && verdict === call.verdict && this.nativeCalls.length < NATIVE_ANSWERS) {
               const key = { w0, insn: c32[CTL.INSN * 2], intno: conduit === 'smc' ? INTNO.SMC : INTNO.HVC, thumb };
               if (cpu.setAnswer(this.nativeCalls.length, this.nativeCalls.length + 1, key, call.answerWb)) this.nativeCalls.push(call);
             }
