@@ -332,10 +332,7 @@ describe('the remote client (what attach holds)', () => {
     try {
       expect(a.got).toMatch(/"command":"attach","success":true/);
       a.send('configurationDone', {});
-      await new Promise((r) => setTimeout(r, 2000));
-      const before = a.rss();
-      await new Promise((r) => setTimeout(r, 8000));
-      const after = a.rss();
+      const { before, after } = await a.rssAcross();
       expect(a.child.exitCode).toBeNull();
       expect(after - before).toBeLessThan(12);
       expect(after).toBeLessThan(400);

@@ -48,6 +48,8 @@ export class Cpu {
   readonly ctl32: Int32Array;
   /** The control block as doubles (CTL.TIME). */
   readonly ctlF64: Float64Array;
+  /** readRegsHex's plan for each list of names it was asked for. */
+  private readonly hexPlans = new Map<string, { defs: (RegDef | undefined)[]; batch: number[]; ids: Int32Array; out: Uint32Array }>();
   private readonly uc: Ptr;
   private readonly td: Ptr;
   private readonly lib = unicorn();
@@ -201,14 +203,15 @@ export class Cpu {
    * this CPU does not have gives undefined.
    */
   readRegsHex(names: readonly string[]): (string | undefined)[] {
-    let plan = this.hexPlans.get(names.join());
+    const key = names.join();
+    let plan = this.hexPlans.get(key);
     if (!plan) {
       const defs = names.map((n) => findRegister(this.arch, n));
       // one native read for plain registers; SP_ELn (liveBank), derived and 128-bit ones go through readReg
       const batch = defs.flatMap((d, i) => (d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL') ? [i] : []));
       plan = { defs, batch, ids: Int32Array.from(batch, (i) => defs[i]!.uc!), out: new Uint32Array(batch.length * 2) };
       if (this.hexPlans.size > 64) this.hexPlans.clear();
-      this.hexPlans.set(names.join(), plan);
+      this.hexPlans.set(key, plan);
     }
     const out = new Array<string | undefined>(names.length);
     const got = plan.batch.length ? this.lib.td_read_regs(this.uc, plan.ids, plan.batch.length, plan.out) as number : 0;
@@ -224,7 +227,6 @@ export class Cpu {
     }
     return out;
   }
-  private readonly hexPlans = new Map<string, { defs: (RegDef | undefined)[]; batch: number[]; ids: Int32Array; out: Uint32Array }>();
 
   readReg(def: RegDef): bigint {
     def = this.liveBank(def);

@@ -141,7 +141,8 @@ export function symbolAddress(elf: string, name: string): string {
 /**
  * The adapter with --server 0 and a raw socket client that stops reading once the
  * request `command` (launch or attach) is answered: a DAP client slower than the
- * guest's output. `rss()` is the adapter's resident memory in MB.
+ * guest's output. `rssAcross()` lets the adapter settle for 2 s, then gives its
+ * resident memory in MB before and after 8 s more.
  */
 export async function nonReadingClient(command: 'launch' | 'attach', args: object) {
   const child = spawn(process.execPath, [BIN, 'debug-adapter', '--server', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -177,7 +178,14 @@ export async function nonReadingClient(command: 'launch' | 'attach', args: objec
     const rss = () => {
       try { return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024; } catch { return 0; }
     };
-    return { child, got, send, rss, stop };
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const rssAcross = async () => {
+      await sleep(2000);
+      const before = rss();
+      await sleep(8000);
+      return { before, after: rss() };
+    };
+    return { child, got, send, rssAcross, stop };
   } catch (e) {
     stop();
     throw e;
