@@ -3,8 +3,7 @@
 // state: while the guest runs, only the Ctrl-C byte matters and the stop reply
 // is sent when the session stops.
 import type { Socket } from 'node:net';
-import type { Session, StopEvent } from '../server/session/session.js';
-import type { Client } from '../server/session/client.js';
+import type { StopEvent } from '../server/session/contract.js';
 import type { RegDef } from '../server/machine/registers.js';
 import { FrameParser, frame, textToHex } from './framing.js';
 import { errorPacket, fail, isError, type GdbError } from './errors.js';
@@ -13,7 +12,7 @@ import { readRamHex } from './packets/memory.js';
 import { Points } from './points.js';
 import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
-import type { Reply, Stub } from './stub.js';
+import type { GdbSession, Reply, Stub } from './stub.js';
 import { tierUpSooner } from '../server/session/jit.js';
 
 export interface ConnectionOptions {
@@ -25,6 +24,8 @@ export interface ConnectionOptions {
   guestOutput?: boolean;
   /** How long to busy-poll for the next packet after a reply (ms; 0: never). */
   hotMs?: number;
+  /** The client detaches: called before the guest runs on without it. */
+  onLeave?: () => void;
 }
 
 /** See keepHot: long enough to cover gdb's think time between the packets of one command. */
@@ -66,13 +67,12 @@ export class GdbConnection implements Stub {
   /** The m reply gdb will probably ask for next (see readOn). */
   private readAhead: { packet: string; frame: Buffer } | undefined;
 
-  /** This connection's own client of the session: its breakpoints, its decisions. */
-  readonly session: Client;
+  /** Guest output not sent: gdb read slower than the guest printed (said at the stop). */
+  private outputDropped = 0;
 
-  constructor(shared: Session, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
+  /** session: this connection's own client of the session (its breakpoints, its decisions). */
+  constructor(readonly session: GdbSession, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
     tierUpSooner(); // gdb steps: see server/session/jit.ts
-    const session = shared.connect(`gdb ${socket.remoteAddress}:${socket.remotePort}`);
-    this.session = session;
     this.layout = registerLayout(session.registers);
     this.byRegnum = new Map(this.layout.map((r) => [r.regnum, r]));
     this.packetSize = opts.packetSize;
@@ -208,6 +208,9 @@ export class GdbConnection implements Stub {
     setImmediate(spin);
   }
 
+  /** A Ctrl-C read for this connection while its run had the thread (hosted.ts). */
+  interruptNow() { this.interrupt(); }
+
   private interrupt() {
     if (this.running) {
       this.interrupted = true;
@@ -288,6 +291,8 @@ export class GdbConnection implements Stub {
 
   private readonly onOutput = (text: string) => {
     if (!this.running || !this.opts.guestOutput) return;
+    // Where the guest cannot be held back (a client served on the emulation thread), past a bound output is counted, not kept.
+    if (this.socket.writableLength > 4 * OUTPUT_BACKLOG) { this.outputDropped += text.length; return; }
     this.send(this.consolePackets([text.replace(/\n$/, '')]));
     // gdb reads slower than the guest prints: hold the guest back (flow control), not our memory
     if (this.socket.writableLength > OUTPUT_BACKLOG) {
@@ -389,6 +394,10 @@ export class GdbConnection implements Stub {
     }
     this.running = false;
     if (this.gone) return;
+    if (this.outputDropped) {
+      notes.push(`Trapdoor: ${this.outputDropped} bytes of guest output were not sent (gdb read slower than the guest printed)`);
+      this.outputDropped = 0;
+    }
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
     let reply: string;
     if (regs && ev) reply = stopReply(this, ev, regs);
@@ -404,9 +413,10 @@ export class GdbConnection implements Stub {
       await this.points.clear();
       this.send(['OK']);
       if (this.session.state === 'stopped') {
-        void this.session.cont();
+        this.session.runOn();
         this.log('detached; the guest runs on');
       } else this.log(`detached; the session stays ${this.session.state}`);
+      this.opts.onLeave?.();
     } else if (!this.extended) {
       // gdb reads no reply to `k` and closes: the line is for logs and protocol traces.
       this.send(this.consolePackets([`Trapdoor: kill does not end the service; the session stays ${this.session.state} (attach again with target remote)`]));

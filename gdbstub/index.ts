@@ -4,8 +4,7 @@
 // next connection once the previous one is gone); the next client is accepted
 // at once and served once the previous one's cleanup is done.
 import net from 'node:net';
-import type { Session } from '../server/session/session.js';
-import { GdbConnection } from './connection.js';
+import type { HostedGdbHandle, Session } from '../server/session/session.js';
 import { FrameParser, frame } from './framing.js';
 
 export interface GdbServerOptions {
@@ -46,7 +45,7 @@ export const PACKET_SIZE = 0x20000;
 const REFUSE_WAIT_MS = 2000;
 
 /** The client that holds the slot: from its connection until its socket has closed. */
-interface Holder { peer: string; open: boolean }
+interface Holder { peer: string; open: boolean; socket: net.Socket; served?: HostedGdbHandle }
 
 export function startGdbServer(session: Session, opts: GdbServerOptions): Promise<GdbServer> {
   // gdb stops the guest (Ctrl-C, attaching to a running guest) and goes on from there.
@@ -59,7 +58,14 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
   let cleanedUp: Promise<void> = Promise.resolve();
   let cleanedUpNow = true;
   const sockets = new Set<net.Socket>();
+  const served = new Set<HostedGdbHandle>();
   const peerOf = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+  /** The client holding the slot is still there (its socket, served on the emulation thread, is asked directly). */
+  const holderOpen = () => {
+    // (one not served yet is not read here either: it waits for the previous one's cleanup)
+    if (holder?.open && (holder.served ? !holder.served.open() : session.socketClosed(holder.socket))) { holder.open = false; holder = undefined; }
+    return !!holder?.open;
+  };
 
   /**
    * Gives the slot to this client. Its packets are handled only once the previous
@@ -68,20 +74,32 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
    * until then the socket holds what arrives.
    */
   const attach = (socket: net.Socket) => {
-    const me: Holder = { peer: peerOf(socket), open: true };
+    const me: Holder = { peer: peerOf(socket), open: true, socket };
     holder = me;
+    // gdb expects a stopped target (and a guest the previous client left running holds the emulation thread, where it is served)
+    if (session.state === 'running') {
+      log(`gdb ${me.peer}: the guest is running: pausing it for gdb`);
+      session.pause();
+    }
     const release = () => { me.open = false; if (holder === me) holder = undefined; };
+    // until it is served, this thread holds the socket; then the emulation thread does (Session.hostGdb)
     socket.once('end', release);
     socket.once('close', release);
     socket.once('error', release);
     const serve = () => {
-      if (socket.destroyed) return Promise.resolve(); // gone before it was served: nothing to clean up
-      const conn = new GdbConnection(session, socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
-      socket.resume(); // it may have been paused while its first bytes were looked at (see waitOrRefuse)
+      if (socket.destroyed || socket.readableEnded) { socket.destroy(); return Promise.resolve(); } // gone before it was served
+      socket.off('end', release);
+      socket.off('close', release);
+      socket.off('error', release);
+      const r = session.hostGdb(socket, { packetSize: PACKET_SIZE, log, trace: opts.trace, guestOutput: opts.guestOutput, hotMs: opts.hotMs });
+      if (!r.ok) { log(`gdb ${me.peer}: ${r.error}`); socket.destroy(); release(); return Promise.resolve(); }
+      const conn = r.value;
+      served.add(conn);
+      me.served = conn;
+      void conn.gone.then(release);
       log(`gdb ${conn.peer}: attached`);
-      const name = conn.session.name;
-      opts.onAttach?.(name);
-      return conn.closed.then(() => opts.onLeave?.(name));
+      opts.onAttach?.(conn.name);
+      return conn.closed.then(() => { served.delete(conn); opts.onLeave?.(conn.name); });
     };
     let done: Promise<void>;
     if (cleanedUpNow) done = serve();
@@ -91,10 +109,11 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
     void done.then(() => { if (cleanedUp === done) cleanedUpNow = true; });
   };
 
-  const server = net.createServer((socket) => {
+  // Paused: a served client's bytes are read by the emulation thread, not here.
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    if (holder?.open) waitOrRefuse(socket, () => holder?.open ? holder.peer : undefined, attach, log);
+    if (holderOpen()) waitOrRefuse(socket, () => holderOpen() ? holder!.peer : undefined, attach, log);
     else attach(socket);
   });
 
@@ -109,10 +128,11 @@ export function startGdbServer(session: Session, opts: GdbServerOptions): Promis
       log(`gdb server listening on ${addr.address}:${addr.port}`);
       resolve({
         port: addr.port,
-        clients: () => (holder?.open ? 1 : 0),
+        clients: () => (holderOpen() ? 1 : 0),
         async close() {
           const closing = new Promise<void>((r) => server.close(() => r()));
           for (const s of sockets) s.destroy();
+          await Promise.all([...served].map((c) => c.close()));
           await cleanedUp;
           await closing;
         },
@@ -163,4 +183,5 @@ function waitOrRefuse(socket: net.Socket, holderPeer: () => string | undefined, 
     if (holderPeer() === undefined) decide(); else setImmediate(decide);
   };
   socket.on('data', onData);
+  socket.resume(); // accepted paused (pauseOnConnect)
 }

@@ -10,7 +10,7 @@
 // The book also remembers which Z kinds asked for an address (z0 must not drop a
 // Z1 at the same place) and maps a watchpoint hit back to the Z2/Z3/Z4 that
 // caused it. What a client leaves behind is removed when it goes.
-import type { Client } from '../server/session/client.js';
+import type { SessionClient as Client } from '../server/session/client.js';
 import { hex } from '../server/machine/memory.js';
 
 export type WatchKind = 'write' | 'read' | 'access';

@@ -1,7 +1,8 @@
 // What a packet handler sees and what it may answer. Handlers translate one
 // packet family to Session calls; they never touch the socket: the connection
 // (connection.ts) frames replies, maps errors to `Exx` and runs the guest.
-import type { Client } from '../server/session/client.js';
+import type { SessionClient } from '../server/session/client.js';
+import type { AddressSpace, MemResult } from '../server/machine/memory.js';
 import type { RegDef } from '../server/machine/registers.js';
 import type { GdbError } from './errors.js';
 import type { Points } from './points.js';
@@ -27,9 +28,27 @@ export interface PacketFamily {
   features?: (stub: Stub) => string[];
 }
 
+/** The memory map, with RAM readable at once (shared memory). */
+export interface GdbMemory extends AddressSpace {
+  read(addr: bigint, len: number): MemResult<Uint8Array>;
+  describe(): { kind: 'ram' | 'mmio'; name: string; base: bigint; size: bigint }[];
+}
+
+/**
+ * What a gdb connection holds of the session: a Client on the main thread, or the
+ * client of a connection served on the emulation thread (hosted.ts).
+ */
+export interface GdbSession extends SessionClient {
+  readonly memory: GdbMemory;
+  /** The connection busy-polls its event loop (true) or no longer does. */
+  busyPolling(on: boolean): void;
+  /** The guest runs on without this client (it detached): nobody waits for the stop. */
+  runOn(): void;
+}
+
 export interface Stub {
   /** This connection's client of the session (its breakpoints, its decisions). */
-  readonly session: Client;
+  readonly session: GdbSession;
   /** Registers in g/G order (sorted by regnum). */
   readonly layout: readonly RegDef[];
   readonly byRegnum: ReadonlyMap<number, RegDef>;

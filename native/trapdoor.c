@@ -621,3 +621,107 @@ int td_log_close(int64_t fd, uint64_t size) {
   close((int)fd);
   return r;
 }
+
+// ---------------------------------------------------------------------------
+// A gdb client served on the emulation thread (gdbstub/hosted.ts): while that
+// thread runs the guest it reads no socket, so a watcher thread does, for the one
+// byte gdb may send then (all-stop mode): Ctrl-C (0x03). Armed for a run, it
+// takes the bytes up to that 0x03 off the socket and sets the pause flag; a
+// closed socket sets it too (a client that vanishes leaves the guest paused).
+// Arming and disarming are plain stores (no wake-up on the step path): the
+// watcher looks every few milliseconds while disarmed.
+#include <poll.h>
+#include <sys/socket.h>
+
+int td_sock_closed(int fd);
+
+typedef struct td_watch {
+  pthread_t th;
+  pthread_mutex_t mu;
+  int fd;
+  volatile int32_t *pause;
+  int armed;   // guarded by mu
+  int fired;   // 1: Ctrl-C taken, 2: the client closed; guarded by mu
+  int quit;
+} td_watch;
+
+static void *watch_main(void *arg) {
+  td_watch *w = (td_watch *)arg;
+  struct timespec idle = { 0, 4 * 1000 * 1000 }, busy = { 0, 1000 * 1000 };
+  for (;;) {
+    pthread_mutex_lock(&w->mu);
+    int armed = w->armed, quit = w->quit;
+    pthread_mutex_unlock(&w->mu);
+    if (quit) return NULL;
+    if (!armed) { nanosleep(&idle, NULL); continue; }
+    struct pollfd p = { w->fd, POLLIN, 0 };
+    if (poll(&p, 1, 10) <= 0) continue;
+    char buf[256];
+    int wait = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->armed) {
+      ssize_t n = recv(w->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+      char *c = n > 0 ? memchr(buf, 3, (size_t)n) : NULL;
+      if (c) { if (recv(w->fd, buf, (size_t)(c - buf + 1), MSG_DONTWAIT) >= 0) w->fired = 1; }
+      else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || td_sock_closed(w->fd)) w->fired = 2;
+      else wait = 1; // acks: the emulation thread reads them after the run
+      if (w->fired) { w->armed = 0; __atomic_store_n(w->pause, 1, __ATOMIC_RELEASE); }
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (wait) nanosleep(&busy, NULL);
+  }
+}
+
+td_watch *td_watch_new(int fd, void *ctl) {
+  td_watch *w = (td_watch *)calloc(1, sizeof(td_watch));
+  if (!w) return NULL;
+  w->fd = fd;
+  w->pause = (volatile int32_t *)ctl; // CTL_PAUSE: the int32 at byte 0
+  pthread_mutex_init(&w->mu, NULL);
+  if (pthread_create(&w->th, NULL, watch_main, w) != 0) { free(w); return NULL; }
+  return w;
+}
+
+void td_watch_arm(td_watch *w) {
+  pthread_mutex_lock(&w->mu);
+  w->armed = 1;
+  w->fired = 0;
+  pthread_mutex_unlock(&w->mu);
+}
+
+// What the watcher saw while armed: 0 nothing, 1 Ctrl-C (taken off the socket), 2 the client closed.
+int td_watch_disarm(td_watch *w) {
+  pthread_mutex_lock(&w->mu);
+  int f = w->fired;
+  w->armed = 0;
+  w->fired = 0;
+  pthread_mutex_unlock(&w->mu);
+  return f;
+}
+
+void td_watch_free(td_watch *w) {
+  pthread_mutex_lock(&w->mu);
+  w->quit = 1;
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->th, NULL);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}
+
+// A second descriptor for a socket, handed from the main thread to the emulation thread.
+int td_dup(int fd) { return dup(fd); }
+
+// 1: the peer has closed the socket or reset it, 0: open. Read from the TCP state,
+// so bytes the peer sent before its FIN (an ack, say) do not hide it.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+int td_sock_closed(int fd) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) return ti.tcpi_state != TCP_ESTABLISHED;
+  char b;
+  ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); // not TCP (a unix socket)
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+int td_close(int fd) { return close(fd); }

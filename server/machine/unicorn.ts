@@ -125,6 +125,13 @@ function bind() {
     td_log_take: td.func('void *td_log_take(void *a, _Out_ int *err)'),
     td_log_unmap: td.func('int td_log_unmap(void *p, uint64_t len)'),
     td_log_close: td.func('int td_log_close(int64_t fd, uint64_t size)'),
+    td_watch_new: td.func('void *td_watch_new(int fd, void *ctl)'),
+    td_watch_arm: td.func('void td_watch_arm(void *w)'),
+    td_watch_disarm: td.func('int td_watch_disarm(void *w)'),
+    td_watch_free: td.func('void td_watch_free(void *w)'),
+    td_dup: td.func('int td_dup(int fd)'),
+    td_sock_closed: td.func('int td_sock_closed(int fd)'),
+    td_close: td.func('int td_close(int fd)'),
   };
 }
 

@@ -15,7 +15,7 @@ import {
 import { OPS, type Capabilities, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent } from '../session/contract.js';
 import type { RegisterInfo, SessionCalls, SessionClient } from '../session/client.js';
 import type { SessionEvents } from '../session/session.js';
-import { symbolizeIn } from '../session/session.js';
+import { symbolizeIn } from '../session/symbols.js';
 import type { ElfSymbol } from '../machine/elf.js';
 import type { AddressSpace } from '../machine/memory.js';
 import { ERROR_CODES, fail, ok, type ErrorCode, type Result } from '../result.js';

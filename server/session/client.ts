@@ -27,6 +27,8 @@ export interface SessionClient extends SessionCalls {
   readonly memory: AddressSpace;
   readonly symbols: readonly ElfSymbol[];
   readonly caps: Capabilities;
+  /** Several people share the session (what the console shows of a decision names who made it). */
+  readonly shared?: boolean;
   /** Registers read with every stop of this client's runs (see Client.stopRegisters). */
   stopRegisters: string[] | undefined;
   symbol(name: string): ElfSymbol | undefined;
@@ -73,6 +75,7 @@ export class Client implements SessionClient {
   get insns(): number { return this.session.insns; }
   get trapCount(): number { return this.session.trapCount; }
   get caps() { return this.session.capabilities; }
+  get shared() { return this.session.shared; }
   symbol(name: string) { return this.session.symbol(name); }
   symbolize(addr: bigint) { return this.session.symbolize(addr); }
 
@@ -99,6 +102,9 @@ export class Client implements SessionClient {
   removeRule(p: ParamsOf<'removeRule'>) { return this.session.removeRule(p.id, p.version); }
   setDefault(p: ParamsOf<'setDefault'>) { return this.session.setDefault(p.action, p.version); }
   async console(p: ParamsOf<'console'>) { return ok(await runConsole(this, p.line)); }
+
+  /** The guest runs on without this client (a gdb that detached): nobody waits for the stop. */
+  runOn() { void this.cont(); }
 
   /** This front-end busy-polls the event loop (true) or no longer does (Session.busyPolling). */
   busyPolling(on: boolean) { this.session.busyPolling(on); }

@@ -9,7 +9,7 @@ import { TrapTable, describeTrap, decidedText } from './render.js';
 import { parseActionText } from '../policy/values.js';
 import { OWNER_DISPLAY } from '../decode/smccc.js';
 import type { DecisionParams, ConsoleResult } from './contract.js';
-import type { Client } from './client.js';
+import type { SessionClient as Client } from './client.js';
 import type { CpuArch } from '../machine/registers.js';
 
 const ok = (...lines: string[]): ConsoleResult => ({ lines, failed: false });
@@ -55,7 +55,7 @@ async function traps(c: Client, args: string[]): Promise<ConsoleResult> {
   if (!r.ok) return bad(r.error);
   if (!r.value.length) return ok('No traps yet.');
   const lines: string[] = [];
-  const table = new TrapTable((l) => lines.push(l), { names: c.session.shared });
+  const table = new TrapTable((l) => lines.push(l), { names: c.shared ?? false });
   for (const rec of r.value) table.row(rec);
   return ok(...lines);
 }
@@ -80,7 +80,7 @@ async function decide(c: Client, args: string[]): Promise<ConsoleResult> {
   if (typeof d === 'string') return bad(`decide: ${d}`);
   const r = await c.decide({ decision: d });
   if (!r.ok) return bad(`decide: ${r.error}`);
-  return ok(decidedText(r.value, c.session.shared),
+  return ok(decidedText(r.value, c.shared ?? false),
     'Applied now; the registers show the answer at once (gdb: after the next stepi/continue, or with maint flush register-cache).');
 }
 

@@ -12,6 +12,7 @@ import type { Action } from '../policy/actions.js';
 import type { ErrorCode, Result } from '../result.js';
 import type { EngineConfig } from './engine-config.js';
 import type { PolicySpec } from '../policy/rules.js';
+import type { ElfSymbol } from '../machine/elf.js';
 
 /** A 64-bit value as a hex string, e.g. "0xffffffffffffffff". */
 export type Hex = string;
@@ -167,7 +168,32 @@ export const WORKER_OPS = {
   removeRule: op<{ id: string; version?: number }, { version: number }>('removeRule', ''),
   setDefault: op<{ action: string; version?: number }, { version: number }>('setDefault', ''),
   close: op<Record<string, never>, true>('close', ''),
+  /** Owners of a point changed (the worker's copy, for the runs it makes for a gdb client: owners.ts). */
+  owners: op<{ kind: 'break'; key: string; owners: string[] } | { kind: 'watch'; key: string; addr: bigint; len: number; watch: WatchKind; owners: string[] }, true>('owners', ''),
+  /** Serve a gdb client on this thread (gdbstub/hosted.ts): its socket, duplicated for this thread. */
+  gdbHost: op<HostedGdb, true>('gdbHost', ''),
+  /** The answer to a call a served gdb client made of the Session ('gdbCall'). */
+  gdbReply: op<{ call: number; ok: boolean; value?: unknown; code?: ErrorCode; error?: string }, true>('gdbReply', ''),
+  /** Drop a served gdb client (the server is closing). */
+  gdbClose: op<{ host: number }, true>('gdbClose', ''),
 } as const;
+
+/** What the worker needs to serve a gdb client (gdbstub/hosted.ts). */
+export interface HostedGdb {
+  host: number;
+  fd: number;
+  /** Bytes read from the socket before it was handed over. */
+  initial?: Uint8Array;
+  /** Its Client's name on the main thread (the owner of its points, the decider of its decisions). */
+  name: string;
+  opts: { packetSize: number; trace?: boolean; guestOutput?: boolean; hotMs?: number };
+  caps: Capabilities;
+  /** Session.shared: decisions shown with who made them. */
+  shared: boolean;
+  symbols: ElfSymbol[];
+  memory: { top: bigint; regions: { kind: 'ram' | 'mmio'; name: string; base: bigint; size: bigint }[] };
+}
+
 
 export type WorkerOpName = keyof typeof WORKER_OPS;
 export type WorkerParams<N extends WorkerOpName> = (typeof WORKER_OPS)[N]['params'];
@@ -181,5 +207,12 @@ export type WorkerReply =
 export type WorkerEvent =
   | { event: 'records'; bytes: Uint8Array; count: number }
   | { event: 'output'; text: string }
-  | { event: 'log'; line: string };
+  | { event: 'log'; line: string }
+  /** The worker ran the guest on its own, for a gdb client it serves (FlowWorker.ownRun numbers it). */
+  | { event: 'ran'; run: number; ev?: StopEvent }
+  /** A served gdb client: a log line, its socket closed ('gone'), its cleanup done ('closed'). */
+  | { event: 'gdb'; host: number; what: 'log'; line: string }
+  | { event: 'gdb'; host: number; what: 'gone' | 'closed' }
+  /** A served gdb client calls a Session operation (answered with gdbReply). */
+  | { event: 'gdbCall'; host: number; call: number; op: OpName; params: unknown };
 export type WorkerMessage = WorkerReply | WorkerEvent;

@@ -4,10 +4,13 @@
 //    guest output): a worker that is more than a window ahead of what the front-end
 //    has consumed waits inside the guest's trap or UART write, so a slow reader
 //    (a stalled pipe, a slow terminal) holds the guest back instead of growing
-//    memory. A pause request (Ctrl-C, --timeout, close) always ends the wait.
+//    memory. A pause request (Ctrl-C, --timeout, close) always ends the wait;
+//  - how many runs a worker started on its own (for a gdb client it serves,
+//    gdbstub/hosted.ts): the main thread learns of each one after it, so while
+//    its count of them is behind this one its view of the guest is out of date.
 
 /** Int32 slots of the shared block (the seq takes a 64-bit slot at byte 0). */
-const I32 = { SEQ_LO: 0, SEQ_HI: 1, REC_POSTED: 2, REC_ACKED: 3, OUT_POSTED: 4, OUT_ACKED: 5 } as const;
+const I32 = { SEQ_LO: 0, SEQ_HI: 1, REC_POSTED: 2, REC_ACKED: 3, OUT_POSTED: 4, OUT_ACKED: 5, WORKER_RUNS: 6 } as const;
 export const SHARED_BYTES = 64;
 
 /** Records and output bytes a worker may be ahead of the front-end. */
@@ -50,6 +53,9 @@ export class FlowWorker {
     }
     Atomics.add(this.i32, posted, n);
   }
+
+  /** A run this worker starts on its own: its number (the 'ran' event names it). */
+  ownRun(): number { return Atomics.add(this.i32, I32.WORKER_RUNS, 1) + 1; }
 }
 
 /** Main-thread side: acknowledges what the front-end has consumed. */
@@ -62,6 +68,9 @@ export class FlowMain {
     Atomics.add(this.i32, slot, n);
     Atomics.notify(this.i32, slot);
   }
+
+  /** Runs the workers started on their own so far (FlowWorker.ownRun). */
+  workerRuns(): number { return Atomics.load(this.i32, I32.WORKER_RUNS); }
 
   /** Lets every waiting worker go (closing). */
   releaseAll() {

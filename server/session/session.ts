@@ -5,6 +5,7 @@
 // names it as the owner of its breakpoints and the decider of its decisions.
 // Errors are values (result.ts); each front-end maps their codes at its edge.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { CTL } from '../machine/ctl.js';
 import { hex, type MemoryMap } from '../machine/memory.js';
@@ -15,6 +16,7 @@ import { describeRule, type PolicySpec } from '../policy/rules.js';
 import { formatAction, parseIntegerText } from '../policy/values.js';
 import { fail, ok, type Result } from '../result.js';
 import { loadImage, writeRam, type ImageSpec } from './loader.js';
+import { symbolizeIn } from './symbols.js';
 import type { EngineConfig, ForwardFallback } from './engine-config.js';
 import type {
   AddRuleParams, Capabilities, DecisionParams, Hex, PolicyInfo, SessionState, StatusInfo, StopEvent, WatchKind,
@@ -24,12 +26,15 @@ import type { TrapRecord } from './trap-record.js';
 import { FlowMain, newSharedBlock } from './flow.js';
 import { MAILBOX_OPS, MailboxMain, newMailbox } from './mailbox.js';
 import { Client } from './client.js';
+import { addOwners, pointKey, watchKey, type WatchOwners } from './owners.js';
+import type { HostedGdb } from './contract.js';
 import { takeWorker } from './prewarm.js';
 
 export type { StopEvent, SessionState, Capabilities } from './contract.js';
 export type { Result } from '../result.js';
 export { Client, type SessionClient, type RegisterInfo } from './client.js';
 export { prewarm } from './prewarm.js';
+export { symbolizeIn } from './symbols.js';
 
 export interface SessionOptions {
   image: ImageSpec;
@@ -74,6 +79,31 @@ export interface SessionEvents {
   stop: [StopEvent];
 }
 
+/** A gdb client served on the emulation thread (Session.hostGdb). */
+export interface HostedGdbHandle {
+  /** Its Client's name: the owner of its points, the decider of its decisions. */
+  readonly name: string;
+  readonly peer: string;
+  /** Resolves once its socket has closed. */
+  readonly gone: Promise<void>;
+  /** Its socket is open: asked of the socket itself (the emulation thread may not have read its close yet). */
+  open(): boolean;
+  /** Resolves once what it left behind is cleaned up. */
+  readonly closed: Promise<void>;
+  /** Drops the client (server shutdown). */
+  close(): Promise<void>;
+}
+
+export interface HostGdbOptions {
+  packetSize: number;
+  log: (line: string) => void;
+  trace?: boolean;
+  guestOutput?: boolean;
+  hotMs?: number;
+}
+
+interface HostEnd { client: Client; log: (line: string) => void; gone: () => void; closed: () => void; peer: string; fd: number; left: boolean }
+
 export const DEFAULT_RAM = { base: 0x4000_0000n, size: 128n << 20n };
 export const DEFAULT_UART = 0x0900_0000n;
 
@@ -90,8 +120,6 @@ export function capabilitiesOf(opts: Pick<SessionOptions, 'countBlocks' | 'softS
   };
 }
 
-const pointKey = (addr: bigint) => addr.toString(16);
-const watchKey = (addr: bigint, len: number, kind: WatchKind) => `${addr.toString(16)}:${len}:${kind}`;
 
 function parseHex(v: Hex | bigint, what: string): Result<bigint> {
   if (typeof v === 'bigint') return ok(v);
@@ -129,7 +157,12 @@ export class Session extends EventEmitter<SessionEvents> {
   private closed = false;
   /** Breakpoints and watchpoints by who set them: a point is in the core while anyone owns it. */
   private readonly breakOwners = new Map<string, Set<string>>();
-  private readonly watchOwners = new Map<string, { addr: bigint; len: number; kind: WatchKind; owners: Set<string> }>();
+  private readonly watchOwners = new Map<string, WatchOwners>();
+  /** The worker's own runs (for a gdb client it serves) this thread has heard of (FlowMain.workerRuns). */
+  private adoptedRuns = 0;
+  /** gdb clients served on the emulation thread (hostGdb), by number. */
+  private readonly hosts = new Map<number, HostEnd>();
+  private nextHost = 1;
   /**
    * Front-ends busy-polling this thread's event loop (the gdb stub while gdb talks).
    * A postMessage answer costs no wake-up then, and measured faster than the
@@ -148,6 +181,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly capabilities: Capabilities;
   /** Without the block hook a pause is uc_emu_stop from this thread (loaded only for such sessions). */
   private hardStop: ((slot: number) => unknown) | undefined;
+  /** The native library, loaded on this thread while the worker starts (hostGdb duplicates a socket with it). */
+  private native: typeof import('../machine/unicorn.js') | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -199,7 +234,8 @@ export class Session extends EventEmitter<SessionEvents> {
     };
     const initCall = s.call('init', { ...cfg, mailbox: (opts.channel ?? process.env.TRAPDOOR_CHANNEL) === 'postMessage' ? undefined : s.mailboxBuffer });
     // while the worker starts (a thread takes ~60 ms here), this thread loads the native libraries for it
-    (await import('../machine/unicorn.js')).preload();
+    s.native = await import('../machine/unicorn.js');
+    s.native.preload();
     const init = await initCall;
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
@@ -215,6 +251,83 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** A front-end's handle on this session: its breakpoints, its decisions. */
   connect(name: string): Client { return new Client(this, name); }
+
+  /**
+   * Serves a gdb client on the emulation thread (gdbstub/hosted.ts): its steps,
+   * continues, register and memory reads are answered where the guest runs, with
+   * no hop through this thread (a wake-up fewer each); what needs the Session
+   * (points and their owners, decisions, policy, console commands) is called here.
+   * The socket must not have been read from, except what `initial` holds; this
+   * thread's descriptor of it is closed.
+   */
+  hostGdb(socket: Socket, o: HostGdbOptions): Result<HostedGdbHandle> {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const lib = this.native?.unicorn();
+    const dup = typeof fd === 'number' && fd >= 0 && lib ? lib.td_dup(fd) as number : -1;
+    const kept = dup >= 0 ? lib!.td_dup(fd!) as number : -1; // this thread's, to look at (HostedGdbHandle.open)
+    if (dup < 0 || kept < 0) {
+      if (dup >= 0) lib!.td_close(dup);
+      return fail('internal', 'the gdb socket could not be handed to the emulation thread');
+    }
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const initial = socket.read() as Buffer | null; // read before it was served (a refused client's wait)
+    const client = this.connect(`gdb ${peer}`);
+    const host = this.nextHost++;
+    let gone!: () => void;
+    let closed!: () => void;
+    const goneP = new Promise<void>((r) => { gone = r; });
+    const closedP = new Promise<void>((r) => { closed = r; });
+    const end: HostEnd = { client, log: o.log, gone: () => { end.left = true; gone(); }, closed, peer, fd: kept, left: false };
+    this.hosts.set(host, end);
+    for (const key of this.breakOwners.keys()) this.mirrorBreak(key);
+    for (const [key, w] of this.watchOwners) this.mirrorWatch(key, w);
+    const m = this.memory;
+    const req: HostedGdb = {
+      host, fd: dup, name: client.name, initial: initial ? new Uint8Array(initial) : undefined,
+      opts: { packetSize: o.packetSize, trace: o.trace, guestOutput: o.guestOutput, hotMs: o.hotMs },
+      caps: this.capabilities, shared: this.shared, symbols: this.symbols, memory: { top: m.top, regions: m.describe() },
+    };
+    void this.call('gdbHost', req).then((r) => {
+      if (r.ok) return;
+      o.log(`gdb ${peer}: cannot serve it: ${r.error}`);
+      this.endHost(host);
+    });
+    socket.destroy();
+    return ok({
+      name: client.name, peer, gone: goneP, closed: closedP,
+      open: () => !end.left && this.hosts.has(host) && !lib!.td_sock_closed(kept),
+      close: async () => { if (this.hosts.has(host)) await this.call('gdbClose', { host }); await closedP; },
+    });
+  }
+
+  /** The peer has closed this socket (looked at without reading it: it may not have been read from yet). */
+  socketClosed(socket: Socket): boolean {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (socket.destroyed || typeof fd !== 'number' || fd < 0) return true;
+    return !!this.native?.unicorn().td_sock_closed(fd);
+  }
+
+  private endHost(host: number) {
+    const end = this.hosts.get(host);
+    if (!end) return;
+    this.hosts.delete(host);
+    end.gone();
+    this.native?.unicorn().td_close(end.fd);
+    void end.client.close().finally(end.closed);
+  }
+
+  private onHosted(m: Extract<WorkerMessage, { event: 'gdb' | 'gdbCall' }>) {
+    const end = this.hosts.get(m.host);
+    if (!end) return;
+    if (m.event === 'gdbCall') {
+      void end.client.request(m.op, m.params as never).then((r) =>
+        this.call('gdbReply', r.ok ? { call: m.call, ok: true, value: r.value } : { call: m.call, ok: false, code: r.code, error: r.error }));
+      return;
+    }
+    if (m.what === 'log') end.log(m.line);
+    else if (m.what === 'gone') end.gone();
+    else this.endHost(m.host);
+  }
 
   /**
    * Several people share this session (the JSON-RPC service serves it): what the
@@ -244,6 +357,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private onMessage(m: WorkerMessage) {
     if ('event' in m) {
       if (m.event === 'log') { this.emit('log', m.line); return; }
+      if (m.event === 'ran') { this.adoptRun(m.run, m.ev); return; }
+      if (m.event === 'gdb' || m.event === 'gdbCall') { this.onHosted(m); return; }
       let n: number;
       if (m.event === 'records') {
         const batch = parseBatch(utf8.decode(m.bytes));
@@ -282,7 +397,10 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ------------------------------------------------------------------ state
-  get state(): SessionState { return this._state; }
+  /** Running also while the worker runs the guest for a gdb client it serves (until this thread has heard how it stopped). */
+  get state(): SessionState {
+    return this._state === 'stopped' && this.flow.workerRuns() !== this.adoptedRuns ? 'running' : this._state;
+  }
   get lastStop(): StopEvent | undefined { return this._lastStop; }
   get registers(): RegDef[] { return registerTable(this.arch); }
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
@@ -290,7 +408,7 @@ export class Session extends EventEmitter<SessionEvents> {
   get trapCount(): number { return Number(this.ctl[CTL.NTRAPS]); }
 
   status(): StatusInfo {
-    return { state: this._state, arch: this.arch, insns: this.insns, traps: this.trapCount, lastStop: this._lastStop };
+    return { state: this.state, arch: this.arch, insns: this.insns, traps: this.trapCount, lastStop: this._lastStop };
   }
 
   private checkVcpu(vcpu: number | undefined): Result<0> {
@@ -302,7 +420,7 @@ export class Session extends EventEmitter<SessionEvents> {
   async run(step: boolean, vcpu: number | undefined, registers: string[] | undefined): Promise<Result<StopEvent>> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
-    if (this._state === 'running') return fail('busy', 'the guest is already running (pause it first)');
+    if (this.state === 'running') return fail('busy', 'the guest is already running (pause it first)');
     if (this._state === 'exited') return fail('exited', `the guest has ended: ${this._lastStop?.message ?? 'exited'}`);
     this._state = 'running';
     this.regCache = undefined;
@@ -316,45 +434,45 @@ export class Session extends EventEmitter<SessionEvents> {
       ev.registers = regs;
       this.regCache = { ...regs };
     }
-    this.addOwners(ev);
+    addOwners(ev, this.breakOwners, this.watchOwners);
     this._lastStop = ev;
     this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
     this.emit('stop', ev);
     return ok(ev);
   }
 
-  private addOwners(ev: StopEvent) {
-    if (ev.addr === undefined) return;
-    const addr = BigInt(ev.addr);
-    if (ev.reason === 'breakpoint') {
-      const o = this.breakOwners.get(pointKey(addr));
-      if (o) ev.owners = [...o];
-    } else if (ev.reason === 'watchpoint') {
-      const owners = new Set<string>();
-      for (const w of this.watchOwners.values()) if (addr + 16n > w.addr && addr < w.addr + BigInt(w.len)) for (const o of w.owners) owners.add(o);
-      ev.owners = [...owners];
-    }
+  /** A run the worker made on its own for a gdb client it serves: the others hear of it as of any run. */
+  private adoptRun(run: number, ev: StopEvent | undefined) {
+    this.adoptedRuns = run;
+    if (!ev) return; // it could not start
+    this.regCache = ev.registers ? { ...ev.registers } : undefined;
+    addOwners(ev, this.breakOwners, this.watchOwners);
+    this._lastStop = ev;
+    if (this._state !== 'running') this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
+    this.emit('running');
+    this.emit('stop', ev);
   }
 
   /** Asks a running guest to stop at the next block boundary (resumable, unless --no-count). */
   pause(): SessionState {
-    if (this._state !== 'running') return this._state;
+    const state = this.state;
+    if (state !== 'running') return state;
     if (!this.capabilities.resumablePause) this.hardStop?.(Number(this.ctl[CTL.SLOT]));
     else Atomics.store(this.ctl32, 0, 1);
-    return this._state;
+    return state;
   }
 
   // ------------------------------------------------------------------ traps
   async pendingTrap(): Promise<Result<TrapRecord | null>> {
     // A trap waits only where a run stopped at it (any run decides it first): after
     // any other stop there is none, and no trip to the worker is needed to say so.
-    if (this._state === 'stopped' && this._lastStop && this._lastStop.reason !== 'trap') return ok(null);
+    if (this.state === 'stopped' && this._lastStop && this._lastStop.reason !== 'trap') return ok(null);
     const r = await this.call('pending', {});
     return r.ok ? ok(r.value ?? null) : r;
   }
 
   async decide(d: DecisionParams, client: string, seq?: number): Promise<Result<TrapRecord>> {
-    if (this._state === 'running') return fail('busy', 'no trap is waiting: the guest is running');
+    if (this.state === 'running') return fail('busy', 'no trap is waiting: the guest is running');
     if (this._state === 'exited') return fail('exited', 'no trap is waiting: the guest has ended');
     const values: Record<string, bigint> = {};
     for (const [k, v] of Object.entries(d.values ?? {})) {
@@ -384,7 +502,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
     for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
-    const cache = this._state === 'stopped' ? this.regCache : undefined;
+    const cache = this.state === 'stopped' ? this.regCache : undefined;
     if (cache && names.every((n) => n in cache)) {
       const out: Record<string, Hex> = {};
       for (const n of names) out[n] = cache[n];
@@ -394,14 +512,14 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!r.ok) return r;
     const out: Record<string, Hex> = {};
     names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = val; });
-    if (this._state === 'stopped') this.regCache = { ...this.regCache, ...out };
+    if (this.state === 'stopped') this.regCache = { ...this.regCache, ...out };
     return ok(out);
   }
 
   async writeRegister(name: string, value: Hex | bigint, vcpu?: number): Promise<Result<true>> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
-    if (this._state === 'running') return fail('busy', 'pause the guest before writing registers');
+    if (this.state === 'running') return fail('busy', 'pause the guest before writing registers');
     if (!findRegister(this.arch, name)) return fail('no-register', `no register named ${name} on ${this.arch}`);
     const n = parseHex(value, name);
     if (!n.ok) return n;
@@ -419,14 +537,14 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!Number.isInteger(len) || len < 0 || len > 1 << 26) return fail('invalid', `cannot read ${len} bytes: ask for 0 .. 64 MiB at a time`);
     const direct = this.memory.read(a.value, len);
     if (direct.ok) return direct;
-    if (this._state === 'running') return fail('unmapped', direct.error);
+    if (this.state === 'running') return fail('unmapped', direct.error);
     return this.call('readMem', { addr: a.value, len });
   }
 
   async writeMemory(addr: Hex | bigint, data: Uint8Array, vcpu?: number): Promise<Result<true>> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
-    if (this._state === 'running') return fail('busy', 'pause the guest before writing memory');
+    if (this.state === 'running') return fail('busy', 'pause the guest before writing memory');
     const a = parseHex(addr, 'address');
     if (!a.ok) return a;
     return this.call('writeMem', { addr: a.value, data });
@@ -445,11 +563,12 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!a.ok) return a;
     const key = pointKey(a.value);
     const owners = this.breakOwners.get(key);
-    if (owners) { owners.add(owner); return ok(true); }
+    if (owners) { owners.add(owner); this.mirrorBreak(key); return ok(true); }
     const set = new Set([owner]);
     this.breakOwners.set(key, set);
+    this.mirrorBreak(key);
     const r = await this.call('breakpoint', { op: 'add', addr: a.value, thumb });
-    if (!r.ok && this.breakOwners.get(key) === set) this.breakOwners.delete(key);
+    if (!r.ok && this.breakOwners.get(key) === set) { this.breakOwners.delete(key); this.mirrorBreak(key); }
     return r.ok ? ok(true) : r;
   }
 
@@ -459,8 +578,9 @@ export class Session extends EventEmitter<SessionEvents> {
     const key = pointKey(a.value);
     const owners = this.breakOwners.get(key);
     if (!owners?.delete(owner)) return ok(false);
+    if (!owners.size) this.breakOwners.delete(key);
+    this.mirrorBreak(key);
     if (owners.size) return ok(true);
-    this.breakOwners.delete(key);
     const r = await this.call('breakpoint', { op: 'remove', addr: a.value });
     return r.ok ? ok(true) : r;
   }
@@ -472,11 +592,12 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!Number.isInteger(len) || len <= 0 || len > 0x1000_0000) return fail('invalid', `watchpoint length ${len} is out of range`);
     const key = watchKey(a.value, len, kind);
     const w = this.watchOwners.get(key);
-    if (w) { w.owners.add(owner); return ok(true); }
+    if (w) { w.owners.add(owner); this.mirrorWatch(key, w); return ok(true); }
     const entry = { addr: a.value, len, kind, owners: new Set([owner]) };
     this.watchOwners.set(key, entry);
+    this.mirrorWatch(key, entry);
     const r = await this.call('watchpoint', { op: 'add', addr: a.value, len, kind });
-    if (!r.ok && this.watchOwners.get(key) === entry) this.watchOwners.delete(key);
+    if (!r.ok && this.watchOwners.get(key) === entry) { this.watchOwners.delete(key); entry.owners.clear(); this.mirrorWatch(key, entry); }
     return r.ok ? ok(true) : r;
   }
 
@@ -486,10 +607,19 @@ export class Session extends EventEmitter<SessionEvents> {
     const key = watchKey(a.value, len, kind);
     const w = this.watchOwners.get(key);
     if (!w?.owners.delete(owner)) return ok(false);
+    if (!w.owners.size) this.watchOwners.delete(key);
+    this.mirrorWatch(key, w);
     if (w.owners.size) return ok(true);
-    this.watchOwners.delete(key);
     const r = await this.call('watchpoint', { op: 'remove', addr: a.value, len, kind });
     return r.ok ? ok(true) : r;
+  }
+
+  /** The worker's copy of the owners (owners.ts), for the runs it makes for a gdb client it serves. */
+  private mirrorBreak(key: string) {
+    if (this.hosts.size) void this.call('owners', { kind: 'break', key, owners: [...(this.breakOwners.get(key) ?? [])] });
+  }
+  private mirrorWatch(key: string, w: WatchOwners) {
+    if (this.hosts.size) void this.call('owners', { kind: 'watch', key, addr: w.addr, len: w.len, watch: w.kind, owners: [...w.owners] });
   }
 
   /** Removes every point this owner set (a client that detached or went away). */
@@ -509,30 +639,11 @@ export class Session extends EventEmitter<SessionEvents> {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    for (const host of [...this.hosts.keys()]) this.endHost(host);
     if (this._state === 'running') this.pause();
     this.flow.releaseAll();
     await this.call('close', {});
     this.closed = true;
     await this.worker.terminate();
   }
-}
-
-/** Nearest code symbol at or below addr, as `name+0x10` (within 64 KiB), or undefined. */
-export function symbolizeIn(symbols: readonly ElfSymbol[], arch: CpuArch, addr: bigint): string | undefined {
-  let best: { name: string; value: bigint } | undefined;
-  for (const s of symbols) {
-    // an AArch32 Thumb function's value has bit 0 set: its code starts one byte lower
-    const value = arch === 'arm' && s.type === 'func' ? s.value & ~1n : s.value;
-    if (namesCode(s) && value <= addr && (!best || value > best.value)) best = { name: s.name, value };
-  }
-  if (!best || addr - best.value > 0x10000n) return undefined;
-  return addr === best.value ? best.name : `${best.name}+${hex(addr - best.value)}`;
-}
-
-/** Symbols the GNU linker defines for section bounds (`_bss_end__`, `_edata`, `end`): they mark data, not code. */
-const LINKER_SYMBOL = /^_*(bss_start|bss_end|edata|etext|end|data_start|exidx_start|exidx_end)_*$/;
-
-/** A symbol that can name a code address: a function or a label, not a data object or a linker bound. */
-function namesCode(s: ElfSymbol): boolean {
-  return s.type !== 'object' && !LINKER_SYMBOL.test(s.name);
 }

@@ -8,6 +8,10 @@ import { findRegister } from '../machine/registers.js';
 import { CoreError, failureOf } from '../result.js';
 import type { WorkerHandlers, WorkerMessage, WorkerReply, WorkerRequest } from './contract.js';
 import { MailboxWorker } from './mailbox.js';
+import { addOwners, type WatchOwners } from './owners.js';
+import { FlowWorker } from './flow.js';
+import type { StopEvent } from './contract.js';
+import type { Hub } from '../../gdbstub/hosted.js';
 
 const port = parentPort!;
 let engine: Engine | undefined;
@@ -18,6 +22,35 @@ const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => {
   if ('event' in m) events++;
   port.postMessage(m, transfer);
 };
+
+/**
+ * What the gdb clients served on this thread (gdbstub/hosted.ts) share with the
+ * Session's requests: one run at a time, whoever asks, and how the last one stopped.
+ */
+const hub: Hub = {
+  busy: false,
+  lastStop: undefined,
+  breaks: new Map<string, Set<string>>(),
+  watches: new Map<string, WatchOwners>(),
+  stops: new Set<(ev: StopEvent) => void>(),
+  outputs: new Set<(text: string) => void>(),
+  engine: () => need(),
+  post,
+  flow: undefined,
+  async run(step: boolean, regs?: string[]) {
+    if (hub.busy) throw new CoreError('busy', 'the guest is already running (pause it first)');
+    const e = need();
+    hub.busy = true;
+    let ev: StopEvent;
+    try { ev = await e.run(step); } finally { hub.busy = false; }
+    const values = regs && ev.reason !== 'exit' && !ev.final ? readRegs(regs) : undefined;
+    addOwners(ev, hub.breaks, hub.watches);
+    hub.lastStop = ev;
+    for (const f of [...hub.stops]) f(ev);
+    return { ev, values };
+  },
+};
+let hosted: typeof import('../../gdbstub/hosted.js') | undefined;
 
 const need = () => {
   if (!engine) throw new CoreError('closed', 'the machine is not initialised');
@@ -36,7 +69,7 @@ const handlers: WorkerHandlers = {
   init({ mailbox: lane, ...cfg }) {
     engine = new Engine(cfg, {
       records: (bytes, count) => post({ event: 'records', bytes, count }, [bytes.buffer as ArrayBuffer]),
-      output: (text) => post({ event: 'output', text }),
+      output: (text) => { post({ event: 'output', text }); for (const f of hub.outputs) f(text); },
       log: (line) => post({ event: 'log', line }),
     });
     if (lane) {
@@ -45,11 +78,8 @@ const handlers: WorkerHandlers = {
     }
     return { pc: engine.cpu.pc };
   },
-  async run(a) {
-    const ev = await need().run(a.step);
-    // The stop and the registers in one message: one wake-up of the main thread.
-    return a.regs && ev.reason !== 'exit' && !ev.final ? { ev, values: readRegs(a.regs) } : { ev };
-  },
+  // The stop and the registers in one message: one wake-up of the main thread.
+  run: (a) => hub.run(a.step, a.regs),
   decide: (a) => need().decide(a.decision, 'user', a.client, a.seq),
   pending: () => need().pendingTrap(),
   regs: (a) => readRegs(a.names),
@@ -77,7 +107,22 @@ const handlers: WorkerHandlers = {
   addRule: (a) => need().addRule(a),
   removeRule: (a) => need().removeRule(a.id, a.version),
   setDefault: (a) => need().setDefault(a.action, a.version),
-  close: () => { engine?.close(); engine = undefined; return true; },
+  close: () => { hosted?.closeAll(); engine?.close(); engine = undefined; return true; },
+  owners: (a) => {
+    if (a.kind === 'break') {
+      if (a.owners.length) hub.breaks.set(a.key, new Set(a.owners)); else hub.breaks.delete(a.key);
+    } else if (a.owners.length) hub.watches.set(a.key, { addr: a.addr, len: a.len, kind: a.watch, owners: new Set(a.owners) });
+    else hub.watches.delete(a.key);
+    return true;
+  },
+  async gdbHost(a) {
+    hosted ??= await import('../../gdbstub/hosted.js');
+    hub.flow ??= new FlowWorker(need().cfg.shared, need().cpu.ctl32);
+    hosted.host(hub, a);
+    return true as const;
+  },
+  gdbReply: (a) => { hosted?.reply(a); return true; },
+  gdbClose: (a) => { hosted?.close(a.host); return true; },
 };
 
 async function answer(req: WorkerRequest): Promise<WorkerReply> {

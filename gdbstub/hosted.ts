@@ -1,0 +1,279 @@
+// A gdb client served on the emulation thread: the connection (connection.ts, the
+// same code as ever) runs where the guest runs, so a step, a continue, the stop
+// reply and the register and memory reads around it cost no trip between
+// threads. On this 2-core VM each such trip is a wake-up of 20-45 us, and a gdb
+// step took two of them; served here it takes none (gdb's own socket aside).
+//
+// What belongs to the Session (points and their owners, decisions, policy,
+// console commands) is still the Session's: those calls go to the main thread
+// ('gdbCall', answered by 'gdbReply'). The main thread hears of each run made here
+// afterwards ('ran'; while it has not, it reports the guest as running), so every
+// other front-end sees the stops as it would have. A run here blocks this thread,
+// so a native watcher (native/trapdoor.c td_watch_*) reads the one byte gdb may
+// send meanwhile, Ctrl-C, and notices a client that goes.
+import net from 'node:net';
+import { GdbConnection } from './connection.js';
+import type { GdbMemory, GdbSession } from './stub.js';
+import type { Engine } from '../server/session/engine.js';
+import type { FlowWorker } from '../server/session/flow.js';
+import type { WatchOwners } from '../server/session/owners.js';
+import { symbolizeIn } from '../server/session/symbols.js';
+import { OPS, type Capabilities, type Hex, type HostedGdb, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent, type WorkerEvent } from '../server/session/contract.js';
+import type { RegisterInfo, SessionCalls } from '../server/session/client.js';
+import type { SessionEvents } from '../server/session/session.js';
+import { findRegister, registerTable, type CpuArch } from '../server/machine/registers.js';
+import type { ElfSymbol } from '../server/machine/elf.js';
+import { unicorn, type Ptr } from '../server/machine/unicorn.js';
+import { fail, failureOf, ok, type Result } from '../server/result.js';
+
+/** What the emulation thread shares with the clients it serves (server/session/worker.ts). */
+export interface Hub {
+  /** A run is under way on this thread (the Session's or a served client's). */
+  busy: boolean;
+  lastStop: StopEvent | undefined;
+  /** The worker's copy of who owns which point (owners.ts). */
+  readonly breaks: Map<string, Set<string>>;
+  readonly watches: Map<string, WatchOwners>;
+  /** Called with every stop of every run on this thread. */
+  readonly stops: Set<(ev: StopEvent) => void>;
+  /** Called with the guest's output as it is posted. */
+  readonly outputs: Set<(text: string) => void>;
+  engine(): Engine;
+  post(m: WorkerEvent): void;
+  flow: FlowWorker | undefined;
+  /** One run (throws `busy` while another is under way). */
+  run(step: boolean, regs?: string[]): Promise<{ ev: StopEvent; values?: (Hex | undefined)[] }>;
+}
+
+/** Calls waiting for the main thread's answer ('gdbReply'). */
+const calls = new Map<number, (r: Result<unknown>) => void>();
+let nextCall = 1;
+const conns = new Map<number, GdbConnection>();
+
+/**
+ * The newest run made here that the main thread has not heard of. Told when the
+ * connection stops busy-polling (a burst of steps is one message, sent once gdb
+ * has its replies), and always before anything else this client sends it.
+ */
+let unheard: { hub: Hub; run: number; ev: StopEvent } | undefined;
+function tellRuns() {
+  const u = unheard;
+  if (!u) return;
+  unheard = undefined;
+  u.hub.post({ event: 'ran', run: u.run, ev: u.ev });
+}
+
+class HostedClient {
+  readonly arch: CpuArch;
+  readonly registers: readonly RegisterInfo[];
+  readonly memory: GdbMemory;
+  readonly symbols: readonly ElfSymbol[];
+  readonly caps: Capabilities;
+  readonly name: string;
+  readonly shared: boolean;
+  stopRegisters: string[] | undefined;
+  /** The connection's Ctrl-C, for a byte the watcher took while a run had the thread. */
+  onInterrupt: (() => void) | undefined;
+  private readonly listeners: [keyof SessionEvents, (...a: never[]) => void, (...a: never[]) => void][] = [];
+  private hot = false;
+  /** A run was asked for and has not started (see run). */
+  private starting = false;
+  /** Calls made of the main thread and not answered yet: a run waits for them (a breakpoint gdb set before it, say). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly hub: Hub, private readonly h: HostedGdb, private readonly watch: Ptr) {
+    const engine = hub.engine();
+    this.arch = engine.cfg.arch;
+    this.registers = registerTable(this.arch);
+    this.symbols = h.symbols;
+    this.caps = h.caps;
+    this.name = h.name;
+    this.shared = h.shared;
+    const regions = h.memory.regions;
+    this.memory = {
+      top: h.memory.top,
+      regions,
+      find: (addr) => regions.find((r) => addr >= r.base && addr < r.base + r.size),
+      read: (addr, len) => engine.mem.read(addr, len),
+      describe: () => regions,
+    };
+  }
+
+  get state(): SessionState {
+    if (this.hub.busy) return 'running';
+    const s = this.hub.lastStop;
+    return s && (s.reason === 'exit' || s.final) ? 'exited' : 'stopped';
+  }
+  get lastStop() { return this.hub.lastStop; }
+  symbol(name: string) { return this.symbols.find((s) => s.name === name); }
+  symbolize(addr: bigint) { return symbolizeIn(this.symbols, this.arch, addr); }
+
+  // ---------------------------------------------------------------- answered here
+  async capabilities() { return ok(this.caps); }
+  cont(p: ParamsOf<'cont'> = {}) { return this.run(false, p); }
+  step(p: ParamsOf<'step'> = {}) { return this.run(true, p); }
+  async pause(_p: ParamsOf<'pause'> = {}) {
+    if (this.hub.busy || this.starting) Atomics.store(this.hub.engine().cpu.ctl32, 0, 1);
+    return ok(this.state);
+  }
+
+  async readRegisters(p: ParamsOf<'readRegisters'> = {}): Promise<Result<Record<string, Hex>>> {
+    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
+    const names = p.names ?? this.registers.map((r) => r.name);
+    for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
+    const values = this.hub.engine().cpu.readRegsHex(names);
+    const out: Record<string, Hex> = {};
+    names.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
+    return ok(out);
+  }
+
+  async readMemory(p: ParamsOf<'readMemory'>): Promise<Result<Uint8Array>> {
+    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
+    let addr: bigint;
+    try { addr = BigInt(p.addr); } catch { return fail('invalid', `address '${p.addr}' is not an address (write e.g. 0x40000000)`); }
+    if (addr < 0n || !Number.isInteger(p.len) || p.len < 0 || p.len > 1 << 26) return fail('invalid', `cannot read ${p.len} bytes at ${p.addr}`);
+    const engine = this.hub.engine();
+    const direct = engine.mem.read(addr, p.len);
+    if (direct.ok) return direct;
+    if (this.hub.busy) return fail('unmapped', direct.error);
+    const r = engine.cpu.readMem(addr, p.len);
+    return r.ok ? r : fail('unmapped', r.error);
+  }
+
+  private async run(step: boolean, p: ParamsOf<'cont'>): Promise<Result<StopEvent>> {
+    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
+    if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
+    if (this.state === 'exited') return fail('exited', `the guest has ended: ${this.hub.lastStop?.message ?? 'exited'}`);
+    tellRuns();
+    // The run blocks this thread: first let the packet handler finish what it read with the
+    // resume (a Ctrl-C in the same segment), and the main thread answer what was asked before it.
+    this.starting = true;
+    try {
+      await null;
+      while (this.inFlight.size) await Promise.all(this.inFlight);
+    } finally { this.starting = false; }
+    if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
+    const regs = p.registers ?? this.stopRegisters;
+    const lib = unicorn();
+    const run = this.hub.flow!.ownRun();
+    lib.td_watch_arm(this.watch);
+    let r: Awaited<ReturnType<Hub['run']>>;
+    try {
+      r = await this.hub.run(step, regs);
+    } catch (e) {
+      lib.td_watch_disarm(this.watch);
+      this.hub.post({ event: 'ran', run });
+      return failureOf(e);
+    }
+    const seen = lib.td_watch_disarm(this.watch) as number;
+    const { ev, values } = r;
+    if (values && regs) {
+      const out: Record<string, Hex> = {};
+      regs.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
+      ev.registers = out;
+    }
+    unheard = { hub: this.hub, run, ev };
+    if (!this.hot) setImmediate(tellRuns);
+    if (seen === 1) this.onInterrupt?.();
+    return ok(ev);
+  }
+
+  /** A run of the Session's (this thread then reads nothing of this client: it has left). */
+  runOn() { void this.request('cont', {}); }
+
+  busyPolling(on: boolean) {
+    this.hot = on;
+    if (!on) tellRuns();
+  }
+
+  /** Output is bounded by the connection itself here: this thread cannot wait for gdb's socket while it runs the guest. */
+  hold(_p: Promise<unknown>) { /* see GdbConnection.onOutput */ }
+
+  // ---------------------------------------------------------------- asked of the main thread
+  /** Calls an operation on this client's Client on the main thread. */
+  request<N extends OpName>(op: N, params: ParamsOf<N>): Promise<Result<ResultOf<N>>> {
+    tellRuns();
+    const call = nextCall++;
+    const p = new Promise<Result<ResultOf<N>>>((resolve) => {
+      calls.set(call, resolve as (r: Result<unknown>) => void);
+      this.hub.post({ event: 'gdbCall', host: this.h.host, call, op, params });
+    });
+    this.inFlight.add(p);
+    void p.then(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  // ---------------------------------------------------------------- events
+  on<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this {
+    const set = event === 'stop' ? this.hub.stops : event === 'output' ? this.hub.outputs : undefined;
+    const f = fn as unknown as (...a: never[]) => void;
+    set?.add(f as never);
+    this.listeners.push([event, fn as never, f]);
+    return this;
+  }
+  off<E extends keyof SessionEvents>(event: E, fn: (...args: SessionEvents[E]) => void): this {
+    const i = this.listeners.findIndex(([e, g]) => e === event && g === (fn as never));
+    if (i < 0) return this;
+    const [, , f] = this.listeners[i];
+    this.listeners.splice(i, 1);
+    this.hub.stops.delete(f as never);
+    this.hub.outputs.delete(f as never);
+    return this;
+  }
+  nextStop(): Promise<StopEvent> {
+    return new Promise((resolve) => {
+      const fn = (ev: StopEvent) => { this.off('stop', fn); resolve(ev); };
+      this.on('stop', fn);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const [, , f] of this.listeners) { this.hub.stops.delete(f as never); this.hub.outputs.delete(f as never); }
+    this.listeners.length = 0;
+    await this.request('clearPoints', {});
+  }
+}
+
+// Every other operation of the contract is the main thread's (its Client, by name).
+interface HostedClient extends Omit<SessionCalls, 'capabilities' | 'cont' | 'step' | 'pause' | 'readRegisters' | 'readMemory'> {} // eslint-disable-line @typescript-eslint/no-empty-object-type
+for (const name of Object.keys(OPS) as OpName[]) {
+  if (name in HostedClient.prototype) continue;
+  Object.defineProperty(HostedClient.prototype, name, {
+    value(this: HostedClient, params: unknown = {}) { return this.request(name, params as never); },
+  });
+}
+
+/** Serves the gdb client whose socket the main thread handed over (Session.hostGdb). */
+export function host(hub: Hub, h: HostedGdb) {
+  const socket = new net.Socket({ fd: h.fd, readable: true, writable: true });
+  if (h.initial?.length) socket.unshift(Buffer.from(h.initial));
+  const lib = unicorn();
+  const watch = lib.td_watch_new(h.fd, hub.engine().cpu.ctl);
+  if (!watch) { socket.destroy(); throw new Error('no thread could be started to watch the gdb socket'); }
+  const client = new HostedClient(hub, h, watch);
+  const log = (line: string) => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'log', line }); };
+  const gone = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'gone' }); };
+  // A client that detaches has gone, its points cleared, before the guest runs on: the guest may run for
+  // long, and this thread with it, before the socket's close is read here.
+  const left = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'closed' }); };
+  const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left });
+  client.onInterrupt = () => conn.interruptNow();
+  conns.set(h.host, conn);
+  socket.once('close', gone);
+  void conn.closed.then(() => {
+    conns.delete(h.host);
+    lib.td_watch_free(watch);
+    tellRuns();
+    hub.post({ event: 'gdb', host: h.host, what: 'closed' });
+  });
+}
+
+export function reply(a: { call: number; ok: boolean; value?: unknown; code?: string; error?: string }) {
+  const c = calls.get(a.call);
+  if (!c) return;
+  calls.delete(a.call);
+  c(a.ok ? ok(a.value) : fail((a.code ?? 'internal') as never, a.error ?? 'failed'));
+}
+
+export function close(hostId: number) { void conns.get(hostId)?.close(); }
+export function closeAll() { for (const c of conns.values()) void c.close(); }
