@@ -49,6 +49,14 @@ export interface Hub {
 const calls = new Map<number, (r: Result<unknown>) => void>();
 let nextCall = 1;
 const conns = new Map<number, GdbConnection>();
+/** The watcher threads of the clients served now: stopped before this thread ends (closeAll). */
+const watchers = new Map<number, Ptr>();
+function dropWatcher(hostId: number) {
+  const w = watchers.get(hostId);
+  if (!w) return;
+  watchers.delete(hostId);
+  unicorn().td_watch_free(w);
+}
 
 /**
  * The newest run made here that the main thread has not heard of. Told when the
@@ -81,7 +89,7 @@ class HostedClient {
   /** Calls made of the main thread and not answered yet: a run waits for them (a breakpoint gdb set before it, say). */
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly hub: Hub, private readonly h: HostedGdb, private readonly watch: Ptr) {
+  constructor(private readonly hub: Hub, private readonly h: HostedGdb) {
     const engine = hub.engine();
     this.arch = engine.cfg.arch;
     this.registers = registerTable(this.arch);
@@ -144,7 +152,7 @@ class HostedClient {
     if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
     if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
     if (this.state === 'exited') return fail('exited', `the guest has ended: ${this.hub.lastStop?.message ?? 'exited'}`);
-    tellRuns();
+    // (a run not told yet stays so: the next one's 'ran' stands for both)
     // The run blocks this thread: first let the packet handler finish what it read with the
     // resume (a Ctrl-C in the same segment), and the main thread answer what was asked before it.
     this.starting = true;
@@ -156,16 +164,17 @@ class HostedClient {
     const regs = p.registers ?? this.stopRegisters;
     const lib = unicorn();
     const run = this.hub.flow!.ownRun();
-    lib.td_watch_arm(this.watch);
+    const watch = watchers.get(this.h.host);
+    if (watch) lib.td_watch_arm(watch);
     let r: Awaited<ReturnType<Hub['run']>>;
     try {
       r = await this.hub.run(step, regs);
     } catch (e) {
-      lib.td_watch_disarm(this.watch);
+      if (watchers.has(this.h.host)) lib.td_watch_disarm(watch);
       this.hub.post({ event: 'ran', run });
       return failureOf(e);
     }
-    const seen = lib.td_watch_disarm(this.watch) as number;
+    const seen = watchers.has(this.h.host) ? lib.td_watch_disarm(watch) as number : 0;
     const { ev, values } = r;
     if (values && regs) {
       const out: Record<string, Hex> = {};
@@ -250,7 +259,8 @@ export function host(hub: Hub, h: HostedGdb) {
   const lib = unicorn();
   const watch = lib.td_watch_new(h.fd, hub.engine().cpu.ctl);
   if (!watch) { socket.destroy(); throw new Error('no thread could be started to watch the gdb socket'); }
-  const client = new HostedClient(hub, h, watch);
+  watchers.set(h.host, watch);
+  const client = new HostedClient(hub, h);
   const log = (line: string) => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'log', line }); };
   const gone = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'gone' }); };
   // A client that detaches has gone, its points cleared, before the guest runs on: the guest may run for
@@ -262,7 +272,7 @@ export function host(hub: Hub, h: HostedGdb) {
   socket.once('close', gone);
   void conn.closed.then(() => {
     conns.delete(h.host);
-    lib.td_watch_free(watch);
+    dropWatcher(h.host);
     tellRuns();
     hub.post({ event: 'gdb', host: h.host, what: 'closed' });
   });
@@ -276,4 +286,8 @@ export function reply(a: { call: number; ok: boolean; value?: unknown; code?: st
 }
 
 export function close(hostId: number) { void conns.get(hostId)?.close(); }
-export function closeAll() { for (const c of conns.values()) void c.close(); }
+/** The session closes: every client goes, and every watcher thread now (the library may be unloaded next). */
+export function closeAll() {
+  for (const c of conns.values()) void c.close();
+  for (const id of [...watchers.keys()]) dropWatcher(id);
+}

@@ -4,7 +4,7 @@
 // Traps, faults and the end of the guest also get a console line before it.
 import type { StopEvent } from '../server/session/session.js';
 import { FEATURE } from '../server/machine/registers.js';
-import { regToHex } from './framing.js';
+import { hexTextToReg } from './framing.js';
 import { A32_STEP_REGS, A64_STEP_REGS } from '../server/machine/step-plan.js';
 import type { Stub } from './stub.js';
 
@@ -64,13 +64,23 @@ const STOP_NAMES = new Map<string, string[]>();
 function expedite(stub: Stub, regs: Readonly<Record<string, string>> | undefined): string {
   if (!regs) return '';
   let out = '';
-  for (const r of stub.layout) {
-    if (!CORE_FEATURES.has(r.feature)) continue;
+  for (const r of coreLayout(stub)) {
     const v = regs[r.name];
-    if (v !== undefined) out += `${r.regnum.toString(16)}:${regToHex(BigInt(v), r.bits / 8)};`;
+    if (v !== undefined) out += `${r.num}:${hexTextToReg(v, r.bytes)};`;
   }
   return out;
 }
+
+/** The core registers of a layout, with what expedite writes for each. */
+function coreLayout(stub: Stub) {
+  let c = CORE_LAYOUT.get(stub.layout);
+  if (!c) {
+    c = stub.layout.filter((r) => CORE_FEATURES.has(r.feature)).map((r) => ({ name: r.name, num: r.regnum.toString(16), bytes: r.bits / 8 }));
+    CORE_LAYOUT.set(stub.layout, c);
+  }
+  return c;
+}
+const CORE_LAYOUT = new WeakMap<readonly unknown[], { name: string; num: string; bytes: number }[]>();
 
 /**
  * The stop reply for a stop event (or the initial state when the guest never ran),

@@ -1,7 +1,7 @@
 // g/G/p/P: registers in the order of the register table (sorted by regnum,
 // packed), little-endian hex, `xx` for a register the core could not read.
 import { fail } from '../errors.js';
-import { hexToReg, regToHex } from '../framing.js';
+import { hexTextToReg, hexToReg } from '../framing.js';
 import type { PacketFamily, Stub } from '../stub.js';
 import { hex } from '../../server/machine/memory.js';
 
@@ -19,7 +19,7 @@ export const registerPackets: PacketFamily = {
       let out = '';
       for (const d of stub.layout) {
         const v = r.value[d.name];
-        out += v === undefined ? 'xx'.repeat(d.bits / 8) : regToHex(BigInt(v), d.bits / 8);
+        out += v === undefined ? 'xx'.repeat(d.bits / 8) : hexTextToReg(v, d.bits / 8);
       }
       return out;
     },
@@ -46,7 +46,7 @@ export const registerPackets: PacketFamily = {
       if ('error' in def) return def;
       const r = await stub.session.readRegisters({ names: [def.name] });
       const v = r.ok ? r.value[def.name] : undefined;
-      return v !== undefined ? regToHex(BigInt(v), def.bits / 8) : 'xx'.repeat(def.bits / 8);
+      return v !== undefined ? hexTextToReg(v, def.bits / 8) : 'xx'.repeat(def.bits / 8);
     },
     P: async (stub, args) => {
       const eq = args.indexOf('=');
