@@ -64,7 +64,7 @@ function dropWatcher(hostId: number) {
  * has its replies), and always before anything else this client sends it.
  */
 let unheard: { hub: Hub; run: number; ev: StopEvent } | undefined;
-function tellRuns() {
+export function tellRuns() {
   const u = unheard;
   if (!u) return;
   unheard = undefined;

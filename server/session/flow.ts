@@ -7,10 +7,11 @@
 //    memory. A pause request (Ctrl-C, --timeout, close) always ends the wait;
 //  - how many runs a worker started on its own (for a gdb client it serves,
 //    gdbstub/hosted.ts): the main thread learns of each one after it, so while
-//    its count of them is behind this one its view of the guest is out of date.
+//    its count of them is behind this one its view of the guest is out of date;
+//    and whether a worker is running the guest now (for whoever asked).
 
 /** Int32 slots of the shared block (the seq takes a 64-bit slot at byte 0). */
-const I32 = { SEQ_LO: 0, SEQ_HI: 1, REC_POSTED: 2, REC_ACKED: 3, OUT_POSTED: 4, OUT_ACKED: 5, WORKER_RUNS: 6 } as const;
+const I32 = { SEQ_LO: 0, SEQ_HI: 1, REC_POSTED: 2, REC_ACKED: 3, OUT_POSTED: 4, OUT_ACKED: 5, WORKER_RUNS: 6, WORKER_BUSY: 7 } as const;
 export const SHARED_BYTES = 64;
 
 /** Records and output bytes a worker may be ahead of the front-end. */
@@ -56,6 +57,9 @@ export class FlowWorker {
 
   /** A run this worker starts on its own: its number (the 'ran' event names it). */
   ownRun(): number { return Atomics.add(this.i32, I32.WORKER_RUNS, 1) + 1; }
+
+  /** A run starts (true) or has stopped (false) on this worker. */
+  running(on: boolean) { Atomics.store(this.i32, I32.WORKER_BUSY, on ? 1 : 0); }
 }
 
 /** Main-thread side: acknowledges what the front-end has consumed. */
@@ -71,6 +75,9 @@ export class FlowMain {
 
   /** Runs the workers started on their own so far (FlowWorker.ownRun). */
   workerRuns(): number { return Atomics.load(this.i32, I32.WORKER_RUNS); }
+
+  /** A worker is running the guest now (FlowWorker.running). */
+  workerRunning(): boolean { return Atomics.load(this.i32, I32.WORKER_BUSY) !== 0; }
 
   /** Lets every waiting worker go (closing). */
   releaseAll() {

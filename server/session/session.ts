@@ -397,10 +397,17 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ------------------------------------------------------------------ state
-  /** Running also while the worker runs the guest for a gdb client it serves (until this thread has heard how it stopped). */
+  /** Running also while the worker runs the guest for a gdb client it serves. */
   get state(): SessionState {
-    return this._state === 'stopped' && this.flow.workerRuns() !== this.adoptedRuns ? 'running' : this._state;
+    return this._state === 'stopped' && this.flow.workerRunning() ? 'running' : this._state;
   }
+
+  /**
+   * This thread has heard of every run the worker made on its own: its last stop
+   * and the registers it keeps are the guest's. (The worker tells a burst of gdb's
+   * steps once gdb pauses, and always before it answers this thread.)
+   */
+  private heard(): boolean { return this.flow.workerRuns() === this.adoptedRuns; }
   get lastStop(): StopEvent | undefined { return this._lastStop; }
   get registers(): RegDef[] { return registerTable(this.arch); }
   get insns(): number { return Number(this.ctl[CTL.INSNS]); }
@@ -466,7 +473,7 @@ export class Session extends EventEmitter<SessionEvents> {
   async pendingTrap(): Promise<Result<TrapRecord | null>> {
     // A trap waits only where a run stopped at it (any run decides it first): after
     // any other stop there is none, and no trip to the worker is needed to say so.
-    if (this.state === 'stopped' && this._lastStop && this._lastStop.reason !== 'trap') return ok(null);
+    if (this.state === 'stopped' && this.heard() && this._lastStop && this._lastStop.reason !== 'trap') return ok(null);
     const r = await this.call('pending', {});
     return r.ok ? ok(r.value ?? null) : r;
   }
@@ -502,7 +509,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
     for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
-    const cache = this.state === 'stopped' ? this.regCache : undefined;
+    const cache = this.state === 'stopped' && this.heard() ? this.regCache : undefined;
     if (cache && names.every((n) => n in cache)) {
       const out: Record<string, Hex> = {};
       for (const n of names) out[n] = cache[n];
@@ -512,7 +519,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!r.ok) return r;
     const out: Record<string, Hex> = {};
     names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = val; });
-    if (this.state === 'stopped') this.regCache = { ...this.regCache, ...out };
+    if (this.state === 'stopped' && this.heard()) this.regCache = { ...this.regCache, ...out };
     return ok(out);
   }
 

@@ -41,8 +41,10 @@ const hub: Hub = {
     if (hub.busy) throw new CoreError('busy', 'the guest is already running (pause it first)');
     const e = need();
     hub.busy = true;
+    hub.flow ??= new FlowWorker(e.cfg.shared, e.cpu.ctl32);
+    hub.flow.running(true);
     let ev: StopEvent;
-    try { ev = await e.run(step); } finally { hub.busy = false; }
+    try { ev = await e.run(step); } finally { hub.busy = false; hub.flow.running(false); }
     const values = regs && ev.reason !== 'exit' && !ev.final ? readRegs(regs) : undefined;
     addOwners(ev, hub.breaks, hub.watches);
     hub.lastStop = ev;
@@ -126,6 +128,7 @@ const handlers: WorkerHandlers = {
 };
 
 async function answer(req: WorkerRequest): Promise<WorkerReply> {
+  hosted?.tellRuns(); // a run made for a served gdb client is heard of before any answer
   const h = handlers[req.op] as ((args: unknown) => unknown) | undefined;
   if (!h) return { id: req.id, ok: false, code: 'invalid', error: `unknown request ${req.op}` };
   try {

@@ -1,0 +1,101 @@
+// A gdb client is served on the emulation thread (gdbstub/hosted.ts): its steps
+// and continues run there, and the Session on the main thread hears of them
+// afterwards. What every other front-end sees must be what it saw when gdb's runs
+// went through the Session: the stops (with their owners), the state while gdb's
+// guest runs, and registers that match gdb's.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { assemble } from './helpers/asm.js';
+import { stubFixture } from './helpers/rsp-client.js';
+import type { StopEvent } from '../server/session/session.js';
+
+const GUEST = `.global _start
+_start:
+  mov x1, #0
+1:
+  add x1, x1, #1
+target:
+  add x2, x1, #2
+  b 1b
+`;
+
+const fx = stubFixture();
+let elf: string;
+beforeAll(() => { elf = assemble('aarch64', GUEST, 'hosted-loop'); });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, what: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+/** A register as gdb's `p` reply has it (little-endian hex) to a number. */
+const le = (hex: string) => BigInt('0x' + (hex.match(/../g) ?? []).reverse().join(''));
+
+describe('a gdb client served on the emulation thread', () => {
+  it("every other front-end hears of gdb's steps: the last stop, the state and the registers match gdb's", async () => {
+    const s = await fx.serve(elf);
+    const other = s.session.connect('watcher');
+    const seen: StopEvent[] = [];
+    other.on('stop', (ev) => seen.push(ev));
+    const c = await fx.connect(s);
+    await c.noAck();
+    for (let i = 0; i < 25; i++) expect(await c.req('vCont;s')).toMatch(/^T05thread:1;/);
+    const pc = le(await c.req('p20'));
+    const x1 = le(await c.req('p1'));
+    expect(x1).toBeGreaterThan(5n); // 25 steps went round the loop
+    // a burst of steps is told once gdb pauses (or before the worker answers anyone else)
+    await until(() => seen.length > 0 && BigInt(seen.at(-1)!.pc) === pc, 'the Session to hear of the last step');
+    expect(s.session.state).toBe('stopped');
+    expect(seen.at(-1)!.reason).toBe('step');
+    expect(BigInt(s.session.lastStop!.pc)).toBe(pc);
+    const regs = await other.readRegisters({ names: ['pc', 'x1'] });
+    expect(regs.ok && BigInt(regs.value.pc)).toBe(pc);
+    expect(regs.ok && BigInt(regs.value.x1)).toBe(x1);
+    // and the other client drives the guest on from where gdb left it
+    const step = await other.step();
+    expect(step.ok && BigInt(step.value.pc)).not.toBe(pc);
+  });
+
+  it("while gdb's continue runs there the Session says running and refuses another run; gdb's Ctrl-C stops it for everyone", async () => {
+    const s = await fx.serve(elf);
+    const other = s.session.connect('watcher');
+    const c = await fx.connect(s);
+    await c.noAck();
+    c.send('vCont;c');
+    await until(() => s.session.state === 'running', 'the Session to see the guest run');
+    const refused = await other.step();
+    expect(refused.ok ? 'ran' : refused.code).toBe('busy');
+    await sleep(50);
+    c.write('\x03');
+    expect(await c.next()).toMatch(/^T02thread:1;/);
+    await until(() => s.session.lastStop?.reason === 'pause', 'the Session to hear of the pause');
+    expect(s.session.state).toBe('stopped');
+    expect(s.session.insns).toBeGreaterThan(1000);
+  });
+
+  it("a stop at gdb's breakpoint names gdb as its owner for the other front-ends; the other's own breakpoint is the other's", async () => {
+    const s = await fx.serve(elf);
+    const target = s.session.symbol('target')!.value;
+    const other = s.session.connect('watcher');
+    const seen: StopEvent[] = [];
+    other.on('stop', (ev) => seen.push(ev));
+    const c = await fx.connect(s);
+    await c.noAck();
+    expect(await c.req(`Z0,${target.toString(16)},4`)).toBe('OK');
+    expect(await c.req('vCont;c')).toMatch(/^T05thread:1;/);
+    expect(le(await c.req('p20'))).toBe(target);
+    await until(() => seen.some((e) => e.reason === 'breakpoint'), "the Session to hear of gdb's breakpoint stop");
+    const gdbName = s.logs.map((l) => /^gdb ([\d.:]+): attached/.exec(l)?.[1]).find(Boolean);
+    expect(seen.find((e) => e.reason === 'breakpoint')!.owners).toEqual([`gdb ${gdbName}`]);
+    // gdb no longer wants it; the other client sets its own at the same place and runs into it
+    expect(await c.req(`z0,${target.toString(16)},4`)).toBe('OK');
+    expect((await other.addBreakpoint({ addr: `0x${target.toString(16)}` })).ok).toBe(true);
+    expect(await c.req('vCont;s')).toMatch(/^T05thread:1;/);
+    // at once: the guest is stopped, whether or not the Session has heard of gdb's step yet
+    const r = await other.cont();
+    expect(r.ok && r.value.reason).toBe('breakpoint');
+    expect(r.ok && r.value.owners).toContain('watcher');
+  });
+});
