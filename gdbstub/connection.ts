@@ -184,12 +184,11 @@ export class GdbConnection implements Stub {
   /**
    * Busy-polls the event loop for a moment after each packet and reply (an
    * immediate that re-arms itself keeps libuv from sleeping in epoll): gdb's next
-   * packet, usually tens of microseconds away, and the emulation thread's answer
-   * to a step are then taken without waking this thread. On this 2-core VM a
-   * wake-up costs more than answering a packet; with the window, gdb-driven
-   * stepi went from 0.9x to 1.5x QEMU's stub. Only this thread spins (the
-   * emulation thread spinning too starved gdb of its core), and only while gdb
-   * talks: an idle gdb costs nothing.
+   * packet, usually tens of microseconds away, is then taken without waking this
+   * thread (the emulation thread: hosted.ts). On this 2-core VM a wake-up costs
+   * more than answering a packet. Only this thread spins (the main thread sleeps),
+   * and only while gdb talks: an idle gdb costs nothing. The session hears when
+   * the window closes (busyPolling: a burst of steps is told to the main thread then).
    */
   private keepHot() {
     const ms = this.opts.hotMs ?? HOT_MS;
@@ -197,7 +196,7 @@ export class GdbConnection implements Stub {
     this.hotUntil = performance.now() + ms;
     if (this.hot) return;
     this.hot = true;
-    this.session.busyPolling(true); // the emulation thread's answers come by postMessage meanwhile
+    this.session.busyPolling(true);
     const spin = () => {
       if (!this.gone && performance.now() < this.hotUntil) setImmediate(spin);
       else {

@@ -35,8 +35,8 @@ export interface GdbMemory extends AddressSpace {
 }
 
 /**
- * What a gdb connection holds of the session: a Client on the main thread, or the
- * client of a connection served on the emulation thread (hosted.ts).
+ * What a gdb connection holds of the session: a SessionClient served on the
+ * emulation thread (hosted.ts), with what only a connection there needs.
  */
 export interface GdbSession extends SessionClient {
   readonly memory: GdbMemory;

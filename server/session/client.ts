@@ -103,11 +103,6 @@ export class Client implements SessionClient {
   setDefault(p: ParamsOf<'setDefault'>) { return this.session.setDefault(p.action, p.version); }
   async console(p: ParamsOf<'console'>) { return ok(await runConsole(this, p.line)); }
 
-  /** The guest runs on without this client (a gdb that detached): nobody waits for the stop. */
-  runOn() { void this.cont(); }
-
-  /** This front-end busy-polls the event loop (true) or no longer does (Session.busyPolling). */
-  busyPolling(on: boolean) { this.session.busyPolling(on); }
 
   /** This client's reader is behind: hold the guest back until p settles (Session.hold). */
   hold(p: Promise<unknown>) { this.session.hold(p); }

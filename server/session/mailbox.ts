@@ -64,8 +64,6 @@ const waitAsync = (Atomics as unknown as {
 const IDLE = 0, LISTENING = 1, POSTED = 2;
 /** Int32 words: state, answer count, request length, answer length (-1: answered by postMessage). */
 const STATE = 0, ANSWERS = 1, REQ_LEN = 2, ANS_LEN = 3;
-/** Word POLLING: the main thread busy-polls its event loop; the worker does not listen then. */
-const POLLING = 4;
 const HEADER = 32;
 /** Request and answer areas, each. */
 const AREA = 256 << 10;
@@ -124,14 +122,6 @@ export class MailboxMain {
     return n < 0 ? null : (get(this.ans, n) as WorkerReply);
   }
 
-  /**
-   * The main thread busy-polls (true) or not: while it does, calls go by postMessage
-   * and the worker waits in its event loop rather than in the mailbox.
-   */
-  polling(on: boolean) {
-    Atomics.store(this.i32, POLLING, on ? 1 : 0);
-    if (on) this.kick();
-  }
 
   /** A message was just posted: a listening worker leaves its window to read it. */
   kick() {
@@ -163,7 +153,7 @@ export class MailboxWorker {
 
   /** Listens for LISTEN_MS after the last call (called after each request the worker answers). */
   async listen(): Promise<void> {
-    if (this.listening || Atomics.load(this.i32, POLLING)) return;
+    if (this.listening) return;
     this.listening = true;
     const i32 = this.i32;
     try {
@@ -185,8 +175,7 @@ export class MailboxWorker {
           const s = Atomics.load(i32, STATE);
           if (s === POSTED) { await this.serve(); continue; }
           if (s === IDLE) {
-            // kicked: a message is on the port, or the main thread polls now (then leave)
-            if (Atomics.load(i32, POLLING)) return;
+            // kicked: a message is on the port
             break;
           }
           if (waited === 'timed-out' && Atomics.compareExchange(i32, STATE, LISTENING, IDLE) === LISTENING) return;

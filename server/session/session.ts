@@ -164,13 +164,6 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly hosts = new Map<number, HostEnd>();
   private nextHost = 1;
   /**
-   * Front-ends busy-polling this thread's event loop (the gdb stub while gdb talks).
-   * A postMessage answer costs no wake-up then, and measured faster than the
-   * mailbox (bench: raw gdb step 195 against 227 us, breakpoint cycle 360 against
-   * 483 us), so calls go by postMessage while anyone polls.
-   */
-  private pollers = 0;
-  /**
    * Registers as they are at this stop (read at the stop or since): reads of them
    * need no trip to the worker. Anything that runs the guest or writes registers
    * (a run, writeRegister, a decision) drops it.
@@ -240,13 +233,6 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!init.ok) { await s.close(); return init; }
     if (opts.maxInsns) s.ctl[CTL.DEADLINE] = BigInt(opts.maxInsns);
     return ok(s);
-  }
-
-  /** A front-end starts (true) or stops (false) busy-polling the event loop. */
-  busyPolling(on: boolean) {
-    const was = this.pollers > 0;
-    this.pollers = Math.max(0, this.pollers + (on ? 1 : -1));
-    if (was !== this.pollers > 0) this.mailbox.polling(this.pollers > 0);
   }
 
   /** A front-end's handle on this session: its breakpoints, its decisions. */
@@ -340,7 +326,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.closed) return Promise.resolve(fail('closed', 'the session is closed'));
     const id = this.nextId++;
     // The mailbox only when no call is in flight: the worker answers in order.
-    const fast = this.pollers === 0 && this.calls.size === 0 && MAILBOX_OPS.has(op);
+    const fast = this.calls.size === 0 && MAILBOX_OPS.has(op);
     return new Promise((resolve) => {
       this.calls.set(id, resolve as (r: Result<unknown>) => void);
       const req: WorkerRequest = { id, op, args };
