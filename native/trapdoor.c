@@ -672,7 +672,19 @@ static void *watch_main(void *arg) {
   }
 }
 
+// A watcher thread must never outlive this library's code: a worker that is
+// terminated without closing its session unloads what it loaded. Pin it once.
+
+#include <dlfcn.h>
+static void pin_library(void) {
+  static int pinned;
+  Dl_info info;
+  if (pinned || !dladdr((void *)pin_library, &info) || !info.dli_fname) return;
+  if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) pinned = 1;
+}
+
 td_watch *td_watch_new(int fd, void *ctl) {
+  pin_library();
   td_watch *w = (td_watch *)calloc(1, sizeof(td_watch));
   if (!w) return NULL;
   w->fd = fd;
