@@ -230,14 +230,20 @@ export function regToHex(value: bigint, bytes: number): string {
  * bytes, as regToHex, without making a BigInt (every stop reply carries ~35).
  */
 export function hexTextToReg(text: string, bytes: number): string {
-  let h = text.startsWith('0x') ? text.slice(2) : text;
+  const start = text.startsWith('0x') ? 2 : 0;
   const n = bytes * 2;
-  if (h.length > n) h = h.slice(h.length - n);
-  else if (h.length < n) h = h.padStart(n, '0');
-  let out = '';
-  for (let i = n - 2; i >= 0; i -= 2) out += h[i] + h[i + 1];
-  return out;
+  if (n > LE_SCRATCH.length) return regToHex(BigInt(start ? text : '0x' + text), bytes);
+  // digit p of the value padded to n digits is text[start + p - pad] (or '0' where p < pad)
+  const pad = n - (text.length - start);
+  for (let i = 0; i < bytes; i++) {
+    const p = n - 2 - 2 * i;
+    LE_SCRATCH[2 * i] = p >= pad ? text.charCodeAt(start + p - pad) : ZERO;
+    LE_SCRATCH[2 * i + 1] = p + 1 >= pad ? text.charCodeAt(start + p + 1 - pad) : ZERO;
+  }
+  return String.fromCharCode.apply(null, LE_SCRATCH.subarray(0, n) as unknown as number[]);
 }
+const LE_SCRATCH = new Uint16Array(32);
+const ZERO = 0x30;
 
 /** Little-endian hex back to a value; undefined unless exactly `bytes` bytes of hex. */
 export function hexToReg(text: string, bytes: number): bigint | undefined {
