@@ -19,7 +19,7 @@ import type { FlowWorker } from '../server/session/flow.js';
 import type { WatchOwners } from '../server/session/owners.js';
 import { symbolizeIn } from '../server/session/symbols.js';
 import { OPS, type Capabilities, type Hex, type HostedGdb, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent, type WorkerEvent } from '../server/session/contract.js';
-import type { RegisterInfo, SessionCalls } from '../server/session/client.js';
+import { nextStopOf, type RegisterInfo, type SessionCalls } from '../server/session/client.js';
 import type { SessionEvents } from '../server/session/session.js';
 import { findRegister, registerTable, type CpuArch } from '../server/machine/registers.js';
 import type { ElfSymbol } from '../server/machine/elf.js';
@@ -40,7 +40,8 @@ export interface Hub {
   readonly outputs: Set<(text: string) => void>;
   engine(): Engine;
   post(m: WorkerEvent): void;
-  flow: FlowWorker | undefined;
+  /** The session block: whether this thread runs the guest, and how often on its own. */
+  flow(): FlowWorker;
   /** One run (throws `busy` while another is under way). */
   run(step: boolean, regs?: string[]): Promise<{ ev: StopEvent; values?: (Hex | undefined)[] }>;
 }
@@ -163,7 +164,7 @@ class HostedClient {
     if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
     const regs = p.registers ?? this.stopRegisters;
     const lib = unicorn();
-    const run = this.hub.flow!.ownRun();
+    const run = this.hub.flow().ownRun();
     const watch = watchers.get(this.h.host);
     if (watch) lib.td_watch_arm(watch);
     let r: Awaited<ReturnType<Hub['run']>>;
@@ -229,12 +230,7 @@ class HostedClient {
     this.hub.outputs.delete(f as never);
     return this;
   }
-  nextStop(): Promise<StopEvent> {
-    return new Promise((resolve) => {
-      const fn = (ev: StopEvent) => { this.off('stop', fn); resolve(ev); };
-      this.on('stop', fn);
-    });
-  }
+  nextStop(): Promise<StopEvent> { return nextStopOf(this); }
 
   async close(): Promise<void> {
     for (const [, , f] of this.listeners) { this.hub.stops.delete(f as never); this.hub.outputs.delete(f as never); }

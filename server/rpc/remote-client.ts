@@ -13,7 +13,7 @@ import {
   type SessionFacts, type SessionInfo, type StopNotification, type SubscribeResult, type TrapNotification,
 } from './protocol.js';
 import { OPS, type Capabilities, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent } from '../session/contract.js';
-import type { RegisterInfo, SessionCalls, SessionClient } from '../session/client.js';
+import { nextStopOf, type RegisterInfo, type SessionCalls, type SessionClient } from '../session/client.js';
 import type { SessionEvents } from '../session/session.js';
 import { symbolizeIn } from '../session/symbols.js';
 import type { ElfSymbol } from '../machine/elf.js';
@@ -212,12 +212,7 @@ export class RemoteClient implements SessionClient {
     this.events.off(event, fn as never);
     return this;
   }
-  nextStop(): Promise<StopEvent> {
-    return new Promise((resolve) => {
-      const fn = (ev: StopEvent) => { this.off('stop', fn); resolve(ev); };
-      this.on('stop', fn);
-    });
-  }
+  nextStop(): Promise<StopEvent> { return nextStopOf(this); }
 
   private holds = 0;
   /**

@@ -50,6 +50,14 @@ export type SessionCalls = {
 /** A register as a front-end sees it (RegDef without how the core reaches it). */
 export type RegisterInfo = Pick<RegDef, 'name' | 'bits' | 'regnum' | 'group' | 'feature' | 'type' | 'readonly' | 'doc'>;
 
+/** The next stop of the guest, whoever ran it, as a client's events tell it. */
+export function nextStopOf(c: Pick<SessionClient, 'on' | 'off'>): Promise<StopEvent> {
+  return new Promise((resolve) => {
+    const fn = (ev: StopEvent) => { c.off('stop', fn); resolve(ev); };
+    c.on('stop', fn);
+  });
+}
+
 type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export class Client implements SessionClient {
@@ -125,12 +133,7 @@ export class Client implements SessionClient {
     return this;
   }
   /** The next stop of the guest, whoever ran it. */
-  nextStop(): Promise<StopEvent> {
-    return new Promise((resolve) => {
-      const fn = (ev: StopEvent) => { this.off('stop', fn); resolve(ev); };
-      this.on('stop', fn);
-    });
-  }
+  nextStop(): Promise<StopEvent> { return nextStopOf(this); }
 
   /** The client goes: its breakpoints and watchpoints go with it. */
   async close(): Promise<void> {

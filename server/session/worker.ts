@@ -36,15 +36,14 @@ const hub: Hub = {
   outputs: new Set<(text: string) => void>(),
   engine: () => need(),
   post,
-  flow: undefined,
+  flow: () => (flow ??= new FlowWorker(need().cfg.shared, need().cpu.ctl32)),
   async run(step: boolean, regs?: string[]) {
     if (hub.busy) throw new CoreError('busy', 'the guest is already running (pause it first)');
     const e = need();
     hub.busy = true;
-    hub.flow ??= new FlowWorker(e.cfg.shared, e.cpu.ctl32);
-    hub.flow.running(true);
+    hub.flow().running(true);
     let ev: StopEvent;
-    try { ev = await e.run(step); } finally { hub.busy = false; hub.flow.running(false); }
+    try { ev = await e.run(step); } finally { hub.busy = false; hub.flow().running(false); }
     const values = regs && ev.reason !== 'exit' && !ev.final ? readRegs(regs) : undefined;
     addOwners(ev, hub.breaks, hub.watches);
     hub.lastStop = ev;
@@ -53,6 +52,8 @@ const hub: Hub = {
   },
 };
 let hosted: typeof import('../../gdbstub/hosted.js') | undefined;
+/** The session block's worker side, for the hub (made once the engine is). */
+let flow: FlowWorker | undefined;
 
 const need = () => {
   if (!engine) throw new CoreError('closed', 'the machine is not initialised');
@@ -119,7 +120,6 @@ const handlers: WorkerHandlers = {
   },
   async gdbHost(a) {
     hosted ??= await import('../../gdbstub/hosted.js');
-    hub.flow ??= new FlowWorker(need().cfg.shared, need().cpu.ctl32);
     hosted.host(hub, a);
     return true as const;
   },
