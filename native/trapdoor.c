@@ -737,3 +737,6 @@ int td_sock_closed(int fd) {
 }
 
 int td_close(int fd) { return close(fd); }
+
+// Ends a served gdb client's connection from another thread (its watcher then pauses a run it made).
+int td_shutdown(int fd) { return shutdown(fd, SHUT_RDWR); }

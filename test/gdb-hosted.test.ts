@@ -98,4 +98,28 @@ describe('a gdb client served on the emulation thread', () => {
     expect(r.ok && r.value.reason).toBe('breakpoint');
     expect(r.ok && r.value.owners).toContain('watcher');
   });
+
+  it("closing the server (or the session) while gdb's continue runs there pauses that run and lets everything close", async () => {
+    const s = await fx.serve(elf);
+    const c = await fx.connect(s);
+    await c.noAck();
+    c.send('vCont;c');
+    await until(() => s.session.state === 'running', 'the guest to run for gdb');
+    let closed = false;
+    const closing = s.server.close().then(() => { closed = true; });
+    await until(() => closed, 'the server to close', 5000);
+    await closing;
+    await until(() => s.session.lastStop?.reason === 'pause', 'the Session to hear of the pause');
+    expect(s.session.state).toBe('stopped');
+    // a second client's continue, closed with the session itself
+    const s2 = await fx.serve(elf);
+    const c2 = await fx.connect(s2);
+    await c2.noAck();
+    c2.send('vCont;c');
+    await until(() => s2.session.state === 'running', 'the guest to run for gdb');
+    let done = false;
+    const ending = s2.session.close().then(() => { done = true; });
+    await until(() => done, 'the session to close', 5000);
+    await ending;
+  });
 });

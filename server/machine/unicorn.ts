@@ -132,6 +132,7 @@ function bind() {
     td_dup: td.func('int td_dup(int fd)'),
     td_sock_closed: td.func('int td_sock_closed(int fd)'),
     td_close: td.func('int td_close(int fd)'),
+    td_shutdown: td.func('int td_shutdown(int fd)'),
   };
 }
 

@@ -282,7 +282,13 @@ export class Session extends EventEmitter<SessionEvents> {
     return ok({
       name: client.name, peer, gone: goneP, closed: closedP,
       open: () => !end.left && this.hosts.has(host) && !lib!.td_sock_closed(kept),
-      close: async () => { if (this.hosts.has(host)) await this.call('gdbClose', { host }); await closedP; },
+      close: async () => {
+        if (!this.hosts.has(host)) return closedP;
+        // from here: the emulation thread may be running the guest for this client, and read no message
+        lib!.td_shutdown(kept);
+        await this.call('gdbClose', { host });
+        await closedP;
+      },
     });
   }
 
@@ -298,7 +304,9 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!end) return;
     this.hosts.delete(host);
     end.gone();
-    this.native?.unicorn().td_close(end.fd);
+    const lib = this.native?.unicorn();
+    lib?.td_shutdown(end.fd); // a run the worker makes for it is paused (its watcher sees the end)
+    lib?.td_close(end.fd);
     void end.client.close().finally(end.closed);
   }
 
@@ -633,7 +641,7 @@ export class Session extends EventEmitter<SessionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const host of [...this.hosts.keys()]) this.endHost(host);
-    if (this._state === 'running') this.pause();
+    if (this.state === 'running') this.pause();
     this.flow.releaseAll();
     await this.call('close', {});
     this.closed = true;
