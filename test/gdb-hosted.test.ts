@@ -122,4 +122,46 @@ describe('a gdb client served on the emulation thread', () => {
     await until(() => done, 'the session to close', 5000);
     await ending;
   });
+
+  it("guest output gdb does not read is bounded: past a few MiB it is counted, and the stop says how much was not sent", async () => {
+    const printer = assemble('aarch64', `.global _start
+_start:
+  ldr x1, =0x09000000
+  mov w2, #0x41
+  mov w3, #0x0a
+1:
+  mov x4, #100
+2:
+  strb w2, [x1]
+  subs x4, x4, #1
+  b.ne 2b
+  strb w3, [x1]
+  b 1b
+`, 'hosted-printer');
+    const s = await fx.serve(printer, {}, true);
+    const c = await fx.connect(s);
+    await c.noAck();
+    c.socket.pause(); // gdb stops reading
+    c.send('vCont;c');
+    await until(() => s.session.state === 'running', 'the guest to run');
+    // well past the bound in what the guest prints
+    await until(() => s.session.insns > 60_000_000, 'the guest to print a lot', 60_000);
+    c.write('\x03');
+    await sleep(200);
+    c.socket.resume();
+    let console = '';
+    let reply = '';
+    for (;;) {
+      const p = await c.next(30_000);
+      if (p.startsWith('O')) { console += Buffer.from(p.slice(1), 'hex').toString(); continue; }
+      reply = p;
+      break;
+    }
+    expect(reply).toMatch(/^T02thread:1;/);
+    const lost = /Trapdoor: (\d+) bytes of guest output were not sent/.exec(console);
+    expect(lost, console.slice(-300)).not.toBeNull();
+    // what was kept is bounded, whatever the guest printed (60 M instructions: ~600 kB a million)
+    expect(console.length).toBeLessThan(16 << 20);
+    expect(Number(lost![1])).toBeGreaterThan(1 << 20);
+  }, 120_000);
 });
