@@ -172,6 +172,7 @@ class HostedClient {
       r = await this.hub.run(step, regs);
     } catch (e) {
       if (watchers.has(this.h.host)) lib.td_watch_disarm(watch);
+      tellRuns(); // the one before, with its stop
       this.hub.post({ event: 'ran', run });
       return failureOf(e);
     }
