@@ -207,10 +207,8 @@ export class GdbConnection implements Stub {
     setImmediate(spin);
   }
 
-  /** A Ctrl-C read for this connection while its run had the thread (hosted.ts). */
-  interruptNow() { this.interrupt(); }
-
-  private interrupt() {
+  /** Ctrl-C: read here, or by the watcher while a run had the thread (hosted.ts). */
+  interrupt() {
     if (this.running) {
       this.interrupted = true;
       this.session.pause();

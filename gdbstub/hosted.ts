@@ -21,7 +21,8 @@ import { symbolizeIn } from '../server/session/symbols.js';
 import { OPS, type Capabilities, type Hex, type HostedGdb, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent, type WorkerEvent } from '../server/session/contract.js';
 import { nextStopOf, type RegisterInfo, type SessionCalls } from '../server/session/client.js';
 import type { SessionEvents } from '../server/session/session.js';
-import { findRegister, registerTable, type CpuArch } from '../server/machine/registers.js';
+import { registerTable, type CpuArch } from '../server/machine/registers.js';
+import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister } from '../server/session/checks.js';
 import type { ElfSymbol } from '../server/machine/elf.js';
 import { unicorn, type Ptr } from '../server/machine/unicorn.js';
 import { fail, failureOf, ok, type Result } from '../server/result.js';
@@ -127,9 +128,11 @@ class HostedClient {
   }
 
   async readRegisters(p: ParamsOf<'readRegisters'> = {}): Promise<Result<Record<string, Hex>>> {
-    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
+    const v = checkVcpu(p.vcpu, this.caps.vcpus);
+    if (!v.ok) return v;
     const names = p.names ?? this.registers.map((r) => r.name);
-    for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
+    const unknown = unknownRegister(this.arch, names);
+    if (unknown) return unknown;
     const values = this.hub.engine().cpu.readRegsHex(names);
     const out: Record<string, Hex> = {};
     names.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
@@ -137,10 +140,13 @@ class HostedClient {
   }
 
   async readMemory(p: ParamsOf<'readMemory'>): Promise<Result<Uint8Array>> {
-    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
-    let addr: bigint;
-    try { addr = BigInt(p.addr); } catch { return fail('invalid', `address '${p.addr}' is not an address (write e.g. 0x40000000)`); }
-    if (addr < 0n || !Number.isInteger(p.len) || p.len < 0 || p.len > 1 << 26) return fail('invalid', `cannot read ${p.len} bytes at ${p.addr}`);
+    const v = checkVcpu(p.vcpu, this.caps.vcpus);
+    if (!v.ok) return v;
+    const a = parseHex(p.addr, 'address');
+    if (!a.ok) return a;
+    const badLength = badReadLength(p.len);
+    if (badLength) return badLength;
+    const addr = a.value;
     const engine = this.hub.engine();
     const direct = engine.mem.read(addr, p.len);
     if (direct.ok) return direct;
@@ -150,9 +156,10 @@ class HostedClient {
   }
 
   private async run(step: boolean, p: ParamsOf<'cont'>): Promise<Result<StopEvent>> {
-    if (p.vcpu) return fail('not-found', `no vCPU ${p.vcpu}: this session has 1 (vCPU 0)`);
-    if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
-    if (this.state === 'exited') return fail('exited', `the guest has ended: ${this.hub.lastStop?.message ?? 'exited'}`);
+    const v = checkVcpu(p.vcpu, this.caps.vcpus);
+    if (!v.ok) return v;
+    if (this.hub.busy) return fail('busy', RUNNING);
+    if (this.state === 'exited') return fail('exited', ended(this.hub.lastStop));
     // (a run not told yet stays so: the next one's 'ran' stands for both)
     // The run blocks this thread: first let the packet handler finish what it read with the
     // resume (a Ctrl-C in the same segment), and the main thread answer what was asked before it.
@@ -161,7 +168,7 @@ class HostedClient {
       await null;
       while (this.inFlight.size) await Promise.all(this.inFlight);
     } finally { this.starting = false; }
-    if (this.hub.busy) return fail('busy', 'the guest is already running (pause it first)');
+    if (this.hub.busy) return fail('busy', RUNNING);
     const regs = p.registers ?? this.stopRegisters;
     const lib = unicorn();
     const run = this.hub.flow().ownRun();
@@ -264,7 +271,7 @@ export function host(hub: Hub, h: HostedGdb) {
   // long, and this thread with it, before the socket's close is read here.
   const left = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'closed' }); };
   const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left });
-  client.onInterrupt = () => conn.interruptNow();
+  client.onInterrupt = () => conn.interrupt();
   conns.set(h.host, conn);
   socket.once('close', gone);
   void conn.closed.then(() => {

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { CTL } from '../machine/ctl.js';
 import { hex, type MemoryMap } from '../machine/memory.js';
-import { registerTable, findRegister, type CpuArch, type RegDef } from '../machine/registers.js';
+import { registerTable, type CpuArch, type RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
 import type { FirmwareConfig } from '../firmware/types.js';
 import { describeRule, type PolicySpec } from '../policy/rules.js';
@@ -17,6 +17,7 @@ import { formatAction, parseIntegerText } from '../policy/values.js';
 import { fail, ok, type Result } from '../result.js';
 import { loadImage, writeRam, type ImageSpec } from './loader.js';
 import { symbolizeIn } from './symbols.js';
+import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister } from './checks.js';
 import type { EngineConfig, ForwardFallback } from './engine-config.js';
 import type {
   AddRuleParams, Capabilities, DecisionParams, Hex, PolicyInfo, SessionState, StatusInfo, StopEvent, WatchKind,
@@ -102,6 +103,12 @@ export interface HostGdbOptions {
   hotMs?: number;
 }
 
+/** A socket's descriptor (Node keeps it on its libuv handle), if it has one. */
+function fdOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
 interface HostEnd { client: Client; log: (line: string) => void; gone: () => void; closed: () => void; peer: string; fd: number; left: boolean }
 
 export const DEFAULT_RAM = { base: 0x4000_0000n, size: 128n << 20n };
@@ -118,13 +125,6 @@ export function capabilitiesOf(opts: Pick<SessionOptions, 'countBlocks' | 'softS
     resumablePause: counting, watchpoints: counting, instructionCounts: counting,
     softStep: counting && opts.softStep !== false, breakpoints: true, vcpus: 1, mmuWalk: false, why,
   };
-}
-
-
-function parseHex(v: Hex | bigint, what: string): Result<bigint> {
-  if (typeof v === 'bigint') return ok(v);
-  const n = parseIntegerText(String(v));
-  return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
 }
 
 const utf8 = new TextDecoder();
@@ -247,9 +247,9 @@ export class Session extends EventEmitter<SessionEvents> {
    * thread's descriptor of it is closed.
    */
   hostGdb(socket: Socket, o: HostGdbOptions): Result<HostedGdbHandle> {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const fd = fdOf(socket);
     const lib = this.native?.unicorn();
-    const dup = typeof fd === 'number' && fd >= 0 && lib ? lib.td_dup(fd) as number : -1;
+    const dup = fd !== undefined && lib ? lib.td_dup(fd) as number : -1;
     const kept = dup >= 0 ? lib!.td_dup(fd!) as number : -1; // this thread's, to look at (HostedGdbHandle.open)
     if (dup < 0 || kept < 0) {
       if (dup >= 0) lib!.td_close(dup);
@@ -281,7 +281,7 @@ export class Session extends EventEmitter<SessionEvents> {
     socket.destroy();
     return ok({
       name: client.name, peer, gone: goneP, closed: closedP,
-      open: () => !end.left && this.hosts.has(host) && !lib!.td_sock_closed(kept),
+      open: () => !end.left && !lib!.td_sock_closed(kept), // (endHost marks it left before it closes kept)
       close: async () => {
         if (!this.hosts.has(host)) return closedP;
         // from here: the emulation thread may be running the guest for this client, and read no message
@@ -294,8 +294,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** The peer has closed this socket (looked at without reading it: it may not have been read from yet). */
   socketClosed(socket: Socket): boolean {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (socket.destroyed || typeof fd !== 'number' || fd < 0) return true;
+    const fd = fdOf(socket);
+    if (socket.destroyed || fd === undefined) return true;
     return !!this.native?.unicorn().td_sock_closed(fd);
   }
 
@@ -412,17 +412,14 @@ export class Session extends EventEmitter<SessionEvents> {
     return { state: this.state, arch: this.arch, insns: this.insns, traps: this.trapCount, lastStop: this._lastStop };
   }
 
-  private checkVcpu(vcpu: number | undefined): Result<0> {
-    if (vcpu === undefined || vcpu === 0) return ok(0);
-    return fail('not-found', `no vCPU ${vcpu}: this session has ${this.capabilities.vcpus} (vCPU 0)`);
-  }
+  private checkVcpu(vcpu: number | undefined): Result<0> { return checkVcpu(vcpu, this.capabilities.vcpus); }
 
   // ------------------------------------------------------------------ run control
   async run(step: boolean, vcpu: number | undefined, registers: string[] | undefined): Promise<Result<StopEvent>> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
-    if (this.state === 'running') return fail('busy', 'the guest is already running (pause it first)');
-    if (this._state === 'exited') return fail('exited', `the guest has ended: ${this._lastStop?.message ?? 'exited'}`);
+    if (this.state === 'running') return fail('busy', RUNNING);
+    if (this._state === 'exited') return fail('exited', ended(this._lastStop));
     this._state = 'running';
     this.regCache = undefined;
     this.emit('running');
@@ -502,7 +499,8 @@ export class Session extends EventEmitter<SessionEvents> {
   async readRegisters(names: string[] = this.registers.map((r) => r.name), vcpu?: number): Promise<Result<Record<string, Hex>>> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
-    for (const n of names) if (!findRegister(this.arch, n)) return fail('no-register', `no register named ${n} on ${this.arch}`);
+    const unknown = unknownRegister(this.arch, names);
+    if (unknown) return unknown;
     const cache = this.state === 'stopped' && this.heard() ? this.regCache : undefined;
     if (cache && names.every((n) => n in cache)) {
       const out: Record<string, Hex> = {};
@@ -521,7 +519,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const v = this.checkVcpu(vcpu);
     if (!v.ok) return v;
     if (this.state === 'running') return fail('busy', 'pause the guest before writing registers');
-    if (!findRegister(this.arch, name)) return fail('no-register', `no register named ${name} on ${this.arch}`);
+    const unknown = unknownRegister(this.arch, [name]);
+    if (unknown) return unknown;
     const n = parseHex(value, name);
     if (!n.ok) return n;
     this.regCache = undefined;
@@ -535,7 +534,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!v.ok) return v;
     const a = parseHex(addr, 'address');
     if (!a.ok) return a;
-    if (!Number.isInteger(len) || len < 0 || len > 1 << 26) return fail('invalid', `cannot read ${len} bytes: ask for 0 .. 64 MiB at a time`);
+    const badLength = badReadLength(len);
+    if (badLength) return badLength;
     const direct = this.memory.read(a.value, len);
     if (direct.ok) return direct;
     if (this.state === 'running') return fail('unmapped', direct.error);

@@ -10,6 +10,7 @@ import type { WorkerHandlers, WorkerMessage, WorkerReply, WorkerRequest } from '
 import { MailboxWorker } from './mailbox.js';
 import { addOwners, type WatchOwners } from './owners.js';
 import { FlowWorker } from './flow.js';
+import { RUNNING } from './checks.js';
 import type { StopEvent } from './contract.js';
 import type { Hub } from '../../gdbstub/hosted.js';
 
@@ -38,7 +39,7 @@ const hub: Hub = {
   post,
   flow: () => (flow ??= new FlowWorker(need().cfg.shared, need().cpu.ctl32)),
   async run(step: boolean, regs?: string[]) {
-    if (hub.busy) throw new CoreError('busy', 'the guest is already running (pause it first)');
+    if (hub.busy) throw new CoreError('busy', RUNNING);
     const e = need();
     hub.busy = true;
     hub.flow().running(true);

@@ -1,0 +1,33 @@
+// What a Session operation checks of its parameters, shared by the Session and the
+// gdb client served on the emulation thread (gdbstub/hosted.ts): both paths accept
+// and refuse the same requests, in the same words.
+import { findRegister, type CpuArch } from '../machine/registers.js';
+import { parseIntegerText } from '../policy/values.js';
+import { fail, ok, type Failure, type Result } from '../result.js';
+import type { Hex, StopEvent } from './contract.js';
+
+/** An address or value as a client writes it ('0x40000000', or a bigint). */
+export function parseHex(v: Hex | bigint, what: string): Result<bigint> {
+  if (typeof v === 'bigint') return ok(v);
+  const n = parseIntegerText(String(v));
+  return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
+}
+
+export function checkVcpu(vcpu: number | undefined, vcpus: number): Result<0> {
+  if (vcpu === undefined || vcpu === 0) return ok(0);
+  return fail('not-found', `no vCPU ${vcpu}: this session has ${vcpus} (vCPU 0)`);
+}
+
+/** The first name this guest has no register for, as a failure. */
+export function unknownRegister(arch: CpuArch, names: readonly string[]): Failure | undefined {
+  for (const n of names) if (!findRegister(arch, n)) return fail('no-register', `no register named ${n} on ${arch}`);
+  return undefined;
+}
+
+/** A read of more than one request may carry (or of no sensible length), as a failure. */
+export function badReadLength(len: number): Failure | undefined {
+  return !Number.isInteger(len) || len < 0 || len > 1 << 26 ? fail('invalid', `cannot read ${len} bytes: ask for 0 .. 64 MiB at a time`) : undefined;
+}
+
+export const RUNNING = 'the guest is already running (pause it first)';
+export const ended = (last: StopEvent | undefined) => `the guest has ended: ${last?.message ?? 'exited'}`;
