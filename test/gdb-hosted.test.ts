@@ -5,22 +5,12 @@
 // guest runs, and registers that match gdb's.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { assemble } from './helpers/asm.js';
-import { stubFixture } from './helpers/rsp-client.js';
+import { LOOP_WITH_TARGET, stubFixture, type RspClient, type StubSetup } from './helpers/rsp-client.js';
 import type { StopEvent } from '../server/session/session.js';
-
-const GUEST = `.global _start
-_start:
-  mov x1, #0
-1:
-  add x1, x1, #1
-target:
-  add x2, x1, #2
-  b 1b
-`;
 
 const fx = stubFixture();
 let elf: string;
-beforeAll(() => { elf = assemble('aarch64', GUEST, 'hosted-loop'); });
+beforeAll(() => { elf = assemble('aarch64', LOOP_WITH_TARGET, 'hosted-loop'); });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, ms = 10_000) {
@@ -30,6 +20,15 @@ async function until(cond: () => boolean, what: string, ms = 10_000) {
     await sleep(5);
   }
 }
+/** A raw gdb client (no acks) that has sent `c`: the guest runs for it on the emulation thread. */
+async function continuing(s: StubSetup): Promise<RspClient> {
+  const c = await fx.connect(s);
+  await c.noAck();
+  c.send('vCont;c');
+  await until(() => s.session.state === 'running', 'the guest to run for gdb');
+  return c;
+}
+
 /** A register as gdb's `p` reply has it (little-endian hex) to a number. */
 const le = (hex: string) => BigInt('0x' + (hex.match(/../g) ?? []).reverse().join(''));
 
@@ -61,10 +60,7 @@ describe('a gdb client served on the emulation thread', () => {
   it("while gdb's continue runs there the Session says running and refuses another run; gdb's Ctrl-C stops it for everyone", async () => {
     const s = await fx.serve(elf);
     const other = s.session.connect('watcher');
-    const c = await fx.connect(s);
-    await c.noAck();
-    c.send('vCont;c');
-    await until(() => s.session.state === 'running', 'the Session to see the guest run');
+    const c = await continuing(s);
     const refused = await other.step();
     expect(refused.ok ? 'ran' : refused.code).toBe('busy');
     await sleep(50);
@@ -101,10 +97,7 @@ describe('a gdb client served on the emulation thread', () => {
 
   it("closing the server (or the session) while gdb's continue runs there pauses that run and lets everything close", async () => {
     const s = await fx.serve(elf);
-    const c = await fx.connect(s);
-    await c.noAck();
-    c.send('vCont;c');
-    await until(() => s.session.state === 'running', 'the guest to run for gdb');
+    await continuing(s);
     let closed = false;
     const closing = s.server.close().then(() => { closed = true; });
     await until(() => closed, 'the server to close', 5000);
@@ -113,10 +106,7 @@ describe('a gdb client served on the emulation thread', () => {
     expect(s.session.state).toBe('stopped');
     // a second client's continue, closed with the session itself
     const s2 = await fx.serve(elf);
-    const c2 = await fx.connect(s2);
-    await c2.noAck();
-    c2.send('vCont;c');
-    await until(() => s2.session.state === 'running', 'the guest to run for gdb');
+    await continuing(s2);
     let done = false;
     const ending = s2.session.close().then(() => { done = true; });
     await until(() => done, 'the session to close', 5000);

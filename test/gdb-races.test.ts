@@ -4,7 +4,7 @@
 // once, a port probe before the real client).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { assemble } from './helpers/asm.js';
-import { RspClient as Client, pkt, stubFixture, type StubSetup } from './helpers/rsp-client.js';
+import { LOOP_WITH_TARGET, RspClient as Client, pkt, stubFixture, type StubSetup } from './helpers/rsp-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,21 +26,12 @@ async function handshake(c: Client): Promise<string | undefined> {
 }
 
 const SPIN = `.global _start\n_start:\n  mov x1, #0\n1:\n  add x1, x1, #1\n  b 1b\n`;
-const BREAK_GUEST = `.global _start
-_start:
-  mov x1, #0
-1:
-  add x1, x1, #1
-target:
-  add x2, x1, #2
-  b 1b
-`;
 
 let spin: string;
 let breakGuest: string;
 beforeAll(() => {
   spin = assemble('aarch64', SPIN, 'races-spin');
-  breakGuest = assemble('aarch64', BREAK_GUEST, 'races-break');
+  breakGuest = assemble('aarch64', LOOP_WITH_TARGET, 'races-break');
 });
 
 // ---------------------------------------------------------------- Ctrl-C right after c

@@ -15,6 +15,17 @@ export const unrle = (s: string) => s.replace(/(.)\*(.)/gs, (_m, c: string, n: s
 const isConsole = (p: string) => p.startsWith('O') && p !== 'OK' && /^O([0-9a-f]{2})+$/.test(p);
 
 /** Everything the stub sent, split into acks and checked packets. */
+/** An AArch64 endless loop with a label, `target`, at its second instruction (for breakpoints). */
+export const LOOP_WITH_TARGET = `.global _start
+_start:
+  mov x1, #0
+1:
+  add x1, x1, #1
+target:
+  add x2, x1, #2
+  b 1b
+`;
+
 export class RspClient {
   private buf = '';
   readonly packets: string[] = [];
