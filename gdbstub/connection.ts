@@ -26,6 +26,11 @@ export interface ConnectionOptions {
   hotMs?: number;
   /** The client detaches: called before the guest runs on without it. */
   onLeave?: () => void;
+  /**
+   * Bytes gdb sent, taken off the socket as they come (hosted.ts: a short native
+   * spin), or undefined when none came: keepHot's window reads through it.
+   */
+  take?: () => Buffer | undefined;
 }
 
 /** See keepHot: long enough to cover gdb's think time between the packets of one command. */
@@ -69,6 +74,8 @@ export class GdbConnection implements Stub {
 
   /** Guest output not sent: gdb read slower than the guest printed (said at the stop). */
   private outputDropped = 0;
+  /** Resolves when gdb has read what is queued (one wait however much output comes meanwhile). */
+  private drained: Promise<void> | undefined;
 
   /** session: this connection's own client of the session (its breakpoints, its decisions). */
   constructor(readonly session: GdbSession, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
@@ -198,7 +205,11 @@ export class GdbConnection implements Stub {
     this.hot = true;
     this.session.busyPolling(true);
     const spin = () => {
-      if (!this.gone && performance.now() < this.hotUntil) setImmediate(spin);
+      if (!this.gone && performance.now() < this.hotUntil) {
+        const b = this.opts.take?.();
+        if (b && !this.gone) this.onData(b);
+        setImmediate(spin);
+      }
       else {
         this.hot = false;
         this.session.busyPolling(false);
@@ -293,7 +304,12 @@ export class GdbConnection implements Stub {
     this.send(this.consolePackets([text.replace(/\n$/, '')]));
     // gdb reads slower than the guest prints: hold the guest back (flow control), not our memory
     if (this.socket.writableLength > OUTPUT_BACKLOG) {
-      this.session.hold(new Promise((r) => { this.socket.once('drain', r); this.socket.once('close', r); }));
+      this.drained ??= new Promise<void>((r) => {
+        const done = () => { this.socket.off('drain', done); this.socket.off('close', done); this.drained = undefined; r(); };
+        this.socket.once('drain', done);
+        this.socket.once('close', done);
+      });
+      this.session.hold(this.drained);
     }
   };
 
@@ -309,7 +325,7 @@ export class GdbConnection implements Stub {
       const last = typeof reply.reply === 'string' ? reply.reply : this.errorReply(reply.reply, name);
       return this.send([...this.consolePackets(reply.output), last]);
     }
-    if ('report' in reply) return this.stopPacket(this.session.lastStop, true).then((p) => this.send([p]));
+    if ('report' in reply) return this.send([this.stopPacket(this.session.lastStop, true)]);
     if ('resume' in reply) return this.run(reply.resume);
     return this.leave(reply.leave);
   }
@@ -326,24 +342,20 @@ export class GdbConnection implements Stub {
     await stopped;
   }
 
-  /** The stop reply, reading the registers it expedites. */
-  private async stopPacket(ev: StopEvent | undefined, asked = false): Promise<string> {
+  /** The stop reply, reading the registers it expedites (on this thread: no trip to make). */
+  private stopPacket(ev: StopEvent | undefined, asked = false): string {
     if (ev?.reason === 'exit' || this.session.state === 'exited') return stopReply(this, ev, undefined, asked);
-    const r = await this.session.readRegisters({ names: stopRegisterNames(this) });
-    return stopReply(this, ev, r.ok ? r.value : undefined, asked);
+    return stopReply(this, ev, this.session.targetRegisters(stopRegisterNames(this)), asked);
   }
 
   /**
-   * One resume, posted to the emulation thread in one go: the breakpoint and
-   * watchpoint changes gdb made, then the run (a step is the core's: a run to the
-   * next instruction, server/machine/step-plan.ts), which reads the registers for
-   * the stop reply as it stops. The thread takes them in order and answers the run
-   * with one message: one round trip, one wake-up.
+   * One resume: the breakpoint and watchpoint changes gdb made (the Session's:
+   * the run waits for them), then the run (a step is the core's: a run to the
+   * next instruction, server/machine/step-plan.ts).
    */
   private launch(how: 'continue' | 'step') {
     const problems = this.points.sync();
-    const opts = { registers: stopRegisterNames(this) };
-    const stop = how === 'step' ? this.session.step(opts) : this.session.cont(opts);
+    const stop = how === 'step' ? this.session.step() : this.session.cont();
     return { stop, problems };
   }
 
@@ -356,17 +368,15 @@ export class GdbConnection implements Stub {
     // and before this run started is for this run (reset when its reply is out).
     this.running = true;
     let ev: StopEvent | undefined;
-    let regs: Readonly<Record<string, string>> | undefined;
     const notes: string[] = [];
     let retried = false;
     for (;;) {
-      regs = undefined;
       const l = this.launch(how);
       // A Ctrl-C that came while the run was being prepared (the session was not running yet)
       if (this.interrupted) this.session.pause();
       const r = await l.stop;
       for (const p of await l.problems) notes.push(`Trapdoor: a breakpoint or watchpoint could not be set: ${p}`);
-      if (r.ok) { ev = r.value; regs = ev.registers; }
+      if (r.ok) ev = r.value;
       else if (this.session.state === 'running') ev = await this.nextStop(); // another front-end runs it
       else { notes.push(`Trapdoor: ${r.error}`); ev = this.session.lastStop; }
       if (this.gone || this.interrupted) break;
@@ -396,10 +406,7 @@ export class GdbConnection implements Stub {
       this.outputDropped = 0;
     }
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
-    let reply: string;
-    if (regs && ev) reply = stopReply(this, ev, regs);
-    else reply = await this.stopPacket(ev);
-    this.send([...this.consolePackets(lines), reply]);
+    this.send([...this.consolePackets(lines), this.stopPacket(ev)]);
   }
 
   private async leave(how: 'detach' | 'kill') {

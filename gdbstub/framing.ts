@@ -73,16 +73,46 @@ function encodeRun(c: string, length: number): string {
   return out;
 }
 
-/** `$data#cs` as bytes ready for the socket (the data run-length encoded). */
+/**
+ * `$data#cs` as bytes ready for the socket, the data run-length encoded as
+ * runLengthEncode does. Every reply goes through here (a stop reply is ~700
+ * bytes): one pass over the bytes, compacted in place (an encoded run is never
+ * longer than the run), the checksum taken on the way.
+ */
 export function frame(raw: string): Buffer {
-  const data = runLengthEncode(raw);
-  const out = Buffer.allocUnsafe(data.length + 4);
+  const n = raw.length;
+  const out = Buffer.allocUnsafe(n + 4);
   out[0] = DOLLAR;
-  out.write(data, 1, 'latin1');
-  out[data.length + 1] = HASH;
-  out.write(checksum(data).toString(16).padStart(2, '0'), data.length + 2, 'latin1');
-  return out;
+  out.write(raw, 1, 'latin1');
+  let w = 1;
+  let sum = 0;
+  if (n < 8) {
+    for (let i = 1; i <= n; i++) sum += out[i];
+    w = n + 1;
+  } else {
+    for (let i = 1; i <= n;) {
+      const c = out[i];
+      let j = i + 1;
+      while (j <= n && out[j] === c) j++;
+      let left = j - i;
+      while (left >= 4) {
+        let more = left - 1 > 97 ? 97 : left - 1;
+        if (more === 6 || more === 7) more = 5; // 29 + 6, 29 + 7 are `#` and `$`
+        out[w++] = c; out[w++] = STAR; out[w++] = 29 + more;
+        sum += c + STAR + 29 + more;
+        left -= more + 1;
+      }
+      for (; left > 0; left--) { out[w++] = c; sum += c; }
+      i = j;
+    }
+  }
+  out[w] = HASH;
+  out[w + 1] = HEX_DIGITS[(sum >> 4) & 0xf];
+  out[w + 2] = HEX_DIGITS[sum & 0xf];
+  return out.subarray(0, w + 3);
 }
+const STAR = 0x2a;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
  * Splits the incoming byte stream into frame events. A packet longer than
@@ -211,39 +241,7 @@ export function parseHexNumber(text: string): bigint | undefined {
   return BigInt('0x' + text);
 }
 
-const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** A register value as little-endian target bytes in hex (32 bits at a time: a stop reply has dozens). */
-export function regToHex(value: bigint, bytes: number): string {
-  let out = '';
-  let v = value;
-  for (let left = bytes; left > 0; left -= 4) {
-    const word = Number(BigInt.asUintN(32, v));
-    for (let i = 0; i < Math.min(4, left); i++) out += BYTE_HEX[(word >>> (i * 8)) & 0xff];
-    v >>= 32n;
-  }
-  return out;
-}
-
-/**
- * A value as the core gives it ('0x...' text) to little-endian hex of `bytes`
- * bytes, as regToHex, without making a BigInt (every stop reply carries ~35).
- */
-export function hexTextToReg(text: string, bytes: number): string {
-  const start = text.startsWith('0x') ? 2 : 0;
-  const n = bytes * 2;
-  if (n > LE_SCRATCH.length) return regToHex(BigInt(start ? text : '0x' + text), bytes);
-  // digit p of the value padded to n digits is text[start + p - pad] (or '0' where p < pad)
-  const pad = n - (text.length - start);
-  for (let i = 0; i < bytes; i++) {
-    const p = n - 2 - 2 * i;
-    LE_SCRATCH[2 * i] = p >= pad ? text.charCodeAt(start + p - pad) : ZERO;
-    LE_SCRATCH[2 * i + 1] = p + 1 >= pad ? text.charCodeAt(start + p + 1 - pad) : ZERO;
-  }
-  return String.fromCharCode.apply(null, LE_SCRATCH.subarray(0, n) as unknown as number[]);
-}
-const LE_SCRATCH = new Uint16Array(32);
-const ZERO = 0x30;
+export { regToHex, hexTextToReg } from '../server/machine/reg-hex.js';
 
 /** Little-endian hex back to a value; undefined unless exactly `bytes` bytes of hex. */
 export function hexToReg(text: string, bytes: number): bigint | undefined {

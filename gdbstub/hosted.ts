@@ -4,8 +4,9 @@
 // threads. On this 2-core VM each such trip is a wake-up of 20-45 us, and a gdb
 // step took two of them; served here it takes none (gdb's own socket aside).
 //
-// What belongs to the Session (points and their owners, decisions, policy,
-// console commands) is still the Session's: those calls go to the main thread
+// Breakpoints and watchpoints are kept here too, with their owners (owners.ts),
+// for every client. What belongs to the Session (decisions, policy, console
+// commands) is still the Session's: those calls go to the main thread
 // ('gdbCall', answered by 'gdbReply'). The main thread hears of each run made here
 // afterwards ('ran'; while it has not, it reports the guest as running), so every
 // other front-end sees the stops as it would have. A run here blocks this thread,
@@ -16,13 +17,13 @@ import { GdbConnection } from './connection.js';
 import type { GdbMemory, GdbSession } from './stub.js';
 import type { Engine } from '../server/session/engine.js';
 import type { FlowWorker } from '../server/session/flow.js';
-import type { WatchOwners } from '../server/session/owners.js';
+import type { OwnedPoints } from '../server/session/owners.js';
 import { symbolizeIn } from '../server/session/symbols.js';
 import { OPS, type Capabilities, type Hex, type HostedGdb, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent, type WorkerEvent } from '../server/session/contract.js';
 import { nextStopOf, type RegisterInfo, type SessionCalls } from '../server/session/client.js';
 import type { SessionEvents } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
-import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister } from '../server/session/checks.js';
+import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister, watchArgs } from '../server/session/checks.js';
 import type { ElfSymbol } from '../server/machine/elf.js';
 import { unicorn, type Ptr } from '../server/machine/unicorn.js';
 import { fail, failureOf, ok, type Result } from '../server/result.js';
@@ -32,9 +33,8 @@ export interface Hub {
   /** A run is under way on this thread (the Session's or a served client's). */
   busy: boolean;
   lastStop: StopEvent | undefined;
-  /** The worker's copy of who owns which point (owners.ts). */
-  readonly breaks: Map<string, Set<string>>;
-  readonly watches: Map<string, WatchOwners>;
+  /** Who owns which point (owners.ts): kept on this thread. */
+  readonly points: OwnedPoints;
   /** Called with every stop of every run on this thread. */
   readonly stops: Set<(ev: StopEvent) => void>;
   /** Called with the guest's output as it is posted. */
@@ -46,6 +46,12 @@ export interface Hub {
   /** One run (throws `busy` while another is under way). */
   run(step: boolean, regs?: string[]): Promise<{ ev: StopEvent; values?: (Hex | undefined)[] }>;
 }
+
+/**
+ * How long one native read waits for gdb's next bytes before the event loop
+ * turns again (the main thread's answers, a timer): short, as the loop must stay live.
+ */
+const TAKE_US = 30;
 
 /** Calls waiting for the main thread's answer ('gdbReply'). */
 const calls = new Map<number, (r: Result<unknown>) => void>();
@@ -138,6 +144,30 @@ class HostedClient {
     names.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
     return ok(out);
   }
+
+  // Points are kept on this thread (owners.ts): a Z or z packet costs no trip between threads.
+  async addBreakpoint(p: ParamsOf<'addBreakpoint'>): Promise<Result<true>> {
+    const a = parseHex(p.addr, 'address');
+    return a.ok ? this.hub.points.addBreak(this.name, a.value, p.thumb) : a;
+  }
+  async removeBreakpoint(p: ParamsOf<'removeBreakpoint'>): Promise<Result<boolean>> {
+    const a = parseHex(p.addr, 'address');
+    return a.ok ? ok(this.hub.points.removeBreak(this.name, a.value)) : a;
+  }
+  async addWatchpoint(p: ParamsOf<'addWatchpoint'>): Promise<Result<true>> {
+    const a = watchArgs(this.caps, p.addr, p.len);
+    return a.ok ? this.hub.points.addWatch(this.name, a.value, p.len, p.kind) : a;
+  }
+  async removeWatchpoint(p: ParamsOf<'removeWatchpoint'>): Promise<Result<boolean>> {
+    const a = parseHex(p.addr, 'address');
+    return a.ok ? ok(this.hub.points.removeWatch(this.name, a.value, p.len, p.kind)) : a;
+  }
+  async clearPoints(_p: ParamsOf<'clearPoints'> = {}): Promise<Result<true>> {
+    this.hub.points.clear(this.name);
+    return ok(true);
+  }
+
+  targetRegisters(names: readonly string[]) { return this.hub.engine().cpu.readRegsTarget(names); }
 
   async readMemory(p: ParamsOf<'readMemory'>): Promise<Result<Uint8Array>> {
     const v = checkVcpu(p.vcpu, this.caps.vcpus);
@@ -243,12 +273,13 @@ class HostedClient {
   async close(): Promise<void> {
     for (const [, , f] of this.listeners) { this.hub.stops.delete(f as never); this.hub.outputs.delete(f as never); }
     this.listeners.length = 0;
-    await this.request('clearPoints', {});
+    this.hub.points.clear(this.name);
   }
 }
 
 // Every other operation of the contract is the main thread's (its Client, by name).
-interface HostedClient extends Omit<SessionCalls, 'capabilities' | 'cont' | 'step' | 'pause' | 'readRegisters' | 'readMemory'> {} // eslint-disable-line @typescript-eslint/no-empty-object-type
+interface HostedClient extends Omit<SessionCalls, 'capabilities' | 'cont' | 'step' | 'pause' | 'readRegisters' | 'readMemory'
+  | 'addBreakpoint' | 'removeBreakpoint' | 'addWatchpoint' | 'removeWatchpoint' | 'clearPoints'> {} // eslint-disable-line @typescript-eslint/no-empty-object-type
 for (const name of Object.keys(OPS) as OpName[]) {
   if (name in HostedClient.prototype) continue;
   Object.defineProperty(HostedClient.prototype, name, {
@@ -270,7 +301,12 @@ export function host(hub: Hub, h: HostedGdb) {
   // A client that detaches has gone, its points cleared, before the guest runs on: the guest may run for
   // long, and this thread with it, before the socket's close is read here.
   const left = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'closed' }); };
-  const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left });
+  const scratch = Buffer.allocUnsafe(64 * 1024);
+  const take = () => {
+    const n = Number(lib.td_recv_spin(h.fd, scratch, scratch.length, TAKE_US));
+    return n > 0 ? Buffer.from(scratch.subarray(0, n)) : undefined;
+  };
+  const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left, take });
   client.onInterrupt = () => conn.interrupt();
   conns.set(h.host, conn);
   socket.once('close', gone);

@@ -4,8 +4,6 @@
 // Traps, faults and the end of the guest also get a console line before it.
 import type { StopEvent } from '../server/session/session.js';
 import { FEATURE } from '../server/machine/registers.js';
-import { hexTextToReg } from './framing.js';
-import { A32_STEP_REGS, A64_STEP_REGS } from '../server/machine/step-plan.js';
 import type { Stub } from './stub.js';
 
 /** gdb's own signal numbers (include/gdb/signals.def), not the host's. */
@@ -45,50 +43,42 @@ export function consoleLines(ev: StopEvent): string[] {
   }
 }
 
-/**
- * What to read at a stop: the core registers (expedited in the T packet) and
- * what the next single step needs, in one trip to the emulation thread.
- */
+/** What a stop reply expedites: the core registers, in coreLayout's order. */
 export function stopRegisterNames(stub: Stub): string[] {
-  let names = STOP_NAMES.get(stub.session.arch);
-  if (!names) {
-    names = stub.layout.filter((r) => CORE_FEATURES.has(r.feature)).map((r) => r.name);
-    for (const n of stub.session.arch === 'aarch64' ? A64_STEP_REGS : A32_STEP_REGS) if (!names.includes(n)) names.push(n);
-    STOP_NAMES.set(stub.session.arch, names);
-  }
-  return names;
+  return coreLayout(stub).names;
 }
-const STOP_NAMES = new Map<string, string[]>();
 
-/** Expedited registers: the core feature, `regnum:value;` each. */
-function expedite(stub: Stub, regs: Readonly<Record<string, string>> | undefined): string {
-  if (!regs) return '';
+/** Expedited registers (values in coreLayout's order, gdb's form): `regnum:value;` each. */
+function expedite(stub: Stub, values: readonly (string | undefined)[] | undefined): string {
+  if (!values) return '';
   let out = '';
-  for (const r of coreLayout(stub)) {
-    const v = regs[r.name];
-    if (v !== undefined) out += `${r.num}:${hexTextToReg(v, r.bytes)};`;
+  const { nums } = coreLayout(stub);
+  for (let i = 0; i < nums.length; i++) {
+    const v = values[i];
+    if (v !== undefined) out += nums[i] + v + ';';
   }
   return out;
 }
 
-/** The core registers of a layout, with what expedite writes for each. */
+/** The core registers of a layout: their names, and the `regnum:` expedite writes for each. */
 function coreLayout(stub: Stub) {
   let c = CORE_LAYOUT.get(stub.layout);
   if (!c) {
-    c = stub.layout.filter((r) => CORE_FEATURES.has(r.feature)).map((r) => ({ name: r.name, num: r.regnum.toString(16), bytes: r.bits / 8 }));
+    const core = stub.layout.filter((r) => CORE_FEATURES.has(r.feature));
+    c = { names: core.map((r) => r.name), nums: core.map((r) => `${r.regnum.toString(16)}:`) };
     CORE_LAYOUT.set(stub.layout, c);
   }
   return c;
 }
-const CORE_LAYOUT = new WeakMap<readonly unknown[], { name: string; num: string; bytes: number }[]>();
+const CORE_LAYOUT = new WeakMap<readonly unknown[], { names: string[]; nums: string[] }>();
 
 /**
  * The stop reply for a stop event (or the initial state when the guest never ran),
- * with the registers read at the stop (stopRegisterNames).
+ * with the registers read at the stop (stopRegisterNames, as Stub.session.targetRegisters gives them).
  * `asked` is true for `?`: it reports where the guest is, not a fresh event, so it
  * names no watchpoint (gdb would take it as a new hit).
  */
-export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: Readonly<Record<string, string>> | undefined, asked = false): string {
+export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: readonly (string | undefined)[] | undefined, asked = false): string {
   if (ev?.reason === 'exit' || stub.session.state === 'exited') return 'W00';
   const sig = ev ? signalOf(ev) : SIG.TRAP;
   let reason = '';

@@ -40,6 +40,12 @@ export interface GdbMemory extends AddressSpace {
  */
 export interface GdbSession extends SessionClient {
   readonly memory: GdbMemory;
+  /**
+   * Registers as gdb carries them (little-endian hex of each one's size), read
+   * now on this thread; undefined for a name the CPU does not have. The guest is
+   * stopped whenever gdb asks (a run has this thread until it stops).
+   */
+  targetRegisters(names: readonly string[]): (string | undefined)[];
   /** The connection busy-polls its event loop (true) or no longer does. */
   busyPolling(on: boolean): void;
   /** The guest runs on without this client (it detached): nobody waits for the stop. */

@@ -740,3 +740,21 @@ int td_close(int fd) { return close(fd); }
 
 // Ends a served gdb client's connection from another thread (its watcher then pauses a run it made).
 int td_shutdown(int fd) { return shutdown(fd, SHUT_RDWR); }
+
+// The next bytes gdb sends, taken as soon as they come: spins on a non-blocking
+// read for up to `us` microseconds (the emulation thread, while gdb talks: a
+// wake-up through the event loop costs more than a packet's answer). Returns the
+// byte count, or -1 when nothing came; 0 (the end) and errors are left to the
+// socket's own reader, which sees them too.
+#include <time.h>
+long td_recv_spin(int fd, uint8_t *buf, long len, int us) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    ssize_t n = recv(fd, buf, (size_t)len, MSG_DONTWAIT);
+    if (n > 0) return (long)n;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return -1;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >= us) return -1;
+  }
+}

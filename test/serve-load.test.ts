@@ -33,12 +33,17 @@ describe('trapdoor serve under load', () => {
     // alice sends them all at once (each a trip to the emulation worker); reading pauses past --max-in-flight
     const flood = Promise.all(Array.from({ length: FLOOD }, () => a.conn.sendRequest('readRegisters', { names: ['x0', 'pc'] }).then(() => { answered++; })));
     await new Promise((r) => setTimeout(r, 20));
+    let atFirst = -1;
     for (let i = 0; i < 20; i++) {
       const regs = await b.conn.sendRequest<Record<string, string>>('readRegisters', { names: ['x0'] });
       expect(regs.x0).toBe('0x86000001');
+      if (i === 0) atFirst = answered;
     }
-    // bob's twenty came back while most of alice's flood was still waiting
-    expect(answered).toBeLessThan(FLOOD / 2);
+    // bob's first came back while most of alice's flood was still waiting, and all twenty before it ended
+    // (a server that took the flood first would answer bob after all of it). This process reads both
+    // clients' answers, so how many of alice's it counts meanwhile depends on the machine, not the server.
+    expect(atFirst).toBeLessThan(FLOOD / 2);
+    expect(answered).toBeLessThan(FLOOD);
     await flood;
     expect(answered).toBe(FLOOD);
   });

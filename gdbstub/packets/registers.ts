@@ -1,9 +1,17 @@
 // g/G/p/P: registers in the order of the register table (sorted by regnum,
 // packed), little-endian hex, `xx` for a register the core could not read.
 import { fail } from '../errors.js';
-import { hexTextToReg, hexToReg } from '../framing.js';
+import { hexToReg } from '../framing.js';
 import type { PacketFamily, Stub } from '../stub.js';
 import { hex } from '../../server/machine/memory.js';
+
+/** The layout's register names, in g order (one list per layout: Cpu plans its reads by list). */
+function layoutNames(stub: Stub): string[] {
+  let names = NAMES.get(stub.layout);
+  if (!names) NAMES.set(stub.layout, (names = stub.layout.map((d) => d.name)));
+  return names;
+}
+const NAMES = new WeakMap<readonly unknown[], string[]>();
 
 function regnumOf(stub: Stub, text: string) {
   if (!/^[0-9a-fA-F]{1,4}$/.test(text)) return fail('malformed', `bad register number '${text}'`);
@@ -13,14 +21,10 @@ function regnumOf(stub: Stub, text: string) {
 
 export const registerPackets: PacketFamily = {
   packets: {
-    g: async (stub) => {
-      const r = await stub.session.readRegisters({ names: stub.layout.map((d) => d.name) });
-      if (!r.ok) return fail('register', r.error);
+    g: (stub) => {
+      const values = stub.session.targetRegisters(layoutNames(stub));
       let out = '';
-      for (const d of stub.layout) {
-        const v = r.value[d.name];
-        out += v === undefined ? 'xx'.repeat(d.bits / 8) : hexTextToReg(v, d.bits / 8);
-      }
+      stub.layout.forEach((d, i) => { out += values[i] ?? 'xx'.repeat(d.bits / 8); });
       return out;
     },
     G: async (stub, args) => {
@@ -41,12 +45,10 @@ export const registerPackets: PacketFamily = {
       }
       return 'OK';
     },
-    p: async (stub, args) => {
+    p: (stub, args) => {
       const def = regnumOf(stub, args);
       if ('error' in def) return def;
-      const r = await stub.session.readRegisters({ names: [def.name] });
-      const v = r.ok ? r.value[def.name] : undefined;
-      return v !== undefined ? hexTextToReg(v, def.bits / 8) : 'xx'.repeat(def.bits / 8);
+      return stub.session.targetRegisters([def.name])[0] ?? 'xx'.repeat(def.bits / 8);
     },
     P: async (stub, args) => {
       const eq = args.indexOf('=');

@@ -4,6 +4,7 @@
 // Everything here runs on the thread that owns the vCPU (the emulation worker).
 import { ffi, unicorn, ucError, UC_ARCH_ARM, UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, UC_CTL_CPU_MODEL, UC_CTL_TB_FLUSH, UC_CTL_TB_REMOVE_CACHE, ucCtlWrite, type Ptr, UC_ERR, UC_MEM_TYPES, UC_ARM64_REG_CP_REG, UC_ARM_REG_CP_REG } from './unicorn.js';
 import { CTL, STOP } from './ctl.js';
+import { regToHex } from './reg-hex.js';
 import { registerTable, findRegister, ARM64_IDS, ARM_IDS, type CpuArch, type RegDef } from './registers.js';
 import { MemoryMap, hex, type MemResult } from './memory.js';
 import { locateFault } from './fault-locate.js';
@@ -198,23 +199,31 @@ export class Cpu {
   }
 
   /**
-   * Registers as hex text ('0x...'), as a stop reply carries them: those Unicorn
-   * reads by id (up to 64 bits) in one native call, the others one by one. A name
-   * this CPU does not have gives undefined.
+   * How to read a list of registers: those Unicorn reads by id (up to 64 bits)
+   * in one native call, the others one by one (SP_ELn: liveBank; derived and
+   * 128-bit ones). Made once per list.
    */
-  readRegsHex(names: readonly string[]): (string | undefined)[] {
+  private regPlan(names: readonly string[]) {
     const key = names.join();
     let plan = this.hexPlans.get(key);
     if (!plan) {
       const defs = names.map((n) => findRegister(this.arch, n));
-      // one native read for plain registers; SP_ELn (liveBank), derived and 128-bit ones go through readReg
       const batch = defs.flatMap((d, i) => (d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL') ? [i] : []));
       plan = { defs, batch, ids: Int32Array.from(batch, (i) => defs[i]!.uc!), out: new Uint32Array(batch.length * 2) };
       if (this.hexPlans.size > 64) this.hexPlans.clear();
       this.hexPlans.set(key, plan);
     }
-    const out = new Array<string | undefined>(names.length);
     const got = plan.batch.length ? this.lib.td_read_regs(this.uc, plan.ids, plan.batch.length, plan.out) as number : 0;
+    return { plan, got };
+  }
+
+  /**
+   * Registers as hex text ('0x...'), as the contract carries them. A name this
+   * CPU does not have gives undefined.
+   */
+  readRegsHex(names: readonly string[]): (string | undefined)[] {
+    const { plan, got } = this.regPlan(names);
+    const out = new Array<string | undefined>(names.length);
     const w = plan.out;
     for (let k = 0; k < got; k++) {
       const i = plan.batch[k];
@@ -224,6 +233,28 @@ export class Cpu {
     for (let i = 0; i < names.length; i++) {
       const d = plan.defs[i];
       if (d && out[i] === undefined) out[i] = '0x' + this.readReg(d).toString(16);
+    }
+    return out;
+  }
+
+  /**
+   * Registers as gdb carries them: little-endian hex of each register's size.
+   * The batch read leaves them as target-order bytes already (a little-endian
+   * host), so one hex conversion serves them all: a stop reply has ~35.
+   */
+  readRegsTarget(names: readonly string[]): (string | undefined)[] {
+    const { plan, got } = this.regPlan(names);
+    const out = new Array<string | undefined>(names.length);
+    if (got) {
+      const all = Buffer.from(plan.out.buffer, plan.out.byteOffset, got * 8).toString('hex');
+      for (let k = 0; k < got; k++) {
+        const i = plan.batch[k];
+        out[i] = all.substr(16 * k, plan.defs[i]!.bits >> 2);
+      }
+    }
+    for (let i = 0; i < names.length; i++) {
+      const d = plan.defs[i];
+      if (d && out[i] === undefined) out[i] = regToHex(this.readReg(d), d.bits / 8);
     }
     return out;
   }

@@ -133,6 +133,7 @@ function bind() {
     td_sock_closed: td.func('int td_sock_closed(int fd)'),
     td_close: td.func('int td_close(int fd)'),
     td_shutdown: td.func('int td_shutdown(int fd)'),
+    td_recv_spin: td.func('long td_recv_spin(int fd, _Out_ uint8_t *buf, long len, int us)'),
   };
 }
 

@@ -4,7 +4,7 @@
 import { findRegister, type CpuArch } from '../machine/registers.js';
 import { parseIntegerText } from '../policy/values.js';
 import { fail, ok, type Failure, type Result } from '../result.js';
-import type { Hex, StopEvent } from './contract.js';
+import type { Capabilities, Hex, StopEvent } from './contract.js';
 
 /** An address or value as a client writes it ('0x40000000', or a bigint). */
 export function parseHex(v: Hex | bigint, what: string): Result<bigint> {
@@ -31,3 +31,12 @@ export function badReadLength(len: number): Failure | undefined {
 
 export const RUNNING = 'the guest is already running (pause it first)';
 export const ended = (last: StopEvent | undefined) => `the guest has ended: ${last?.message ?? 'exited'}`;
+
+/** A watchpoint's address and length, checked (and whether this session's watchpoints can fire at all). */
+export function watchArgs(caps: Capabilities, addr: Hex | bigint, len: number): Result<bigint> {
+  if (!caps.watchpoints) return fail('unsupported', `watchpoints cannot fire: ${caps.why.watchpoints}`);
+  const a = parseHex(addr, 'address');
+  if (!a.ok) return a;
+  if (!Number.isInteger(len) || len <= 0 || len > 0x1000_0000) return fail('invalid', `watchpoint length ${len} is out of range`);
+  return a;
+}

@@ -135,12 +135,17 @@ export class Client implements SessionClient {
   /** The next stop of the guest, whoever ran it. */
   nextStop(): Promise<StopEvent> { return nextStopOf(this); }
 
-  /** The client goes: its breakpoints and watchpoints go with it. */
+  /**
+   * The client goes: its breakpoints and watchpoints go with it. While the guest
+   * runs, the emulation thread takes that when the run stops: the client does not
+   * wait for it (the run may never stop on its own: a client that detached).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const [e, f] of this.listeners) this.session.off(e, f as never);
     this.listeners.length = 0;
-    await this.session.clearPoints(this.name);
+    const cleared = this.session.clearPoints(this.name);
+    if (this.session.state !== 'running') await cleared;
   }
 }

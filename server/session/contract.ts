@@ -160,16 +160,16 @@ export const WORKER_OPS = {
   writeReg: op<{ name: string; value: bigint }, true>('writeReg', ''),
   readMem: op<{ addr: bigint; len: number }, Uint8Array>('readMem', ''),
   writeMem: op<{ addr: bigint; data: Uint8Array }, true>('writeMem', ''),
-  breakpoint: op<{ op: 'add' | 'remove'; addr: bigint; thumb?: boolean }, boolean>('breakpoint', ''),
-  watchpoint: op<{ op: 'add' | 'remove'; addr: bigint; len: number; kind: WatchKind }, boolean>('watchpoint', ''),
+  /** Points have owners (owners.ts: the table is this thread's); remove answers whether the owner had it. */
+  breakpoint: op<{ op: 'add' | 'remove'; owner: string; addr: bigint; thumb?: boolean }, boolean>('breakpoint', ''),
+  watchpoint: op<{ op: 'add' | 'remove'; owner: string; addr: bigint; len: number; kind: WatchKind }, boolean>('watchpoint', ''),
+  clearPoints: op<{ owner: string }, true>('clearPoints', ''),
   traps: op<{ n?: number; from?: number }, TrapRecord[]>('traps', ''),
   policy: op<Record<string, never>, { spec: PolicySpec; version: number }>('policy', ''),
   addRule: op<{ rule: string; position?: AddRuleParams['position']; id?: string; idPrefix?: string; version?: number }, { rule: RuleInfo; version: number }>('addRule', ''),
   removeRule: op<{ id: string; version?: number }, { version: number }>('removeRule', ''),
   setDefault: op<{ action: string; version?: number }, { version: number }>('setDefault', ''),
   close: op<Record<string, never>, true>('close', ''),
-  /** Owners of a point changed (the worker's copy, for the runs it makes for a gdb client: owners.ts). */
-  owners: op<{ kind: 'break'; key: string; owners: string[] } | { kind: 'watch'; key: string; addr: bigint; len: number; watch: WatchKind; owners: string[] }, true>('owners', ''),
   /** Serve a gdb client on this thread (gdbstub/hosted.ts): its socket, duplicated for this thread. */
   gdbHost: op<HostedGdb, true>('gdbHost', ''),
   /** The answer to a call a served gdb client made of the Session ('gdbCall'). */

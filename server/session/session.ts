@@ -17,7 +17,7 @@ import { formatAction, parseIntegerText } from '../policy/values.js';
 import { fail, ok, type Result } from '../result.js';
 import { loadImage, writeRam, type ImageSpec } from './loader.js';
 import { symbolizeIn } from './symbols.js';
-import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister } from './checks.js';
+import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister, watchArgs } from './checks.js';
 import type { EngineConfig, ForwardFallback } from './engine-config.js';
 import type {
   AddRuleParams, Capabilities, DecisionParams, Hex, PolicyInfo, SessionState, StatusInfo, StopEvent, WatchKind,
@@ -27,7 +27,6 @@ import type { TrapRecord } from './trap-record.js';
 import { FlowMain, newSharedBlock } from './flow.js';
 import { MAILBOX_OPS, MailboxMain, newMailbox } from './mailbox.js';
 import { Client } from './client.js';
-import { addOwners, pointKey, watchKey, type WatchOwners } from './owners.js';
 import type { HostedGdb } from './contract.js';
 import { takeWorker } from './prewarm.js';
 
@@ -155,9 +154,6 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly mailboxBuffer = newMailbox();
   private readonly mailbox = new MailboxMain(this.mailboxBuffer);
   private closed = false;
-  /** Breakpoints and watchpoints by who set them: a point is in the core while anyone owns it. */
-  private readonly breakOwners = new Map<string, Set<string>>();
-  private readonly watchOwners = new Map<string, WatchOwners>();
   /** The worker's own runs (for a gdb client it serves) this thread has heard of (FlowMain.workerRuns). */
   private adoptedRuns = 0;
   /** gdb clients served on the emulation thread (hostGdb), by number. */
@@ -265,8 +261,6 @@ export class Session extends EventEmitter<SessionEvents> {
     const closedP = new Promise<void>((r) => { closed = r; });
     const end: HostEnd = { client, log: o.log, gone: () => { end.left = true; gone(); }, closed, peer, fd: kept, left: false };
     this.hosts.set(host, end);
-    for (const key of this.breakOwners.keys()) this.mirrorBreak(key);
-    for (const [key, w] of this.watchOwners) this.mirrorWatch(key, w);
     const m = this.memory;
     const req: HostedGdb = {
       host, fd: dup, name: client.name, initial: initial ? new Uint8Array(initial) : undefined,
@@ -432,7 +426,6 @@ export class Session extends EventEmitter<SessionEvents> {
       ev.registers = regs;
       this.regCache = { ...regs };
     }
-    addOwners(ev, this.breakOwners, this.watchOwners);
     this._lastStop = ev;
     this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
     this.emit('stop', ev);
@@ -444,7 +437,6 @@ export class Session extends EventEmitter<SessionEvents> {
     this.adoptedRuns = run;
     if (!ev) return; // it could not start
     this.regCache = ev.registers ? { ...ev.registers } : undefined;
-    addOwners(ev, this.breakOwners, this.watchOwners);
     this._lastStop = ev;
     if (this._state !== 'running') this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
     this.emit('running');
@@ -558,80 +550,38 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ------------------------------------------------------------------ breakpoints, owned
+  // The owners are kept on the emulation thread (owners.ts), where every change is made in order.
   /** `thumb`: the address holds Thumb code (AArch32); see Cpu.addBreakpoint. */
   async addBreakpoint(owner: string, addr: Hex | bigint, thumb = false): Promise<Result<true>> {
     const a = parseHex(addr, 'address');
     if (!a.ok) return a;
-    const key = pointKey(a.value);
-    const owners = this.breakOwners.get(key);
-    if (owners) { owners.add(owner); this.mirrorBreak(key); return ok(true); }
-    const set = new Set([owner]);
-    this.breakOwners.set(key, set);
-    this.mirrorBreak(key);
-    const r = await this.call('breakpoint', { op: 'add', addr: a.value, thumb });
-    if (!r.ok && this.breakOwners.get(key) === set) { this.breakOwners.delete(key); this.mirrorBreak(key); }
+    const r = await this.call('breakpoint', { op: 'add', owner, addr: a.value, thumb });
     return r.ok ? ok(true) : r;
   }
 
   async removeBreakpoint(owner: string, addr: Hex | bigint): Promise<Result<boolean>> {
     const a = parseHex(addr, 'address');
     if (!a.ok) return a;
-    const key = pointKey(a.value);
-    const owners = this.breakOwners.get(key);
-    if (!owners?.delete(owner)) return ok(false);
-    if (!owners.size) this.breakOwners.delete(key);
-    this.mirrorBreak(key);
-    if (owners.size) return ok(true);
-    const r = await this.call('breakpoint', { op: 'remove', addr: a.value });
-    return r.ok ? ok(true) : r;
+    return this.call('breakpoint', { op: 'remove', owner, addr: a.value });
   }
 
   async addWatchpoint(owner: string, addr: Hex | bigint, len: number, kind: WatchKind): Promise<Result<true>> {
-    if (!this.capabilities.watchpoints) return fail('unsupported', `watchpoints cannot fire: ${this.capabilities.why.watchpoints}`);
-    const a = parseHex(addr, 'address');
+    const a = watchArgs(this.capabilities, addr, len);
     if (!a.ok) return a;
-    if (!Number.isInteger(len) || len <= 0 || len > 0x1000_0000) return fail('invalid', `watchpoint length ${len} is out of range`);
-    const key = watchKey(a.value, len, kind);
-    const w = this.watchOwners.get(key);
-    if (w) { w.owners.add(owner); this.mirrorWatch(key, w); return ok(true); }
-    const entry = { addr: a.value, len, kind, owners: new Set([owner]) };
-    this.watchOwners.set(key, entry);
-    this.mirrorWatch(key, entry);
-    const r = await this.call('watchpoint', { op: 'add', addr: a.value, len, kind });
-    if (!r.ok && this.watchOwners.get(key) === entry) { this.watchOwners.delete(key); entry.owners.clear(); this.mirrorWatch(key, entry); }
+    const r = await this.call('watchpoint', { op: 'add', owner, addr: a.value, len, kind });
     return r.ok ? ok(true) : r;
   }
 
   async removeWatchpoint(owner: string, addr: Hex | bigint, len: number, kind: WatchKind): Promise<Result<boolean>> {
     const a = parseHex(addr, 'address');
     if (!a.ok) return a;
-    const key = watchKey(a.value, len, kind);
-    const w = this.watchOwners.get(key);
-    if (!w?.owners.delete(owner)) return ok(false);
-    if (!w.owners.size) this.watchOwners.delete(key);
-    this.mirrorWatch(key, w);
-    if (w.owners.size) return ok(true);
-    const r = await this.call('watchpoint', { op: 'remove', addr: a.value, len, kind });
-    return r.ok ? ok(true) : r;
-  }
-
-  /** The worker's copy of the owners (owners.ts), for the runs it makes for a gdb client it serves. */
-  private mirrorBreak(key: string) {
-    if (this.hosts.size) void this.call('owners', { kind: 'break', key, owners: [...(this.breakOwners.get(key) ?? [])] });
-  }
-  private mirrorWatch(key: string, w: WatchOwners) {
-    if (this.hosts.size) void this.call('owners', { kind: 'watch', key, addr: w.addr, len: w.len, watch: w.kind, owners: [...w.owners] });
+    return this.call('watchpoint', { op: 'remove', owner, addr: a.value, len, kind });
   }
 
   /** Removes every point this owner set (a client that detached or went away). */
   async clearPoints(owner: string): Promise<Result<true>> {
-    const jobs: Promise<unknown>[] = [];
-    for (const [key, owners] of [...this.breakOwners]) if (owners.has(owner)) jobs.push(this.removeBreakpoint(owner, BigInt('0x' + key)));
-    for (const w of [...this.watchOwners.values()]) if (w.owners.has(owner)) jobs.push(this.removeWatchpoint(owner, w.addr, w.len, w.kind));
-    await Promise.all(jobs);
-    return ok(true);
+    return this.call('clearPoints', { owner });
   }
-
 
   // ------------------------------------------------------------------ symbols
   symbol(name: string): ElfSymbol | undefined { return this.symbols.find((s) => s.name === name); }

@@ -5,10 +5,10 @@
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { Engine } from './engine.js';
 import { findRegister } from '../machine/registers.js';
-import { CoreError, failureOf } from '../result.js';
+import { CoreError, failureOf, type Result } from '../result.js';
 import type { WorkerHandlers, WorkerMessage, WorkerReply, WorkerRequest } from './contract.js';
 import { MailboxWorker } from './mailbox.js';
-import { addOwners, type WatchOwners } from './owners.js';
+import { OwnedPoints } from './owners.js';
 import { FlowWorker } from './flow.js';
 import { RUNNING } from './checks.js';
 import type { StopEvent } from './contract.js';
@@ -31,8 +31,7 @@ const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => {
 const hub: Hub = {
   busy: false,
   lastStop: undefined,
-  breaks: new Map<string, Set<string>>(),
-  watches: new Map<string, WatchOwners>(),
+  points: new OwnedPoints(() => need().cpu),
   stops: new Set<(ev: StopEvent) => void>(),
   outputs: new Set<(text: string) => void>(),
   engine: () => need(),
@@ -46,7 +45,7 @@ const hub: Hub = {
     let ev: StopEvent;
     try { ev = await e.run(step); } finally { hub.busy = false; hub.flow().running(false); }
     const values = regs && ev.reason !== 'exit' && !ev.final ? readRegs(regs) : undefined;
-    addOwners(ev, hub.breaks, hub.watches);
+    hub.points.ownersOf(ev);
     hub.lastStop = ev;
     for (const f of [...hub.stops]) f(ev);
     return { ev, values };
@@ -63,6 +62,11 @@ const need = () => {
 
 /** Registers as hex text (Cpu.readRegsHex: one native call for most). */
 const readRegs = (names: string[]) => need().cpu.readRegsHex(names);
+
+function must<T>(r: Result<T>): T {
+  if (!r.ok) throw new CoreError(r.code, r.error);
+  return r.value;
+}
 
 function check<T>(r: { ok: true; value: T } | { ok: false; error: string }, code: 'invalid' | 'unmapped' | 'no-register'): T {
   if (!r.ok) throw new CoreError(code, r.error);
@@ -96,29 +100,15 @@ const handlers: WorkerHandlers = {
   },
   readMem: (a) => check(need().cpu.readMem(a.addr, a.len), 'unmapped'),
   writeMem: (a) => { check(need().cpu.writeMem(a.addr, a.data), 'unmapped'); return true; },
-  breakpoint: (a) => {
-    const cpu = need().cpu;
-    if (a.op === 'remove') return cpu.removeBreakpoint(a.addr);
-    return check(cpu.addBreakpoint(a.addr, a.thumb), 'invalid');
-  },
-  watchpoint: (a) => {
-    const cpu = need().cpu;
-    if (a.op === 'remove') return cpu.removeWatchpoint(a.addr, a.len, a.kind);
-    return check(cpu.addWatchpoint(a.addr, a.len, a.kind), 'invalid');
-  },
+  breakpoint: (a) => (a.op === 'remove' ? hub.points.removeBreak(a.owner, a.addr) : must(hub.points.addBreak(a.owner, a.addr, a.thumb))),
+  watchpoint: (a) => (a.op === 'remove' ? hub.points.removeWatch(a.owner, a.addr, a.len, a.kind) : must(hub.points.addWatch(a.owner, a.addr, a.len, a.kind))),
+  clearPoints: (a) => { hub.points.clear(a.owner); return true; },
   traps: (a) => need().traps(a.n, a.from),
   policy: () => need().policyInfo(),
   addRule: (a) => need().addRule(a),
   removeRule: (a) => need().removeRule(a.id, a.version),
   setDefault: (a) => need().setDefault(a.action, a.version),
   close: () => { hosted?.closeAll(); engine?.close(); engine = undefined; return true; },
-  owners: (a) => {
-    if (a.kind === 'break') {
-      if (a.owners.length) hub.breaks.set(a.key, new Set(a.owners)); else hub.breaks.delete(a.key);
-    } else if (a.owners.length) hub.watches.set(a.key, { addr: a.addr, len: a.len, kind: a.watch, owners: new Set(a.owners) });
-    else hub.watches.delete(a.key);
-    return true;
-  },
   async gdbHost(a) {
     hosted ??= await import('../../gdbstub/hosted.js');
     hosted.host(hub, a);
