@@ -247,6 +247,27 @@ describe('gdb stub: set-up', () => {
       }
       const pc = sorted.find((r) => r.name === 'pc')!;
       expect(await c.req(`p${pc.regnum.toString(16)}`)).toBe(arch === 'aarch64' ? '0000004000000000' : '00000040');
+      // g and p read registers in gdb's form on the emulation thread; the Session reads them as text:
+      // with values in every byte (general registers, a 128-bit one, a 32-bit one), both say the same
+      const wide = table.find((r) => r.bits === 128);
+      const pattern = (i: number, bits: number) => '0x' + Array.from({ length: bits / 8 }, (_, k) => ((i * 37 + k * 11 + 1) & 0xff).toString(16).padStart(2, '0')).join('');
+      const written = table.filter((r) => (r.group === 'general' && r.name !== 'pc' && r.name !== 'cpsr') || r === wide);
+      for (const [i, r] of written.entries()) {
+        const w = await s.session.connect('test').writeRegister({ name: r.name, value: pattern(i + 1, r.bits) });
+        expect([r.name, w.ok ? 'ok' : w.error]).toEqual([r.name, 'ok']);
+      }
+      const text = await s.session.readRegisters(sorted.map((r) => r.name));
+      expect(text.ok).toBe(true);
+      const g2 = await c.req('g');
+      at = 0;
+      for (const r of sorted) {
+        const v = text.ok ? text.value[r.name] : undefined;
+        if (v !== undefined) expect([r.name, g2.slice(at, at + r.bits / 4)]).toEqual([r.name, regToHex(BigInt(v), r.bits / 8)]);
+        at += r.bits / 4;
+      }
+      for (const r of [...written.slice(0, 3), ...(wide ? [wide] : [])]) {
+        expect(await c.req(`p${r.regnum.toString(16)}`)).toBe(regToHex(BigInt(text.ok ? text.value[r.name] : 0), r.bits / 8));
+      }
     }
   });
 

@@ -6,11 +6,12 @@ import { parseIntegerText } from '../policy/values.js';
 import { fail, ok, type Failure, type Result } from '../result.js';
 import type { Capabilities, Hex, StopEvent } from './contract.js';
 
-/** An address or value as a client writes it ('0x40000000', or a bigint). */
-export function parseHex(v: Hex | bigint, what: string): Result<bigint> {
+/** An address or value as a client writes it ('0x40000000', or a bigint), of up to `bits` bits (a 128-bit register's value). */
+export function parseHex(v: Hex | bigint, what: string, bits = 64): Result<bigint> {
   if (typeof v === 'bigint') return ok(v);
   const n = parseIntegerText(String(v));
-  return n === undefined || n < 0n || n >= 1n << 64n ? fail('invalid', `${what} '${v}' is not an address or value (write e.g. 0x40000000)`) : ok(n);
+  if (n !== undefined && n >= 0n && n < 1n << BigInt(bits)) return ok(n);
+  return fail('invalid', `${what} '${v}' is not ${bits > 64 ? `a value of up to ${bits} bits` : 'an address or value'} (write e.g. 0x40000000)`);
 }
 
 export function checkVcpu(vcpu: number | undefined, vcpus: number): Result<0> {
