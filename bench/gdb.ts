@@ -139,14 +139,25 @@ async function measure(name: string, elf: string, start: () => Promise<{ port: n
   return result;
 }
 
-/** MiB/s of gdb dumping the random bytes from the null stub: gdb's own ceiling. */
-async function gdbCeiling(elf: string, data: Buffer): Promise<number> {
-  const stub = await nullStub(BLOB_ADDR, data);
+/**
+ * gdb's own ceilings, against the null stub (bench/rsp.ts): MiB/s dumping the
+ * random bytes, and breakpoint cycles/s on a model of the guest's loop.
+ */
+async function gdbCeiling(elf: string, data: Buffer): Promise<{ mibPerSec: number; cyclesPerSec: number }> {
+  const text = path.join(tmp, 'guest.text');
+  execFileSync('aarch64-linux-gnu-objcopy', ['-O', 'binary', '-j', '.text', elf, text]);
+  const code = {
+    base: TEXT,
+    bytes: readFileSync(text),
+    loop: BigInt('0x' + /^([0-9a-f]+) \w loop$/m.exec(execFileSync('aarch64-linux-gnu-nm', [elf]).toString())![1]),
+  };
+  const stub = await nullStub(BLOB_ADDR, data, code);
   const file = path.join(tmp, 'null.dump');
   try {
     const v = await runGdb(elf, stub.port, `${timed('memory', `dump binary memory ${file} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}\ndetach\n`);
     if (!readFileSync(file).equals(data)) throw new Error('the null stub dump does not match');
-    return BLOB_SIZE / (1 << 20) / v.memory;
+    const c = await runGdb(elf, stub.port, scripts('', '').breakpoints);
+    return { mibPerSec: BLOB_SIZE / (1 << 20) / v.memory, cyclesPerSec: CYCLES / c.breakpoints };
   } finally {
     await stub.close();
   }
@@ -185,7 +196,7 @@ async function main() {
   const blobFile = path.join(tmp, 'blob.bin');
   writeFileSync(blobFile, data);
   console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
-  const rounds: { qemu: Figures; td: Figures; ceiling: number }[] = [];
+  const rounds: { qemu: Figures; td: Figures; ceiling: { mibPerSec: number; cyclesPerSec: number } }[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     rounds.push({
       qemu: await measure('qemu', elf, () => startQemu(elf, blobFile), data),
@@ -198,7 +209,8 @@ async function main() {
     Object.fromEntries(Object.keys(rounds[0][who]).map((k) => [k, median(rounds.map((r) => r[who][k as keyof Figures]))])) as unknown as Figures;
   const qemu = figures('qemu');
   const td = figures('td');
-  const ceiling = median(rounds.map((r) => r.ceiling));
+  const ceiling = median(rounds.map((r) => r.ceiling.mibPerSec));
+  const cycleCeiling = median(rounds.map((r) => r.ceiling.cyclesPerSec));
   const ratio = {
     stepi: td.stepsPerSec / qemu.stepsPerSec,
     memory: td.zeroMibPerSec / qemu.zeroMibPerSec,
@@ -219,6 +231,9 @@ async function main() {
   console.log(`  ${''.padEnd(24)} gdb's own ceiling for random bytes (null stub): ${ceiling.toFixed(1)} MiB/s; ` +
     `QEMU reaches ${Math.round((100 * qemu.mibPerSec) / ceiling)}%, Trapdoor ${Math.round((100 * td.mibPerSec) / ceiling)}%`);
   row('breakpoint cycles', 'cycles/s', qemu.cyclesPerSec, td.cyclesPerSec, ratio.breakpoints, GOAL.breakpoints);
+  console.log(`  ${''.padEnd(24)} gdb's own ceiling (null stub, the same packets): ${cycleCeiling.toFixed(1)} cycles/s; ` +
+    `QEMU reaches ${Math.round((100 * qemu.cyclesPerSec) / cycleCeiling)}%, Trapdoor ${Math.round((100 * td.cyclesPerSec) / cycleCeiling)}%` +
+    ` (the most a stub can get: ${(cycleCeiling / qemu.cyclesPerSec).toFixed(2)}x QEMU)`);
   console.log('without gdb (raw RSP client in C; time per round, ratio = QEMU time / Trapdoor time):');
   row('m, 4 bytes', 'us', qemu.rawReadUs, td.rawReadUs, raw.read);
   row('single step', 'us', qemu.rawStepUs, td.rawStepUs, raw.step, GOAL.rawStep);
@@ -227,7 +242,7 @@ async function main() {
   const rounded = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v as number)]));
   console.log(JSON.stringify({
     bench: 'gdb',
-    qemu: rounded(qemu), trapdoor: rounded(td), gdbCeilingMibPerSec: round(ceiling),
+    qemu: rounded(qemu), trapdoor: rounded(td), gdbCeilingMibPerSec: round(ceiling), gdbCeilingCyclesPerSec: round(cycleCeiling),
     ratio: rounded(ratio), rawRatio: rounded(raw),
     goals: {
       stepi: ratio.stepi >= GOAL.stepi, memory: ratio.memory >= GOAL.memory, memoryRandom: ratio.memoryRandom >= GOAL.memory,

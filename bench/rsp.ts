@@ -1,16 +1,22 @@
-// The null stub for bench/gdb.ts: answers gdb's memory reads from a buffer, with
-// no emulator behind it and every reply as good as ready. What gdb reaches against
-// it is gdb's own ceiling (its parsing of the hex), the most any stub can get from
-// that gdb.
+// The null stub for bench/gdb.ts: answers gdb's memory reads from a buffer, and
+// gdb's breakpoint cycles on the bench's loop guest from a model of it, with no
+// emulator behind it and every reply as good as ready. What gdb reaches against it
+// is gdb's own ceiling (its parsing of the hex; its own work per stop, and a socket
+// round trip for each packet it sends), the most any stub can get from that gdb.
 import net from 'node:net';
 import { FrameParser, frame } from '../gdbstub/framing.js';
 import { PACKET_SIZE } from '../gdbstub/index.js';
 
 /**
  * The null stub: enough of the protocol for gdb to attach to an AArch64 target
- * stopped at 0, and `m` answered from `data` placed at `base` (zeros elsewhere).
+ * stopped at `code`'s base, and `m` answered from `data` placed at `base`, or
+ * from `code` (zeros elsewhere). With `code` (the bench's loop: its last
+ * instruction branches back to `code.loop`), breakpoints and runs are modelled:
+ * a continue stops at the breakpoint, a step goes to the next instruction. The
+ * packets gdb sends for a breakpoint cycle are the ones Trapdoor's stub gets
+ * (thread list by qXfer, registers expedited in the stop reply).
  */
-export function nullStub(base: bigint, data: Buffer): Promise<{ port: number; close: () => Promise<void> }> {
+export function nullStub(base: bigint, data: Buffer, code?: { base: bigint; bytes: Buffer; loop: bigint }): Promise<{ port: number; close: () => Promise<void> }> {
   // Every reply is as good as ready before gdb asks: the hex of all the data, to
   // slice, and running sums of it, so that any slice's checksum is one subtraction.
   const hex = data.toString('hex');
@@ -42,12 +48,30 @@ export function nullStub(base: bigint, data: Buffer): Promise<{ port: number; cl
     const len = Math.min(parseInt(m[2], 16), PACKET_SIZE >> 1);
     return off >= 0 && off + len <= data.length ? [off * 2, (off + len) * 2] : undefined;
   };
+  let pc = code?.base ?? 0n;
+  let bp: bigint | undefined;
+  const le64 = (v: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b.toString('hex'); };
+  // x0-x30 and sp zero, pc, cpsr (EL1h): what Trapdoor expedites
+  const stop = (swbreak: boolean) => `T05${swbreak ? 'swbreak:;' : ''}thread:1;` +
+    Array.from({ length: 32 }, (_, i) => `${i.toString(16)}:${'0'.repeat(16)};`).join('') + `20:${le64(pc)};21:c5030000;`;
   const answer = (p: string): string => {
-    if (p.startsWith('qSupported')) return `PacketSize=${PACKET_SIZE.toString(16)};QStartNoAckMode+`;
+    if (p.startsWith('qSupported')) return `PacketSize=${PACKET_SIZE.toString(16)};QStartNoAckMode+${code ? ';qXfer:threads:read+;swbreak+' : ''}`;
     if (p === 'QStartNoAckMode' || p.startsWith('H')) return 'OK';
+    if (code) {
+      if (p === '?') return stop(false);
+      if (p.startsWith('qXfer:threads:read::')) return 'l<?xml version="1.0"?>\n<threads>\n  <thread id="1" core="0" name="vCPU 0 (aarch64, stopped)"/>\n</threads>\n';
+      const z = /^([Zz])0,([0-9a-f]+),4$/.exec(p);
+      if (z) { bp = z[1] === 'Z' ? BigInt('0x' + z[2]) : undefined; return 'OK'; }
+      if (p.startsWith('vCont;s')) { pc = pc + 4n >= code.base + BigInt(code.bytes.length) ? code.loop : pc + 4n; return stop(false); }
+      if (p.startsWith('vCont;c')) { if (bp !== undefined) pc = bp; return stop(bp !== undefined); }
+      if (p === 'vCont?') return 'vCont;c;C;s;S;t';
+      const m = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(p);
+      const off = m ? Number(BigInt('0x' + m[1]) - code.base) : -1;
+      if (m && off >= 0 && off + parseInt(m[2], 16) <= code.bytes.length) return code.bytes.subarray(off, off + parseInt(m[2], 16)).toString('hex');
+    }
     if (p === '?') return 'S05';
     if (p === 'qAttached') return '1';
-    if (p === 'g') return '0'.repeat(34 * 16 - 8);
+    if (p === 'g') return code ? '0'.repeat(32 * 16) + le64(pc) + 'c5030000' : '0'.repeat(34 * 16 - 8);
     if (p === 'D') return 'OK';
     const m = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(p);
     if (m) return '00'.repeat(Math.min(parseInt(m[2], 16), PACKET_SIZE >> 1)); // outside the data
