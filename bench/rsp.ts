@@ -27,7 +27,14 @@ export function nullStub(base: bigint, data: Buffer, code?: { base: bigint; byte
     const parser = new FrameParser(1 << 16);
     let ack = true;
     sock.on('error', () => undefined);
+    // It busy-polls for a moment after each packet, as Trapdoor's stub does (gdbstub/connection.ts
+    // keepHot): gdb's next packet is then taken without a wake-up, the cheapest a Node stub can be.
+    let hotUntil = 0;
+    let hot = false;
+    const spin = () => { if (performance.now() < hotUntil && !sock.destroyed) setImmediate(spin); else hot = false; };
     sock.on('data', (b) => {
+      hotUntil = performance.now() + 1;
+      if (!hot) { hot = true; setImmediate(spin); }
       for (const ev of parser.push(b)) {
         if (ev.kind !== 'packet') continue;
         if (ack) sock.write('+');

@@ -325,6 +325,9 @@ export function reply(a: { call: number; ok: boolean; value?: unknown; code?: st
   c(a.ok ? ok(a.value) : fail((a.code ?? 'internal') as never, a.error ?? 'failed'));
 }
 
+/** A gdb client is served on this thread now. */
+export function serving() { return conns.size > 0; }
+
 export function close(hostId: number) { void conns.get(hostId)?.close(); }
 /** The session closes: every client goes, and every watcher thread now (the library may be unloaded next). */
 export function closeAll() {

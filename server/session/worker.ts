@@ -132,6 +132,8 @@ async function answer(req: WorkerRequest): Promise<WorkerReply> {
 
 port.on('message', async (req: WorkerRequest) => {
   post(await answer(req));
-  // the next call, likely soon (a step, the registers after it), comes through the mailbox
-  void mailbox?.listen();
+  // The next call, likely soon (a step, the registers after it), comes through the mailbox,
+  // unless a gdb client is served here: this thread must not block listening then (gdb's
+  // packets would wait out the window), and the Session's calls come by message instead.
+  if (!hosted?.serving()) void mailbox?.listen();
 });
