@@ -10,6 +10,7 @@
 // of this session): memory.ts, breakpoints.ts (every kind of breakpoint in one
 // book), frames.ts (the stack and stepping), source.ts (the line table),
 // disassemble.ts and policy.ts.
+import { HotWindow } from '../server/session/hot.js';
 import {
   DebugSession, Event, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
   ContinuedEvent,
@@ -54,6 +55,9 @@ export function fullTypeName(t: TrapRecord): string {
 /** Output events a client has not read yet beyond which the guest is held back. */
 const OUTPUT_BACKLOG = 1 << 20;
 
+/** How long the adapter busy-polls after an answer (ms). */
+const HOT_MS = 1;
+
 export class TrapdoorDebugSession extends DebugSession implements Host {
   /** `out`: the stream the protocol is written to (stdout or the socket), watched for a slow client. */
   constructor(private readonly out: NodeJS.WritableStream & { writableLength: number }) {
@@ -61,6 +65,23 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     // the line table's lines and columns start at 1 (the client says how its own start at initialize)
     this.setDebuggerLinesStartAt1(true);
     this.setDebuggerColumnsStartAt1(true);
+  }
+
+  /**
+   * At every stop the client asks for threads, the stack, the scopes and the
+   * registers, one after the other: this thread busy-polls for a moment after each
+   * answer and stop (server/session/hot.ts) so that the next request is read
+   * without a wake-up. The adapter runs in its own process (`trapdoor debug-adapter`).
+   */
+  private readonly hotWindow = new HotWindow(HOT_MS, { over: () => this.ended });
+
+  override sendResponse(response: DebugProtocol.Response): void {
+    super.sendResponse(response);
+    this.hotWindow.touch();
+  }
+  override sendEvent(event: DebugProtocol.Event): void {
+    super.sendEvent(event);
+    if (event.event === 'stopped') this.hotWindow.touch();
   }
 
   private session: Session | undefined;

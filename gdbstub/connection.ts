@@ -14,6 +14,7 @@ import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
 import type { GdbSession, Reply, Stub } from './stub.js';
 import { tierUpSooner } from '../server/session/jit.js';
+import { HotWindow } from '../server/session/hot.js';
 
 export interface ConnectionOptions {
   packetSize: number;
@@ -67,8 +68,7 @@ export class GdbConnection implements Stub {
   private interrupted = false;
   private gone = false;
   private resolveClosed!: () => void;
-  private hot = false;
-  private hotUntil = 0;
+  private readonly hotWindow: HotWindow;
   /** The m reply gdb will probably ask for next (see readOn). */
   private readAhead: { packet: string; frame: Buffer } | undefined;
 
@@ -85,6 +85,11 @@ export class GdbConnection implements Stub {
     this.packetSize = opts.packetSize;
     this.points = new Points(session);
     this.parser = new FrameParser(opts.packetSize);
+    this.hotWindow = new HotWindow(opts.hotMs ?? HOT_MS, {
+      changed: (hot) => session.busyPolling(hot),
+      turn: () => { const b = opts.take?.(); if (b && !this.gone) this.onData(b); },
+      over: () => this.gone,
+    });
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.closed = new Promise((r) => { this.resolveClosed = r; });
     socket.setNoDelay(true);
@@ -189,34 +194,12 @@ export class GdbConnection implements Stub {
   }
 
   /**
-   * Busy-polls the event loop for a moment after each packet and reply (an
-   * immediate that re-arms itself keeps libuv from sleeping in epoll): gdb's next
-   * packet, usually tens of microseconds away, is then taken without waking this
-   * thread (the emulation thread: hosted.ts). On this 2-core VM a wake-up costs
-   * more than answering a packet. Only this thread spins (the main thread sleeps),
-   * and only while gdb talks: an idle gdb costs nothing. The session hears when
-   * the window closes (busyPolling: a burst of steps is told to the main thread then).
+   * Busy-polls for a moment after each packet and reply (server/session/hot.ts):
+   * gdb's next packet is then taken without waking this thread (the emulation
+   * thread: hosted.ts), through `take` where it is given. The session hears when the
+   * window closes (busyPolling: a burst of steps is told to the main thread then).
    */
-  private keepHot() {
-    const ms = this.opts.hotMs ?? HOT_MS;
-    if (ms <= 0) return;
-    this.hotUntil = performance.now() + ms;
-    if (this.hot) return;
-    this.hot = true;
-    this.session.busyPolling(true);
-    const spin = () => {
-      if (!this.gone && performance.now() < this.hotUntil) {
-        const b = this.opts.take?.();
-        if (b && !this.gone) this.onData(b);
-        setImmediate(spin);
-      }
-      else {
-        this.hot = false;
-        this.session.busyPolling(false);
-      }
-    };
-    setImmediate(spin);
-  }
+  private keepHot() { this.hotWindow.touch(); }
 
   /** Ctrl-C: read here, or by the watcher while a run had the thread (hosted.ts). */
   interrupt() {

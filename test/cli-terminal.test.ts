@@ -97,7 +97,8 @@ describe.runIf(existsSync('/usr/bin/tmux'))('the ask prompt on a terminal', () =
 describe.runIf(existsSync('/usr/bin/tmux'))('progress on a terminal', () => {
   it('one line that fits the width, says "1 trap", and is gone before rows, log lines and the summary', { timeout: 300_000 }, async () => {
     // a dead endpoint: each forward fails at once and logs a line on stderr while the progress line is up
-    const t = inTerminal(['run', slow, '--on', 'owner:sip=forward', '--forward', 'tcp://127.0.0.1:9', '--forward-timeout', '60000'], 60);
+    // (--progress 0.25: the line is redrawn often enough to be seen between two traps however fast the machine runs the loop)
+    const t = inTerminal(['run', slow, '--on', 'owner:sip=forward', '--forward', 'tcp://127.0.0.1:9', '--forward-timeout', '60000', '--progress', '0.25'], 60);
     const running = await t.waitFor(/\[trapdoor\] \d+ s, .*1 trap\b/);
     expect(running).not.toMatch(/1 traps/);
     const end = await t.waitFor(/EXIT=\d+/, 300_000);
