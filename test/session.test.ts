@@ -5,6 +5,7 @@ import { hex } from '../server/machine/memory.js';
 import type { PolicySpec } from '../server/policy/index.js';
 import { parseOnFlag } from '../server/policy/index.js';
 import { armVectors, assemble } from './helpers/asm.js';
+import { sessionFixture } from './helpers/sessions.js';
 import type { TrapRecord } from '../server/session/trap-record.js';
 
 const open: Session[] = [];
@@ -467,5 +468,48 @@ loop:\n  add r6, r6, #1\n  ldr r0, =0x84000000\n  mov r1, r6\n  smc #0\n  add r5
     expect(kept.value.map((t) => t.seq)).toEqual(Array.from({ length: 1002 }, (_, i) => i + 1));
     expect(kept.value.slice(0, 500).every((t) => t.decision === 'emulate' && t.result.regs?.x0 === hex(version))).toBe(true);
     expect(kept.value.slice(501, 1001).every((t) => t.decision === 'return' && t.result.regs?.x0 === '0x5')).toBe(true);
+  });
+});
+
+describe('a continue after single steps (the step targets are kept for its first instructions)', () => {
+  const open = sessionFixture('continue-after-steps');
+  // 300 000 rounds of a 3-instruction loop: a continue through it runs far past the
+  // instructions for which the step targets are kept, and must stop and go on unseen.
+  const src = `.global _start\n_start:\n  mov x0, #0\n  ldr x1, =300000\nloop:\n  add x0, x0, #1\n  subs x1, x1, #1\n  b.ne loop\ndone:\n  nop\n  b done\n`;
+
+  it('steps into the loop, continues through all of it to a breakpoint: every round ran, once', async () => {
+    const s = await open('aarch64', src);
+    const c = s.connect('t');
+    for (let i = 0; i < 4; i++) expect((await c.step()).ok).toBe(true);
+    const done = s.symbol('done')!.value;
+    expect((await c.addBreakpoint({ addr: hex(done) })).ok).toBe(true);
+    const stop = await c.cont();
+    expect(stop.ok && stop.value).toMatchObject({ reason: 'breakpoint', pc: hex(done) });
+    const regs = await c.readRegisters({ names: ['x0', 'x1'] });
+    expect(regs.ok && regs.value).toEqual({ x0: hex(300000n), x1: '0x0' });
+  });
+
+  it('breakpoint cycles in the loop (step off the breakpoint, continue to it) advance one round each, then a long continue still stops where asked', async () => {
+    const s = await open('aarch64', src);
+    const c = s.connect('t');
+    const loop = s.symbol('loop')!.value;
+    expect((await c.addBreakpoint({ addr: hex(loop) })).ok).toBe(true);
+    expect((await c.cont()).ok).toBe(true);
+    for (let round = 1; round <= 20; round++) {
+      expect((await c.removeBreakpoint({ addr: hex(loop) })).ok).toBe(true);
+      expect((await c.step()).ok).toBe(true);
+      expect((await c.addBreakpoint({ addr: hex(loop) })).ok).toBe(true);
+      const stop = await c.cont();
+      expect(stop.ok && stop.value).toMatchObject({ reason: 'breakpoint', pc: hex(loop) });
+      const x0 = await c.readRegisters({ names: ['x0'] });
+      expect(x0.ok && x0.value.x0).toBe(hex(BigInt(round)));
+    }
+    expect((await c.removeBreakpoint({ addr: hex(loop) })).ok).toBe(true);
+    const done = s.symbol('done')!.value;
+    expect((await c.addBreakpoint({ addr: hex(done) })).ok).toBe(true);
+    const stop = await c.cont();
+    expect(stop.ok && stop.value).toMatchObject({ reason: 'breakpoint', pc: hex(done) });
+    const x0 = await c.readRegisters({ names: ['x0'] });
+    expect(x0.ok && x0.value.x0).toBe(hex(300000n));
   });
 });
