@@ -26,56 +26,21 @@ function hexDigit(c: number): number {
   return -1;
 }
 
-export function checksum(data: string): number {
-  let sum = 0;
-  for (let i = 0; i < data.length; i++) sum += data.charCodeAt(i);
-  return sum & 0xff;
-}
-
-
 /**
  * Run-length encoding of reply data: a run becomes the character, `*` and a
  * repeat count + 29 (3..97 more copies; 6 and 7 would be `#` and `$`). gdb
  * expands runs before it unescapes binary data, so any reply may use it.
- * Memory that is mostly zeros (fresh RAM) shrinks ~30x on the wire.
+ * Memory that is mostly zeros (fresh RAM) shrinks ~30x on the wire. It is
+ * frame's own encoding: the data of the frame.
  */
 export function runLengthEncode(data: string): string {
-  const n = data.length;
-  if (n < 8) return data;
-  // a loop over char codes: this runs on every stop reply, and measured several times faster than a RegExp replace
-  let out = '';
-  let plainFrom = 0;
-  for (let i = 0; i < n;) {
-    const c = data.charCodeAt(i);
-    let j = i + 1;
-    while (j < n && data.charCodeAt(j) === c) j++;
-    if (j - i >= 4) {
-      out += data.slice(plainFrom, i) + encodeRun(data[i], j - i);
-      plainFrom = j;
-    }
-    i = j;
-  }
-  return plainFrom === 0 ? data : out + data.slice(plainFrom);
-}
-
-/** A run of `length` (>= 4) c's as `c*N` pieces. */
-function encodeRun(c: string, length: number): string {
-  const whole = Math.floor(length / 98); // c + 97 more: `c*~`
-  let out = whole ? (c + '*~').repeat(whole) : '';
-  let left = length - whole * 98;
-  while (left > 0) {
-    if (left < 4) { out += c.repeat(left); break; }
-    let more = Math.min(left - 1, 97);
-    if (more === 6 || more === 7) more = 5;
-    out += c + '*' + String.fromCharCode(29 + more);
-    left -= more + 1;
-  }
-  return out;
+  const f = frame(data);
+  return f.toString('latin1', 1, f.length - 3);
 }
 
 /**
- * `$data#cs` as bytes ready for the socket, the data run-length encoded as
- * runLengthEncode does. Every reply goes through here (a stop reply is ~700
+ * `$data#cs` as bytes ready for the socket, the data run-length encoded
+ * (runLengthEncode says how). Every reply goes through here (a stop reply is ~700
  * bytes): one pass over the bytes, compacted in place (an encoded run is never
  * longer than the run), the checksum taken on the way.
  */
@@ -241,7 +206,7 @@ export function parseHexNumber(text: string): bigint | undefined {
   return BigInt('0x' + text);
 }
 
-export { regToHex, hexTextToReg } from '../server/machine/reg-hex.js';
+export { regToHex } from '../server/machine/reg-hex.js';
 
 /** Little-endian hex back to a value; undefined unless exactly `bytes` bytes of hex. */
 export function hexToReg(text: string, bytes: number): bigint | undefined {
