@@ -332,9 +332,8 @@ export class GdbConnection implements Stub {
   }
 
   /**
-   * One resume: the breakpoint and watchpoint changes gdb made (the Session's:
-   * the run waits for them), then the run (a step is the core's: a run to the
-   * next instruction, server/machine/step-plan.ts).
+   * One resume: the breakpoint and watchpoint changes gdb made, then the run (a
+   * step is the core's: a run to the next instruction, server/machine/step-plan.ts).
    */
   private launch(how: 'continue' | 'step') {
     const problems = this.points.sync();

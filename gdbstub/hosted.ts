@@ -20,7 +20,7 @@ import type { FlowWorker } from '../server/session/flow.js';
 import type { OwnedPoints } from '../server/session/owners.js';
 import { symbolizeIn } from '../server/session/symbols.js';
 import { OPS, type Capabilities, type Hex, type HostedGdb, type OpName, type ParamsOf, type ResultOf, type SessionState, type StopEvent, type WorkerEvent } from '../server/session/contract.js';
-import { nextStopOf, type RegisterInfo, type SessionCalls } from '../server/session/client.js';
+import { byName, nextStopOf, type RegisterInfo, type SessionCalls } from '../server/session/client.js';
 import type { SessionEvents } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { RUNNING, badReadLength, checkVcpu, ended, parseHex, unknownRegister, watchArgs } from '../server/session/checks.js';
@@ -94,7 +94,7 @@ class HostedClient {
   private hot = false;
   /** A run was asked for and has not started (see run). */
   private starting = false;
-  /** Calls made of the main thread and not answered yet: a run waits for them (a breakpoint gdb set before it, say). */
+  /** Calls made of the main thread and not answered yet: a run waits for them (a decision gdb made before it, say). */
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly hub: Hub, private readonly h: HostedGdb) {
@@ -139,10 +139,7 @@ class HostedClient {
     const names = p.names ?? this.registers.map((r) => r.name);
     const unknown = unknownRegister(this.arch, names);
     if (unknown) return unknown;
-    const values = this.hub.engine().cpu.readRegsHex(names);
-    const out: Record<string, Hex> = {};
-    names.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
-    return ok(out);
+    return ok(byName(names, this.hub.engine().cpu.readRegsHex(names)));
   }
 
   // Points are kept on this thread (owners.ts): a Z or z packet costs no trip between threads.
@@ -215,11 +212,7 @@ class HostedClient {
     }
     const seen = watchers.has(this.h.host) ? lib.td_watch_disarm(watch) as number : 0;
     const { ev, values } = r;
-    if (values && regs) {
-      const out: Record<string, Hex> = {};
-      regs.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
-      ev.registers = out;
-    }
+    if (values && regs) ev.registers = byName(regs, values);
     unheard = { hub: this.hub, run, ev };
     if (!this.hot) setImmediate(tellRuns);
     if (seen === 1) this.onInterrupt?.();

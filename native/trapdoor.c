@@ -628,12 +628,15 @@ int td_log_close(int64_t fd, uint64_t size) {
 // byte gdb may send then (all-stop mode): Ctrl-C (0x03). Armed for a run, it
 // takes the bytes up to that 0x03 off the socket and sets the pause flag; a
 // closed socket sets it too (a client that vanishes leaves the guest paused).
-// Arming and disarming are plain stores (no wake-up on the step path): the
-// watcher looks every few milliseconds while disarmed.
+// Arming and disarming take an uncontended lock and wake nothing (the step
+// path): the watcher looks every few milliseconds while disarmed.
 #include <poll.h>
 #include <sys/socket.h>
 
 int td_sock_closed(int fd);
+
+// A non-blocking socket call failed only because nothing is there yet.
+static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
 
 typedef struct td_watch {
   pthread_t th;
@@ -663,7 +666,7 @@ static void *watch_main(void *arg) {
       ssize_t n = recv(w->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
       char *c = n > 0 ? memchr(buf, 3, (size_t)n) : NULL;
       if (c) { if (recv(w->fd, buf, (size_t)(c - buf + 1), MSG_DONTWAIT) >= 0) w->fired = 1; }
-      else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || td_sock_closed(w->fd)) w->fired = 2;
+      else if (n == 0 || (n < 0 && !would_block()) || td_sock_closed(w->fd)) w->fired = 2;
       else wait = 1; // acks: the emulation thread reads them after the run
       if (w->fired) { w->armed = 0; __atomic_store_n(w->pause, 1, __ATOMIC_RELEASE); }
     }
@@ -733,7 +736,7 @@ int td_sock_closed(int fd) {
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) return ti.tcpi_state != TCP_ESTABLISHED;
   char b;
   ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT); // not TCP (a unix socket)
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  return n == 0 || (n < 0 && !would_block());
 }
 
 int td_close(int fd) { return close(fd); }
@@ -753,7 +756,7 @@ long td_recv_spin(int fd, uint8_t *buf, long len, int us) {
   for (;;) {
     ssize_t n = recv(fd, buf, (size_t)len, MSG_DONTWAIT);
     if (n > 0) return (long)n;
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return -1;
+    if (n == 0 || !would_block()) return -1;
     clock_gettime(CLOCK_MONOTONIC, &t);
     if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >= us) return -1;
   }

@@ -7,7 +7,7 @@ import type { AddressSpace, MemoryMap } from '../machine/memory.js';
 import type { RegDef } from '../machine/registers.js';
 import type { ElfSymbol } from '../machine/elf.js';
 import { ok, type Result } from '../result.js';
-import type { Capabilities, OpName, ParamsOf, ResultOf, SessionApi, SessionState, StopEvent } from './contract.js';
+import type { Capabilities, Hex, OpName, ParamsOf, ResultOf, SessionApi, SessionState, StopEvent } from './contract.js';
 import { runConsole } from './console.js';
 import type { Session, SessionEvents } from './session.js';
 
@@ -49,6 +49,13 @@ export type SessionCalls = {
 
 /** A register as a front-end sees it (RegDef without how the core reaches it). */
 export type RegisterInfo = Pick<RegDef, 'name' | 'bits' | 'regnum' | 'group' | 'feature' | 'type' | 'readonly' | 'doc'>;
+
+/** Register values read for a list of names, by name (a name with no value is left out). */
+export function byName(names: readonly string[], values: readonly (Hex | undefined)[]): Record<string, Hex> {
+  const out: Record<string, Hex> = {};
+  names.forEach((n, i) => { const v = values[i]; if (v !== undefined) out[n] = v; });
+  return out;
+}
 
 /** The next stop of the guest, whoever ran it, as a client's events tell it. */
 export function nextStopOf(c: Pick<SessionClient, 'on' | 'off'>): Promise<StopEvent> {
@@ -110,7 +117,6 @@ export class Client implements SessionClient {
   removeRule(p: ParamsOf<'removeRule'>) { return this.session.removeRule(p.id, p.version); }
   setDefault(p: ParamsOf<'setDefault'>) { return this.session.setDefault(p.action, p.version); }
   async console(p: ParamsOf<'console'>) { return ok(await runConsole(this, p.line)); }
-
 
   /** This client's reader is behind: hold the guest back until p settles (Session.hold). */
   hold(p: Promise<unknown>) { this.session.hold(p); }

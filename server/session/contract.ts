@@ -194,7 +194,6 @@ export interface HostedGdb {
   memory: { top: bigint; regions: { kind: 'ram' | 'mmio'; name: string; base: bigint; size: bigint }[] };
 }
 
-
 export type WorkerOpName = keyof typeof WORKER_OPS;
 export type WorkerParams<N extends WorkerOpName> = (typeof WORKER_OPS)[N]['params'];
 export type WorkerResult<N extends WorkerOpName> = (typeof WORKER_OPS)[N]['result'];

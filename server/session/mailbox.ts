@@ -122,7 +122,6 @@ export class MailboxMain {
     return n < 0 ? null : (get(this.ans, n) as WorkerReply);
   }
 
-
   /** A message was just posted: a listening worker leaves its window to read it. */
   kick() {
     if (Atomics.compareExchange(this.i32, STATE, LISTENING, IDLE) === LISTENING) Atomics.notify(this.i32, STATE);

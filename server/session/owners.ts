@@ -9,11 +9,11 @@ import type { StopEvent, WatchKind } from './contract.js';
 
 export interface WatchOwners { addr: bigint; len: number; kind: WatchKind; owners: Set<string> }
 
-export const pointKey = (addr: bigint) => addr.toString(16);
-export const watchKey = (addr: bigint, len: number, kind: WatchKind) => `${addr.toString(16)}:${len}:${kind}`;
+const pointKey = (addr: bigint) => addr.toString(16);
+const watchKey = (addr: bigint, len: number, kind: WatchKind) => `${addr.toString(16)}:${len}:${kind}`;
 
 /** Adds the owners of the point the guest stopped at (breakpoints by address, watchpoints by an access of up to 16 bytes). */
-export function addOwners(ev: StopEvent, breaks: ReadonlyMap<string, Set<string>>, watches: ReadonlyMap<string, WatchOwners>) {
+function addOwners(ev: StopEvent, breaks: ReadonlyMap<string, Set<string>>, watches: ReadonlyMap<string, WatchOwners>) {
   if (ev.addr === undefined) return;
   const addr = BigInt(ev.addr);
   if (ev.reason === 'breakpoint') {

@@ -26,7 +26,7 @@ import type {
 import type { TrapRecord } from './trap-record.js';
 import { FlowMain, newSharedBlock } from './flow.js';
 import { MAILBOX_OPS, MailboxMain, newMailbox } from './mailbox.js';
-import { Client } from './client.js';
+import { Client, byName } from './client.js';
 import type { HostedGdb } from './contract.js';
 import { takeWorker } from './prewarm.js';
 
@@ -237,8 +237,9 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * Serves a gdb client on the emulation thread (gdbstub/hosted.ts): its steps,
    * continues, register and memory reads are answered where the guest runs, with
-   * no hop through this thread (a wake-up fewer each); what needs the Session
-   * (points and their owners, decisions, policy, console commands) is called here.
+   * no hop through this thread (a wake-up fewer each), and so are its breakpoints
+   * and watchpoints (their owners are kept there: owners.ts); what needs the
+   * Session (decisions, policy, console commands) is called here.
    * The socket must not have been read from, except what `initial` holds; this
    * thread's descriptor of it is closed.
    */
@@ -421,10 +422,8 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!r.ok) { this._state = 'stopped'; return r; }
     const { ev, values } = r.value;
     if (values && registers) {
-      const regs: Record<string, Hex> = {};
-      registers.forEach((n, i) => { const val = values[i]; if (val !== undefined) regs[n] = val; });
-      ev.registers = regs;
-      this.regCache = { ...regs };
+      ev.registers = byName(registers, values);
+      this.regCache = { ...ev.registers };
     }
     this._lastStop = ev;
     this._state = ev.reason === 'exit' || ev.final ? 'exited' : 'stopped';
@@ -501,8 +500,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const r = await this.call('regs', { names });
     if (!r.ok) return r;
-    const out: Record<string, Hex> = {};
-    names.forEach((n, i) => { const val = r.value[i]; if (val !== undefined) out[n] = val; });
+    const out = byName(names, r.value);
     if (this.state === 'stopped' && this.heard()) this.regCache = { ...this.regCache, ...out };
     return ok(out);
   }
