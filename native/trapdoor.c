@@ -40,6 +40,7 @@ enum {
   CTL_FAULT_VALUE = 52,
   CTL_HAS_BLOCK_HOOK = 53,
   CTL_WATCH_PENDING = 54,
+  CTL_BLOCK_STOP = 55,   // the block hook stopped the run before the block at this address + 1 (0: it did not)
   CTL_SLOT = 56,         // index of this vCPU in the process-wide table (for td_hard_stop)
   CTL_HARD_STOPPED = 57, // set by td_hard_stop: the run cannot be resumed exactly
   CTL_LIMIT = 58,        // the lower of DEADLINE and FLUSH_AT (~0 for none); JS writes 0 (refresh at the next block)
@@ -111,13 +112,20 @@ static inline uint64_t limit_of(volatile uint64_t *c) {
   return d < f ? d : f;
 }
 
-__attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile uint64_t *c, uint64_t insns) {
+// A stop made here is before the block at `address`: no instruction of it has run.
+// Unicorn does not say so when any code hook exists (a breakpoint anywhere, a step
+// target, the watch guard): it then leaves PC as the last code hook or unchained
+// block exit wrote it, which can be another block (chained blocks write no PC).
+// CTL_BLOCK_STOP keeps the block's address for the caller to put into PC.
+__attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile uint64_t *c, uint64_t address, uint64_t insns) {
   if (pause_requested(c)) {
     c[CTL_REASON] = c[CTL_WATCH_PENDING] ? STOP_WATCH : STOP_PAUSE;
     c[CTL_WATCH_PENDING] = 0;
+    c[CTL_BLOCK_STOP] = address + 1;
     uc_emu_stop(uc);
   } else if (c[CTL_DEADLINE] && c[CTL_INSNS] >= c[CTL_DEADLINE]) {
     c[CTL_REASON] = STOP_DEADLINE;
+    c[CTL_BLOCK_STOP] = address + 1;
     uc_emu_stop(uc);
   } else if (c[CTL_FLUSH_AT] && c[CTL_INSNS] >= c[CTL_FLUSH_AT]) {
     // Records (or guest output) wait to be posted: stop before this block so the
@@ -126,6 +134,7 @@ __attribute__((noinline, cold)) static void block_stop(uc_engine *uc, volatile u
     c[CTL_FLUSH_AT] = 0;
     c[CTL_INSNS] -= insns;
     c[CTL_REASON] = STOP_FLUSH;
+    c[CTL_BLOCK_STOP] = address + 1;
     uc_emu_stop(uc);
   } else {
     c[CTL_LIMIT] = limit_of(c); // a stale limit: refresh it
@@ -138,7 +147,7 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
   // they were too (approximate, monotonic, as the trap record allows).
   uint64_t n = c[CTL_INSNS] + (size >> 2);
   c[CTL_INSNS] = n;
-  if (__builtin_expect(n >= c[CTL_LIMIT], 0) || __builtin_expect(pause_requested(c), 0)) block_stop(uc, c, size >> 2);
+  if (__builtin_expect(n >= c[CTL_LIMIT], 0) || __builtin_expect(pause_requested(c), 0)) block_stop(uc, c, address, size >> 2);
 }
 
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user) {

@@ -513,3 +513,53 @@ describe('a continue after single steps (the step targets are kept for its first
     expect(x0.ok && x0.value.x0).toBe(hex(300000n));
   });
 });
+
+// A pause, the deadline or a flush of records stops the run before a block. While
+// any code hook exists (a breakpoint anywhere, a step target) Unicorn leaves PC as
+// the last code hook or unchained block exit wrote it: in a loop of two blocks,
+// chained to each other, that can be the other block, and the run resumed there.
+describe('a stop before a block resumes there while a breakpoint is set elsewhere', () => {
+  const ROUNDS = 1_500_000;
+  // Each call's record waits to be posted: the run stops unseen (a flush) about a
+  // million instructions later, inside the two-block loop (inner, mid).
+  const loop = (arch: 'aarch64' | 'thumb') => arch === 'aarch64' ? `.global _start\n_start:\n  mov x5, #3\n  mov x1, #0\n  mov x2, #0
+outer:\n  ldr x0, =0x84000000\n  smc #0\n  ldr x4, =${ROUNDS}
+inner:\n  add x1, x1, #1\n  cbnz x1, mid\nmid:\n  add x2, x2, #1\n  subs x4, x4, #1\n  b.ne inner
+  subs x5, x5, #1\n  b.ne outer\n  ${A64_OFF}far:\n  b far\n` : `.syntax unified\n.arm\n.global _start\n_start:\n  ldr r0, =thumb_code + 1\n  bx r0
+.thumb\n.thumb_func\nthumb_code:\n  movs r5, #3\n  movs r1, #0\n  movs r2, #0
+outer:\n  ldr r0, =0x84000000\n  smc #0\n  ldr r4, =${ROUNDS}
+inner:\n  adds r1, r1, #1\n  cbnz r1, mid\nmid:\n  adds r2, r2, #1\n  subs r4, r4, #1\n  bne inner
+  subs r5, r5, #1\n  bne outer\n  ldr r0, =0x84000008\n  smc #0\nfar:\n  b far\n`;
+
+  for (const arch of ['aarch64', 'thumb'] as const) {
+    it(`flush stops in a loop of two blocks lose no instruction (${arch})`, async () => {
+      const s = await session(arch === 'aarch64' ? 'aarch64' : 'arm', loop(arch));
+      expect((await s.addBreakpoint({ addr: hex(s.symbol('far')!.value & ~1n) })).ok).toBe(true);
+      expect((await runToEnd(s)).reason).toBe('exit');
+      const [a, b] = arch === 'aarch64' ? ['x1', 'x2'] : ['r1', 'r2'];
+      expect(s.log.length).toBe(4);
+      expect(await reg(s, a)).toBe(BigInt(3 * ROUNDS));
+      expect(await reg(s, b)).toBe(BigInt(3 * ROUNDS));
+    });
+  }
+
+  it('pauses in a loop of two blocks stop at a block start with the registers of that point', async () => {
+    const s = await session('aarch64', `.global _start\n_start:\n  mov x1, #0\n  mov x2, #0\n  ldr x4, =0x7fffffffffff
+inner:\n  add x1, x1, #1\n  cbnz x1, mid\nmid:\n  add x2, x2, #1\n  subs x4, x4, #1\n  b.ne inner\n  ${A64_OFF}far:\n  b far\n`);
+    expect((await s.addBreakpoint({ addr: hex(s.symbol('far')!.value) })).ok).toBe(true);
+    const inner = s.symbol('inner')!.value, mid = s.symbol('mid')!.value;
+    for (let i = 0; i < 6; i++) {
+      setTimeout(() => void s.pause(), 20 + 15 * i);
+      const stop = await runToEnd(s);
+      expect(stop.reason).toBe('pause');
+      const pc = await reg(s, 'pc');
+      expect([inner, mid]).toContain(pc);
+      // at inner both counters are equal; at mid, x1 is one ahead
+      expect((await reg(s, 'x1')) - (await reg(s, 'x2'))).toBe(pc === mid ? 1n : 0n);
+    }
+    // the last round: the loop ends, both counters equal
+    expect((await s.writeRegister({ name: 'x4', value: '0x1' })).ok).toBe(true);
+    expect((await runToEnd(s)).reason).toBe('exit');
+    expect(await reg(s, 'x1')).toBe(await reg(s, 'x2'));
+  });
+});

@@ -548,9 +548,15 @@ export class Cpu {
       }
     } else if (this.counting) this.lib.td_count(this.td, 0n);
     this.counting = count > 0;
+    c[CTL.BLOCK_STOP] = 0n;
     const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, 0) as number;
     let reason = Number(c[CTL.REASON]);
     c[CTL.SKIP_BP] = 0n;
+    // Stopped by the block hook before a block (a pause, the deadline, a flush): PC is
+    // that block's start. Unicorn leaves a stale PC there while any code hook exists
+    // (trapdoor.c, block_stop), and the run would resume in the wrong place.
+    const blockStop = c[CTL.BLOCK_STOP];
+    if (blockStop && !err) this.pc = this.arch === 'arm' && this.thumb ? (blockStop - 1n) | 1n : blockStop - 1n;
     // A flush stop is not a stop anyone sees: a breakpoint at its pc still fires.
     this.stoppedAt = reason === STOP.FLUSH && !err ? undefined : this.pc;
     // A watchpoint hit during a step is reported by that step, and a breakpoint on
