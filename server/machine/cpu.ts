@@ -41,6 +41,12 @@ export interface DeviceHandlers {
 const STEP_MAX = 4;
 /** Dormant step targets kept between steps (a loop being stepped through; a page of code). */
 const STEP_HOOKS_KEPT = 64;
+/**
+ * Instructions a run that is not a step keeps the dormant step targets for (see
+ * run): a debugger's breakpoint cycle (step off the breakpoint, continue to it)
+ * comes back to them well within it.
+ */
+const STEP_HOOKS_KEPT_INSNS = 100_000n;
 
 export const INTNO = { UDEF: 1, SWI: 2, PREFETCH_ABORT: 3, DATA_ABORT: 4, IRQ: 5, FIQ: 6, BKPT: 7, HVC: 11, HYP_TRAP: 12, SMC: 13 } as const;
 
@@ -525,7 +531,7 @@ export class Cpu {
     // PC moved elsewhere (an injected exception, a register write) is not passed,
     // unless the caller says so (a step whose next address is its own).
     c[CTL.SKIP_BP] = (passBreakAtPc || pc === this.stoppedAt) && (this.breakpoints.has(pc) || this.armed.includes(pc)) ? pc + 1n : 0n;
-    const begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
+    let begin = this.arch === 'arm' && this.thumb ? pc | 1n : pc;
     const until = this.arch === 'aarch64' ? 0xffff_ffff_ffff_fffdn : 0xffff_fffdn;
     // Counted runs use the native counter (td_count), never uc_emu_start's count:
     // Unicorn drops its whole translation cache with tb_flush when an uncounted run
@@ -548,15 +554,38 @@ export class Cpu {
       }
     } else if (this.counting) this.lib.td_count(this.td, 0n);
     this.counting = count > 0;
-    c[CTL.BLOCK_STOP] = 0n;
-    const err = this.lib.uc_emu_start(this.uc, begin, until, 0n, 0) as number;
-    let reason = Number(c[CTL.REASON]);
-    c[CTL.SKIP_BP] = 0n;
-    // Stopped by the block hook before a block (a pause, the deadline, a flush): PC is
-    // that block's start. Unicorn leaves a stale PC there while any code hook exists
-    // (trapdoor.c, block_stop), and the run would resume in the wrong place.
-    const blockStop = c[CTL.BLOCK_STOP];
-    if (blockStop && !err) this.pc = this.arch === 'arm' && this.thumb ? (blockStop - 1n) | 1n : blockStop - 1n;
+    // A run that is not a step keeps the dormant step targets (deleting a hook drops the
+    // blocks holding its address, translated again at the next pass) for its first
+    // instructions only: each costs a call whenever the guest passes it. Past them, the
+    // run stops unseen before a block, deletes them and goes on.
+    const deadline = c[CTL.DEADLINE];
+    const keep = !count && !this.armed.length && this.stepHooks.size > 0;
+    if (keep && !this.countBlocks) this.dropStepHooks(); // no block hook to stop it (--no-count)
+    let dropAt = keep && this.countBlocks ? c[CTL.INSNS] + STEP_HOOKS_KEPT_INSNS : 0n;
+    if (deadline && dropAt >= deadline) dropAt = 0n;
+    if (dropAt) c[CTL.DEADLINE] = dropAt;
+    let err: number;
+    let reason: number;
+    for (;;) {
+      c[CTL.BLOCK_STOP] = 0n;
+      err = this.lib.uc_emu_start(this.uc, begin, until, 0n, 0) as number;
+      reason = Number(c[CTL.REASON]);
+      c[CTL.SKIP_BP] = 0n;
+      // Stopped by the block hook before a block (a pause, the deadline, a flush): PC is
+      // that block's start. Unicorn leaves a stale PC there while any code hook exists
+      // (trapdoor.c, block_stop), and the run would resume in the wrong place.
+      const blockStop = c[CTL.BLOCK_STOP];
+      if (blockStop && !err) this.pc = blockStop - 1n;
+      if (!dropAt) break;
+      c[CTL.DEADLINE] = deadline;
+      if (reason !== STOP.DEADLINE || err) break;
+      // our deadline, not the caller's: nothing has run of the block ahead; go on from it
+      dropAt = 0n;
+      this.dropStepHooks();
+      c[CTL.REASON] = BigInt(STOP.NONE);
+      c[CTL.LIMIT] = 0n;
+      begin = this.arch === 'arm' && this.thumb ? this.pc | 1n : this.pc;
+    }
     // A flush stop is not a stop anyone sees: a breakpoint at its pc still fires.
     this.stoppedAt = reason === STOP.FLUSH && !err ? undefined : this.pc;
     // A watchpoint hit during a step is reported by that step, and a breakpoint on

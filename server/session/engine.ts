@@ -89,10 +89,7 @@ export class Engine {
         if (stop) return stop;
       } else await this.decide(this.continueDecision(), 'default');
     }
-    if (!step) {
-      this.cpu.dropStepHooks();
-      return this.runLoop(0);
-    }
+    if (!step) return this.runLoop(0);
     const plan = this.cfg.softStep === false || !this.cfg.countBlocks ? undefined : stepPlan(this.cpu);
     if (!plan) return this.runLoop(1);
     return runPlannedStep(this.cpu, plan, (pass) => this.runLoop(0, pass), () => this.stopEvent('step'));
