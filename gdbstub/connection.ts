@@ -10,7 +10,7 @@ import { errorPacket, fail, isError, type GdbError } from './errors.js';
 import { advertise, lookup, splitPacket } from './dispatch.js';
 import { readRamHex } from './packets/memory.js';
 import { Points } from './points.js';
-import { consoleLines, stopRegisterNames, stopReply } from './stop-reply.js';
+import { EXITED, consoleLines, stopHead, stopRegisters, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
 import type { GdbSession, Reply, Stub } from './stub.js';
 import { tierUpSooner } from '../server/session/jit.js';
@@ -308,7 +308,7 @@ export class GdbConnection implements Stub {
       const last = typeof reply.reply === 'string' ? reply.reply : this.errorReply(reply.reply, name);
       return this.send([...this.consolePackets(reply.output), last]);
     }
-    if ('report' in reply) return this.send([this.stopPacket(this.session.lastStop, true)]);
+    if ('report' in reply) { const [f, shown] = this.stopFrame(this.session.lastStop, true); return this.sendFrames([f], [shown]); }
     if ('resume' in reply) return this.run(reply.resume);
     return this.leave(reply.leave);
   }
@@ -325,10 +325,19 @@ export class GdbConnection implements Stub {
     await stopped;
   }
 
-  /** The stop reply, reading the registers it expedites (on this thread: no trip to make). */
-  private stopPacket(ev: StopEvent | undefined, asked = false): string {
-    if (ev?.reason === 'exit' || this.session.state === 'exited') return stopReply(this, ev, undefined, asked);
-    return stopReply(this, ev, this.session.targetRegisters(stopRegisterNames(this)), asked);
+  /**
+   * The stop reply's frame, reading the registers it expedites (on this thread: no
+   * trip to make), and its text for the trace. Built natively, registers and all,
+   * where the session can (GdbSession.stopFrame); the trace shows it in full.
+   */
+  private stopFrame(ev: StopEvent | undefined, asked = false): [Buffer, string] {
+    const head = stopHead(this, ev, asked);
+    if (head === EXITED) return [frame(head), head];
+    const core = stopRegisters(this);
+    const ready = this.opts.trace ? undefined : this.session.stopFrame(head, core.names, core.regnums);
+    if (ready) return [ready, head];
+    const text = stopReply(this, ev, this.session.targetRegisters(core.names), asked);
+    return [frame(text), text];
   }
 
   /**
@@ -388,7 +397,9 @@ export class GdbConnection implements Stub {
       this.outputDropped = 0;
     }
     const lines = [...notes, ...(ev ? consoleLines(ev) : [])];
-    this.send([...this.consolePackets(lines), this.stopPacket(ev)]);
+    const consoles = this.consolePackets(lines);
+    const [stop, shown] = this.stopFrame(ev);
+    this.sendFrames([...consoles.map(frame), stop], [...consoles, shown]);
   }
 
   private async leave(how: 'detach' | 'kill') {

@@ -165,6 +165,7 @@ class HostedClient {
   }
 
   targetRegisters(names: readonly string[]) { return this.hub.engine().cpu.readRegsTarget(names); }
+  stopFrame(head: string, names: readonly string[], regnums: readonly number[]) { return this.hub.engine().cpu.stopFrame(head, names, regnums); }
 
   async readMemory(p: ParamsOf<'readMemory'>): Promise<Result<Uint8Array>> {
     const v = checkVcpu(p.vcpu, this.caps.vcpus);

@@ -43,9 +43,9 @@ export function consoleLines(ev: StopEvent): string[] {
   }
 }
 
-/** What a stop reply expedites: the core registers, in coreLayout's order. */
-export function stopRegisterNames(stub: Stub): string[] {
-  return coreLayout(stub).names;
+/** What a stop reply expedites: the core registers (names, and gdb's numbers for them), in layout order. */
+export function stopRegisters(stub: Stub): { names: string[]; regnums: number[] } {
+  return coreLayout(stub);
 }
 
 /** Expedited registers (values in coreLayout's order, gdb's form): `regnum:value;` each. */
@@ -65,21 +65,30 @@ function coreLayout(stub: Stub) {
   let c = CORE_LAYOUT.get(stub.layout);
   if (!c) {
     const core = stub.layout.filter((r) => CORE_FEATURES.has(r.feature));
-    c = { names: core.map((r) => r.name), nums: core.map((r) => `${r.regnum.toString(16)}:`) };
+    c = { names: core.map((r) => r.name), regnums: core.map((r) => r.regnum), nums: core.map((r) => `${r.regnum.toString(16)}:`) };
     CORE_LAYOUT.set(stub.layout, c);
   }
   return c;
 }
-const CORE_LAYOUT = new WeakMap<readonly unknown[], { names: string[]; nums: string[] }>();
+const CORE_LAYOUT = new WeakMap<readonly unknown[], { names: string[]; regnums: number[]; nums: string[] }>();
 
 /**
  * The stop reply for a stop event (or the initial state when the guest never ran),
- * with the registers read at the stop (stopRegisterNames, as Stub.session.targetRegisters gives them).
+ * with the registers read at the stop (stopRegisters, as Stub.session.targetRegisters gives them).
  * `asked` is true for `?`: it reports where the guest is, not a fresh event, so it
  * names no watchpoint (gdb would take it as a new hit).
  */
 export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: readonly (string | undefined)[] | undefined, asked = false): string {
-  if (ev?.reason === 'exit' || stub.session.state === 'exited') return 'W00';
+  const head = stopHead(stub, ev, asked);
+  return head === EXITED ? head : head + expedite(stub, regs);
+}
+
+/** The reply when the guest has ended. */
+export const EXITED = 'W00';
+
+/** A stop reply up to its registers: the signal, why (a watchpoint, a breakpoint's kind), the thread; or EXITED. */
+export function stopHead(stub: Stub, ev: StopEvent | undefined, asked = false): string {
+  if (ev?.reason === 'exit' || stub.session.state === 'exited') return EXITED;
   const sig = ev ? signalOf(ev) : SIG.TRAP;
   let reason = '';
   if (ev && !asked) {
@@ -92,5 +101,5 @@ export function stopReply(stub: Stub, ev: StopEvent | undefined, regs: readonly 
       else if (kind === 'hw' && stub.gdbFeatures.has('hwbreak+')) reason = 'hwbreak:;';
     }
   }
-  return `T${sig.toString(16).padStart(2, '0')}${reason}thread:${THREAD};${expedite(stub, regs)}`;
+  return `T${sig.toString(16).padStart(2, '0')}${reason}thread:${THREAD};`;
 }

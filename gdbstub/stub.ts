@@ -46,6 +46,12 @@ export interface GdbSession extends SessionClient {
    * stopped whenever gdb asks (a run has this thread until it stops).
    */
   targetRegisters(names: readonly string[]): (string | undefined)[];
+  /**
+   * A stop reply as one frame (`$...#cs`): `head`, then `regnum:value;` for each
+   * register, read now; undefined when it cannot be built so (the connection
+   * builds it from targetRegisters then).
+   */
+  stopFrame(head: string, names: readonly string[], regnums: readonly number[]): Buffer | undefined;
   /** The connection busy-polls its event loop (true) or no longer does. */
   busyPolling(on: boolean): void;
   /** The guest runs on without this client (it detached): nobody waits for the stop. */

@@ -516,6 +516,68 @@ int td_read_regs(uc_engine *uc, const int32_t *ids, int n, uint64_t *out) {
 
 int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }
 
+// `$data#cs` of raw[0..n) into out, run-length encoded exactly as frame() in
+// gdbstub/framing.ts does it (a run of 4 or more: the byte, '*', 29 + repeats, where
+// the count is never '#' or '$'). Returns the frame's length, or -1 if cap is short.
+static long frame_into(const uint8_t *raw, long n, uint8_t *out, long cap) {
+  static const char hx[] = "0123456789abcdef";
+  if (cap < n + 4) return -1; // an encoded run is never longer than the run
+  long w = 0;
+  unsigned sum = 0;
+  out[w++] = '$';
+  for (long i = 0; i < n;) {
+    uint8_t c = raw[i];
+    long j = i + 1;
+    if (n >= 8) while (j < n && raw[j] == c) j++;
+    long left = j - i;
+    while (left >= 4) {
+      long more = left - 1 > 97 ? 97 : left - 1;
+      if (more == 6 || more == 7) more = 5;
+      out[w++] = c; out[w++] = '*'; out[w++] = (uint8_t)(29 + more);
+      sum += c + '*' + 29 + (unsigned)more;
+      left -= more + 1;
+    }
+    for (; left > 0; left--) { out[w++] = c; sum += c; }
+    i = j;
+  }
+  out[w++] = '#';
+  out[w++] = hx[(sum >> 4) & 0xf];
+  out[w++] = hx[sum & 0xf];
+  return w;
+}
+
+// A gdb stop reply as one frame, ready for the socket: `head` (e.g. "T05thread:1;"),
+// then "regnum:value;" for each of the n registers, the value as gdb carries it
+// (little-endian hex of sizes[i] bytes, at most 8). The registers are read here, so
+// a stop costs one call from JS. Returns the frame's length; -1 when a register
+// cannot be read or the frame does not fit.
+long td_stop_frame(uc_engine *uc, const char *head, const int32_t *ids, const uint8_t *sizes, const int32_t *nums,
+                   int n, uint8_t *out, long cap) {
+  static const char hx[] = "0123456789abcdef";
+  uint8_t raw[4096];
+  size_t hl = strlen(head);
+  if (n < 0 || n > 100 || hl > 1024) return -1; // 100 registers of at most 26 characters, and the head, fit raw
+  memcpy(raw, head, hl);
+  long r = (long)hl;
+  for (int i = 0; i < n; i++) {
+    uint64_t v = 0;
+    if (sizes[i] > 8 || uc_reg_read(uc, ids[i], &v) != UC_ERR_OK) return -1;
+    char num[12];
+    int k = 0;
+    uint32_t x = (uint32_t)nums[i];
+    do { num[k++] = hx[x & 0xf]; x >>= 4; } while (x);
+    while (k) raw[r++] = (uint8_t)num[--k];
+    raw[r++] = ':';
+    for (int b = 0; b < sizes[i]; b++) {
+      uint8_t byte = (uint8_t)(v >> (8 * b));
+      raw[r++] = (uint8_t)hx[byte >> 4];
+      raw[r++] = (uint8_t)hx[byte & 0xf];
+    }
+    raw[r++] = ';';
+  }
+  return frame_into(raw, r, out, cap);
+}
+
 // Stop a run from another thread when no block hook is installed. Unicorn may
 // leave the block mid-way (FACTS.md, "Stopping and resuming"), so the run must not
 // be resumed: CTL_HARD_STOPPED tells the owner so. -1: no vCPU in that slot.

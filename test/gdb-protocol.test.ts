@@ -264,6 +264,18 @@ describe('gdb stub: set-up', () => {
       for (const r of [...written.slice(0, 3), ...(wide ? [wide] : [])]) {
         expect(await c.req(`p${r.regnum.toString(16)}`)).toBe(regToHex(BigInt(text.ok ? text.value[r.name] : 0), r.bits / 8));
       }
+      // the stop reply expedites the core registers (its frame built natively, td_stop_frame): as g says them
+      const stop = await c.req('?');
+      expect(stop).toMatch(/^T05thread:1;/);
+      const expedited = stop.slice('T05thread:1;'.length).split(';').filter(Boolean).map((kv) => kv.split(':'));
+      const core = sorted.filter((r) => r.feature.endsWith('.core'));
+      expect(expedited.map(([n]) => n)).toEqual(core.map((r) => r.regnum.toString(16)));
+      at = 0;
+      for (const r of sorted) {
+        const e = expedited.find(([n]) => n === r.regnum.toString(16));
+        if (e) expect([r.name, e[1]]).toEqual([r.name, g2.slice(at, at + r.bits / 4)]);
+        at += r.bits / 4;
+      }
     }
   });
 

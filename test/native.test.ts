@@ -12,6 +12,7 @@ import { CTL, ACT, STOP } from '../server/machine/ctl.js';
 import { registerTable, ARM64_IDS, ARM_IDS } from '../server/machine/registers.js';
 import { MemoryMap } from '../server/machine/memory.js';
 import { parseElf } from '../server/machine/elf.js';
+import { frame, regToHex } from '../gdbstub/framing.js';
 import { assemble, scratchDir, ROOT } from './helpers/asm.js';
 
 const RAM_BASE = 0x4000_0000n;
@@ -258,6 +259,29 @@ describe('one layout for C and TypeScript (ctl.ts, registers.ts, unicorn.ts agai
     const c = cValues([...want.keys()]);
     // uc_ctl's control word is an int: compare as 32-bit signed
     for (const [n, v] of want) expect([n, v]).toEqual([n, Number(BigInt.asIntN(32, c.get(n)!))]);
+  });
+});
+
+describe('stop replies built natively (td_stop_frame)', () => {
+  it('registers and run-length encoding byte for byte as frame() makes them from the text', () => {
+    const { cpu } = guest(`.global _start\n_start:\n  b _start\n`);
+    const values = [0n, 0x1111_1111_1111_1111n, 0xffff_0000_ffff_0000n, 0x0123_4567_89ab_cdefn, 0x7n, 0x8000_0000_0000_0000n, 0x4444_4444_0000_0007n];
+    values.forEach((v, i) => cpu.setReg(`x${i}`, v));
+    const names = [...values.map((_, i) => `x${i}`), 'sp', 'pc', 'cpsr'];
+    const regnums = [...values.map((_, i) => i), 31, 32, 0x21];
+    const text = names.map((n, i) => `${regnums[i].toString(16)}:${regToHex(cpu.reg(n), n === 'cpsr' ? 4 : 8)};`).join('');
+    for (const head of ['T05thread:1;', 'T02swbreak:;thread:1;', 'T05watch:40000010;thread:1;']) {
+      expect(cpu.stopFrame(head, names, regnums)!.toString('latin1')).toBe(frame(head + text).toString('latin1'));
+    }
+    // the encoder alone (no registers), on text full of runs of every length
+    let x = 12345;
+    const rand = (n: number) => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x % n; };
+    for (let k = 0; k < 500; k++) {
+      let head = '';
+      while (head.length < rand(400)) head += '0a:;f'[rand(5)].repeat(1 + rand(rand(2) ? 12 : 120));
+      expect([head, cpu.stopFrame(head, [], [])!.toString('latin1')]).toEqual([head, frame(head).toString('latin1')]);
+    }
+    expect(cpu.stopFrame('T05', ['x0', 'nosuch'], [0, 1])).toBeUndefined();
   });
 });
 

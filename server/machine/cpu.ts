@@ -57,6 +57,9 @@ export class Cpu {
   readonly ctlF64: Float64Array;
   /** readRegsHex's plan for each list of names it was asked for. */
   private readonly hexPlans = new Map<string, { defs: (RegDef | undefined)[]; batch: number[]; ids: Int32Array; out: Uint32Array }>();
+  /** stopFrame's plan for each list of names (the stub keeps one list per layout). */
+  private readonly framePlans = new WeakMap<readonly string[], { ids: Int32Array; sizes: Uint8Array; nums: Int32Array } | null>();
+  private readonly frameOut = Buffer.alloc(8192);
   private readonly uc: Ptr;
   private readonly td: Ptr;
   private readonly lib = unicorn();
@@ -263,6 +266,25 @@ export class Cpu {
       if (d && out[i] === undefined) out[i] = regToHex(this.readReg(d), d.bits / 8);
     }
     return out;
+  }
+
+  /**
+   * A gdb stop reply as one frame ready for the socket (`$...#cs`): `head`, then
+   * `regnum:value;` for each register of `names`, read and written in one native
+   * call (td_stop_frame). Undefined when one of them is not a plain register
+   * (the caller builds the reply itself then).
+   */
+  stopFrame(head: string, names: readonly string[], regnums: readonly number[]): Buffer | undefined {
+    let plan = this.framePlans.get(names);
+    if (plan === undefined) {
+      const defs = names.map((n) => findRegister(this.arch, n));
+      const plain = defs.every((d) => d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL'));
+      plan = plain ? { ids: Int32Array.from(defs, (d) => d!.uc!), sizes: Uint8Array.from(defs, (d) => d!.bits >> 3), nums: Int32Array.from(regnums) } : null;
+      this.framePlans.set(names, plan);
+    }
+    if (!plan) return undefined;
+    const n = Number(this.lib.td_stop_frame(this.uc, head, plan.ids, plan.sizes, plan.nums, plan.ids.length, this.frameOut, this.frameOut.length));
+    return n > 0 ? Buffer.from(this.frameOut.subarray(0, n)) : undefined;
   }
 
   readReg(def: RegDef): bigint {

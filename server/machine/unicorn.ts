@@ -111,6 +111,7 @@ function bind() {
     td_set_seq: td.func('void td_set_seq(void *s, void *seq)'),
     td_set_answer: td.func('int td_set_answer(void *s, int index, uint32_t w0, uint32_t insn, uint32_t intno, uint32_t thumb, uint64_t mask, void *vals, int n)'),
     td_read_regs: td.func('int td_read_regs(void *uc, void *ids, int n, void *out)'),
+    td_stop_frame: td.func('long td_stop_frame(void *uc, const char *head, void *ids, void *sizes, void *nums, int n, _Out_ uint8_t *out, long cap)'),
     td_del_hook: td.func('int td_del_hook(void *s, uint64_t h)'),
     td_add_step_hook: td.func('uint64_t td_add_step_hook(void *s, uint64_t address)'),
     td_arm_step: td.func('int td_arm_step(void *s, int n, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)'),
