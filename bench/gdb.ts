@@ -12,15 +12,14 @@
 // times one memory read, one single step, and the packets gdb sends for one
 // breakpoint cycle (z0, step, Z0, continue): the stub's own share of the above.
 // Each is measured ROUNDS times (default 3), QEMU and Trapdoor taking turns so
-// that machine noise falls on both; the medians are compared. Prints the ratios
+// that machine noise falls on both; the medians are compared. Each stub is a
+// process of its own, started as its users start it: QEMU, `trapdoor run --gdb`,
+// the null stub (one guest ELF, the random bytes in it, for all three). Prints the ratios
 // (Trapdoor / QEMU; > 1 means Trapdoor is faster) and ends with one JSON line.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Session } from '../server/session/session.js';
-import { startGdbServer } from '../gdbstub/index.js';
-import { nullStub } from './rsp.js';
 import { ROOT } from './root.js';
 import { GDB, freePort, runGdb as runGdbIn, stepiScript, timed, waitForPort } from './gdb-run.js';
 
@@ -46,14 +45,15 @@ bp_here:
 
 const RSP_CLIENT = path.join(tmp, 'rsp-client');
 
-function build(): string {
+/** The guest: its loop, and the random bytes at BLOB_ADDR (a section of their own). */
+function build(blobFile: string): string {
   execFileSync('gcc', ['-O2', '-o', RSP_CLIENT, path.join(ROOT, 'bench/native/rsp-client.c')]);
   const src = path.join(tmp, 'guest.S');
   const obj = path.join(tmp, 'guest.o');
   const elf = path.join(tmp, 'guest.elf');
-  writeFileSync(src, GUEST);
+  writeFileSync(src, `${GUEST}\n.section .blob, "a"\n.incbin "${blobFile}"\n`);
   execFileSync('aarch64-linux-gnu-as', ['-o', obj, src]);
-  execFileSync('aarch64-linux-gnu-ld', [`-Ttext=0x${TEXT.toString(16)}`, '-e', '_start', '-o', elf, obj]);
+  execFileSync('aarch64-linux-gnu-ld', [`-Ttext=0x${TEXT.toString(16)}`, `--section-start=.blob=0x${BLOB_ADDR.toString(16)}`, '-e', '_start', '-o', elf, obj]);
   return elf;
 }
 
@@ -143,15 +143,11 @@ async function measure(name: string, elf: string, start: () => Promise<{ port: n
  * gdb's own ceilings, against the null stub (bench/rsp.ts): MiB/s dumping the
  * random bytes, and breakpoint cycles/s on a model of the guest's loop.
  */
-async function gdbCeiling(elf: string, data: Buffer): Promise<{ mibPerSec: number; cyclesPerSec: number }> {
+async function gdbCeiling(elf: string, data: Buffer, blobFile: string): Promise<{ mibPerSec: number; cyclesPerSec: number }> {
   const text = path.join(tmp, 'guest.text');
   execFileSync('aarch64-linux-gnu-objcopy', ['-O', 'binary', '-j', '.text', elf, text]);
-  const code = {
-    base: TEXT,
-    bytes: readFileSync(text),
-    loop: BigInt('0x' + /^([0-9a-f]+) \w loop$/m.exec(execFileSync('aarch64-linux-gnu-nm', [elf]).toString())![1]),
-  };
-  const stub = await nullStub(BLOB_ADDR, data, code);
+  const loop = /^([0-9a-f]+) \w loop$/m.exec(execFileSync('aarch64-linux-gnu-nm', [elf]).toString())![1];
+  const stub = await startNull([`0x${BLOB_ADDR.toString(16)}`, blobFile, text, `0x${TEXT.toString(16)}`, `0x${loop}`]);
   const file = path.join(tmp, 'null.dump');
   try {
     const v = await runGdb(elf, stub.port, `${timed('memory', `dump binary memory ${file} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}\ndetach\n`);
@@ -159,31 +155,39 @@ async function gdbCeiling(elf: string, data: Buffer): Promise<{ mibPerSec: numbe
     const c = await runGdb(elf, stub.port, scripts('', '').breakpoints);
     return { mibPerSec: BLOB_SIZE / (1 << 20) / v.memory, cyclesPerSec: CYCLES / c.breakpoints };
   } finally {
-    await stub.close();
+    await stub.stop();
   }
 }
 
-async function startQemu(elf: string, blobFile: string) {
-  const port = await freePort();
-  const child: ChildProcess = spawn(QEMU, ['-M', 'virt', '-cpu', 'cortex-a57', '-nographic', '-serial', 'null', '-monitor', 'none', '-S',
-    '-gdb', `tcp:127.0.0.1:${port}`, '-device', `loader,file=${elf},cpu-num=0`,
-    '-device', `loader,file=${blobFile},addr=0x${BLOB_ADDR.toString(16)},force-raw=on`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (b) => { err += b; });
+/** The null stub in a process of its own (bench/rsp.ts run as a program prints its port). */
+async function startNull(args: string[]) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/rsp.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  try { await waitForPort(port); } catch (e) { child.kill('SIGKILL'); throw new Error(`${QEMU} did not start: ${err || (e as Error).message}`); }
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b) => { out += b; if (out.includes('\n')) resolve(Number(out.trim())); });
+    child.on('exit', () => reject(new Error('the null stub did not start')));
+  });
   return { port, stop: async () => { child.kill('SIGKILL'); await exited; } };
 }
 
-async function startTrapdoor(elf: string, data: Buffer) {
-  const r = await Session.open({ image: { path: elf } });
-  if (!r.ok) throw new Error(r.error);
-  const session = r.value;
-  const poked = session.poke(BLOB_ADDR, data);
-  if (!poked.ok) throw new Error(poked.error);
-  const server = await startGdbServer(session, { port: 0 });
-  return { port: server.port, stop: async () => { await server.close(); await session.close(); } };
+/** A stub in a process of its own, listening on `port` (found free) once it has started. */
+async function startStub(what: string, cmd: string, args: (port: number) => string[]) {
+  const port = await freePort();
+  const child: ChildProcess = spawn(cmd, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (b) => { err += b; });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  try { await waitForPort(port); } catch (e) { child.kill('SIGKILL'); throw new Error(`${what} did not start: ${err || (e as Error).message}`); }
+  return { port, stop: async () => { child.kill('SIGKILL'); await exited; } };
 }
+
+const startQemu = (elf: string) => startStub(QEMU, QEMU, (port) => ['-M', 'virt', '-cpu', 'cortex-a57', '-nographic', '-serial', 'null', '-monitor', 'none', '-S',
+  '-gdb', `tcp:127.0.0.1:${port}`, '-device', `loader,file=${elf},cpu-num=0`]);
+
+/** Trapdoor as its users start it: `trapdoor run --gdb`, stopped at the entry until gdb continues. */
+const startTrapdoor = (elf: string) => startStub('trapdoor', process.execPath, (port) =>
+  [path.join(ROOT, 'bin/trapdoor.js'), 'run', elf, '--gdb', `127.0.0.1:${port}`, '--wait', '--quiet']);
 
 async function main() {
   try { execFileSync(QEMU, ['--version']); } catch {
@@ -191,17 +195,17 @@ async function main() {
     process.exitCode = 2;
     return;
   }
-  const elf = build();
   const data = blob();
   const blobFile = path.join(tmp, 'blob.bin');
   writeFileSync(blobFile, data);
+  const elf = build(blobFile);
   console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
   const rounds: { qemu: Figures; td: Figures; ceiling: { mibPerSec: number; cyclesPerSec: number } }[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     rounds.push({
-      qemu: await measure('qemu', elf, () => startQemu(elf, blobFile), data),
-      td: await measure('trapdoor', elf, () => startTrapdoor(elf, data), data),
-      ceiling: await gdbCeiling(elf, data),
+      qemu: await measure('qemu', elf, () => startQemu(elf), data),
+      td: await measure('trapdoor', elf, () => startTrapdoor(elf), data),
+      ceiling: await gdbCeiling(elf, data, blobFile),
     });
   }
   const median = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1];

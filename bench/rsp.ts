@@ -3,7 +3,10 @@
 // emulator behind it and every reply as good as ready. What gdb reaches against it
 // is gdb's own ceiling (its parsing of the hex; its own work per stop, and a socket
 // round trip for each packet it sends), the most any stub can get from that gdb.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FrameParser, frame } from '../gdbstub/framing.js';
 import { PACKET_SIZE } from '../gdbstub/index.js';
 
@@ -90,4 +93,12 @@ export function nullStub(base: bigint, data: Buffer, code?: { base: bigint; byte
       close: () => new Promise<void>((r) => server.close(() => r())),
     }));
   });
+}
+
+// Run as a program (bench/gdb.ts starts it so: a process of its own, as QEMU and
+// Trapdoor are): rsp.js BASE DATA_FILE [CODE_FILE CODE_BASE LOOP]; prints its port.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [base, dataFile, codeFile, codeBase, loop] = process.argv.slice(2);
+  const code = codeFile ? { base: BigInt(codeBase), bytes: readFileSync(codeFile), loop: BigInt(loop) } : undefined;
+  void nullStub(BigInt(base), readFileSync(dataFile), code).then((s) => console.log(s.port));
 }

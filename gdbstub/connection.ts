@@ -29,9 +29,11 @@ export interface ConnectionOptions {
   onLeave?: () => void;
   /**
    * Bytes gdb sent, taken off the socket as they come (hosted.ts: a short native
-   * spin), or undefined when none came: keepHot's window reads through it.
+   * spin), or undefined when none came: keepHot's window reads through it. With
+   * `fast` (nothing is queued or running, no acks, no trace) it may answer a
+   * memory read of RAM itself, as this connection would: true says it did.
    */
-  take?: () => Buffer | undefined;
+  take?: (fast: boolean) => Buffer | true | undefined;
 }
 
 /** See keepHot: long enough to cover gdb's think time between the packets of one command. */
@@ -87,7 +89,10 @@ export class GdbConnection implements Stub {
     this.parser = new FrameParser(opts.packetSize);
     this.hotWindow = new HotWindow(opts.hotMs ?? HOT_MS, {
       changed: (hot) => session.busyPolling(hot),
-      turn: () => { const b = opts.take?.(); if (b && !this.gone) this.onData(b); },
+      turn: () => {
+        const b = opts.take?.(this.answersAnywhere());
+        if (b === true) { this.keepHot(); this.readAhead = undefined; } else if (b && !this.gone) this.onData(b);
+      },
       over: () => this.gone,
     });
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -200,6 +205,11 @@ export class GdbConnection implements Stub {
    * window closes (busyPolling: a burst of steps is told to the main thread then).
    */
   private keepHot() { this.hotWindow.touch(); }
+
+  /** A packet may be answered outside this connection now (take's `fast`): it has nothing in hand and no acks or trace to add. */
+  private answersAnywhere(): boolean {
+    return this.noAck && !this.opts.trace && this.waiting === 0 && !this.running && this.resumesPending === 0 && !this.gone && this.parser.idle;
+  }
 
   /** Ctrl-C: read here, or by the watcher while a run had the thread (hosted.ts). */
   interrupt() {

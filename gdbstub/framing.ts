@@ -94,6 +94,9 @@ export class FrameParser {
 
   constructor(private readonly maxData: number) {}
 
+  /** No packet is half read. */
+  get idle(): boolean { return this.state === 'idle'; }
+
   /** Feeds bytes; returns the complete events they finish. */
   push(buf: Buffer): FrameEvent[] {
     const events: FrameEvent[] = [];

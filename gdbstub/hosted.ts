@@ -50,6 +50,7 @@ export interface Hub {
 /**
  * How long one native read waits for gdb's next bytes before the event loop
  * turns again (the main thread's answers, a timer): short, as the loop must stay live.
+ * The same read answers gdb's memory reads of RAM itself when it may (td_take).
  */
 const TAKE_US = 30;
 
@@ -295,9 +296,14 @@ export function host(hub: Hub, h: HostedGdb) {
   // A client that detaches has gone, its points cleared, before the guest runs on: the guest may run for
   // long, and this thread with it, before the socket's close is read here.
   const left = () => { tellRuns(); hub.post({ event: 'gdb', host: h.host, what: 'closed' }); };
+  const rams = hub.engine().cpu.mem.regions.filter((r) => r.kind === 'ram');
+  rams.forEach((r, i) => lib.td_watch_ram(watch, i, new Uint8Array(r.buf), r.base, r.size));
   const scratch = Buffer.allocUnsafe(64 * 1024);
-  const take = () => {
-    const n = Number(lib.td_recv_spin(h.fd, scratch, scratch.length, TAKE_US));
+  const answered = new Uint32Array(1);
+  const take = (fast: boolean): Buffer | true | undefined => {
+    if (!watchers.has(h.host)) return undefined;
+    const n = Number(lib.td_take(watch, scratch, scratch.length, TAKE_US, fast ? 1 : 0, answered));
+    if (n === -2) return true;
     return n > 0 ? Buffer.from(scratch.subarray(0, n)) : undefined;
   };
   const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left, take });

@@ -720,12 +720,18 @@ static int would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK ||
 // bytes off the socket), then back to ARMED or on to a FIRED state (what it saw).
 enum { W_IDLE = 0, W_ARMED = 1, W_BUSY = 2, W_FIRED_INT = 3, W_FIRED_CLOSED = 4 };
 
+#define TD_FAST_RAM 8
+
 typedef struct td_watch {
   pthread_t th;
   int fd;
   volatile int32_t *pause;
   int state; // W_*, atomic
   int quit;  // atomic
+  // The guest's RAM, for the memory reads answered here (td_take): only the
+  // emulation thread uses these.
+  int nram;
+  struct { const uint8_t *p; uint64_t base, size; } ram[TD_FAST_RAM];
 } td_watch;
 
 static void *watch_main(void *arg) {
@@ -786,6 +792,14 @@ int td_watch_disarm(td_watch *w) {
   }
 }
 
+// RAM region i (of at most TD_FAST_RAM) as td_take may read it: `p` holds [base, base + size).
+int td_watch_ram(td_watch *w, int i, const uint8_t *p, uint64_t base, uint64_t size) {
+  if (i < 0 || i >= TD_FAST_RAM) return -1;
+  w->ram[i].p = p; w->ram[i].base = base; w->ram[i].size = size;
+  if (i >= w->nram) w->nram = i + 1;
+  return 0;
+}
+
 void td_watch_free(td_watch *w) {
   __atomic_store_n(&w->quit, 1, __ATOMIC_RELEASE);
   pthread_join(w->th, NULL);
@@ -813,18 +827,87 @@ int td_close(int fd) { return close(fd); }
 // Ends a served gdb client's connection from another thread (its watcher then pauses a run it made).
 int td_shutdown(int fd) { return shutdown(fd, SHUT_RDWR); }
 
-// The next bytes gdb sends, taken as soon as they come: spins on a non-blocking
-// read for up to `us` microseconds (the emulation thread, while gdb talks: a
-// wake-up through the event loop costs more than a packet's answer). Returns the
-// byte count, or -1 when nothing came; 0 (the end) and errors are left to the
-// socket's own reader, which sees them too.
-#include <time.h>
-long td_recv_spin(int fd, uint8_t *buf, long len, int us) {
+static int hexval(uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Writes all of a reply (a few KiB at most: gdb has read every earlier reply
+// before asking, so the socket's buffer is empty and this is one send).
+static int send_all(int fd, const uint8_t *p, long n) {
+  while (n > 0) {
+    ssize_t k = send(fd, p, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k > 0) { p += k; n -= k; continue; }
+    if (k < 0 && !would_block()) return -1;
+    struct pollfd q = { fd, POLLOUT, 0 };
+    if (poll(&q, 1, 1000) <= 0) return -1;
+  }
+  return 0;
+}
+
+// gdb's commonest packet answered without JS: `b` is exactly one `$m<addr>,<len>#cc`
+// packet, with a right checksum, reading at most 1 KiB inside one RAM region. The
+// reply is what gdbstub/packets/memory.ts gives (lowercase hex, framed as frame()
+// frames it). 1: answered; 0: not such a packet (the bytes go to JS, which answers
+// everything else, errors included); -1: the reply could not be sent (the socket's
+// own reader sees why).
+#define FAST_M_MAX 1024
+static int answer_m(td_watch *w, const uint8_t *b, long n) {
+  if (n < 8 || b[0] != '$' || b[1] != 'm' || b[n - 3] != '#') return 0;
+  unsigned sum = 0;
+  for (long i = 1; i < n - 3; i++) sum += b[i];
+  int c1 = hexval(b[n - 2]), c2 = hexval(b[n - 1]);
+  if (c1 < 0 || c2 < 0 || (sum & 0xff) != (unsigned)(c1 * 16 + c2)) return 0;
+  uint64_t addr = 0, len = 0;
+  long i = 2;
+  int digits = 0;
+  for (; i < n - 3 && b[i] != ','; i++) {
+    int v = hexval(b[i]);
+    if (v < 0 || ++digits > 16) return 0;
+    addr = addr * 16 + (uint64_t)v;
+  }
+  if (i >= n - 3 || !digits) return 0;
+  digits = 0;
+  for (i++; i < n - 3; i++) {
+    int v = hexval(b[i]);
+    if (v < 0 || ++digits > 8) return 0;
+    len = len * 16 + (uint64_t)v;
+  }
+  if (!digits || len == 0 || len > FAST_M_MAX) return 0;
+  const uint8_t *src = NULL;
+  for (int r = 0; r < w->nram && !src; r++) {
+    uint64_t base = w->ram[r].base, size = w->ram[r].size;
+    if (addr >= base && addr - base < size && len <= size - (addr - base)) src = w->ram[r].p + (addr - base);
+  }
+  if (!src) return 0;
+  static const char hx[] = "0123456789abcdef";
+  uint8_t raw[2 * FAST_M_MAX], out[2 * FAST_M_MAX + 4];
+  for (uint64_t k = 0; k < len; k++) { raw[2 * k] = (uint8_t)hx[src[k] >> 4]; raw[2 * k + 1] = (uint8_t)hx[src[k] & 0xf]; }
+  long m = frame_into(raw, (long)(2 * len), out, sizeof out);
+  return m > 0 && send_all(w->fd, out, m) == 0 ? 1 : -1;
+}
+
+// The next bytes a served gdb client sends, taken as soon as they come: spins on
+// a non-blocking read for up to `us` microseconds (w: its watcher, which knows its socket and
+// the RAM), answering memory reads itself when `fast` (the connection has nothing
+// queued, no acks, no trace; see answer_m): a reply then leaves as soon as the
+// packet comes, with no JS in between (a wake-up of gdb is cheaper the sooner it
+// comes). Returns the byte count for JS, -1 when nothing came, -2 when a packet
+// was answered here (*answered counts them).
+long td_take(td_watch *w, uint8_t *buf, long len, int us, int fast, uint32_t *answered) {
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (;;) {
-    ssize_t n = recv(fd, buf, (size_t)len, MSG_DONTWAIT);
-    if (n > 0) return (long)n;
+    ssize_t n = recv(w->fd, buf, (size_t)len, MSG_DONTWAIT);
+    if (n > 0) {
+      int a = fast ? answer_m(w, buf, (long)n) : 0;
+      if (a == 0) return (long)n;
+      if (a < 0) return -1;
+      *answered += 1;
+      return -2;
+    }
     if (n == 0 || !would_block()) return -1;
     clock_gettime(CLOCK_MONOTONIC, &t);
     if ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 >= us) return -1;

@@ -322,6 +322,29 @@ describe('gdb stub: memory', () => {
     expect(map).toContain('<memory type="ram" start="0x40000000" length="0x8000000"/>');
     expect(map).not.toContain('0x9000000'); // the UART is not RAM
   });
+
+  it('memory reads answered as the packets arrive (td_take, up to 1 KiB of RAM) say what the session reads', async () => {
+    const s = await serve(a64);
+    const c = await connect(s);
+    await c.noAck();
+    // runs for the run-length encoding, and bytes of every value
+    const pattern = Buffer.alloc(0x3000);
+    for (let i = 0; i < pattern.length; i++) pattern[i] = i % 97 < 40 ? 0 : i % 7 < 3 ? 0xff : (i * 37) & 0xff;
+    for (let i = 0; i < pattern.length; i += 0x800) expect(await c.req(`M${(0x4010_0000 + i).toString(16)},800:${pattern.subarray(i, i + 0x800).toString('hex')}`)).toBe('OK');
+    const end = 0x4000_0000n + (128n << 20n);
+    let x = 7;
+    const rand = (n: number) => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x % n; };
+    const reads: [bigint, number][] = [[end - 1n, 1], [end - 0x400n, 0x400], [0x4000_0000n, 0x400], [0x4010_0000n, 0x401], [0x4010_0000n, 0x3000]];
+    for (let k = 0; k < 200; k++) reads.push([0x4010_0000n + BigInt(rand(0x2c00)), 1 + rand(0x420)]);
+    for (const [addr, len] of reads) {
+      const want = await s.session.readMemory(addr, len);
+      expect(want.ok).toBe(true);
+      const packet = `m${addr.toString(16)},${len.toString(16)}`;
+      expect([packet, await c.req(packet)]).toEqual([packet, Buffer.from((want as { value: Uint8Array }).value).toString('hex')]);
+    }
+    expect(await c.req(`m${end.toString(16).toUpperCase()},4`)).toBe('E0e');
+    expect(await c.req(`m${(end - 2n).toString(16).toUpperCase()},4`)).toBe('0000');
+  });
 });
 
 describe('gdb stub: run control, breakpoints, watchpoints, traps', () => {
