@@ -11,8 +11,10 @@
 // Then the same stubs without gdb: a raw RSP client in C (bench/native/rsp-client.c)
 // times one memory read, one single step, and the packets gdb sends for one
 // breakpoint cycle (z0, step, Z0, continue): the stub's own share of the above.
-// Each is measured ROUNDS times (default 3), QEMU and Trapdoor taking turns so
-// that machine noise falls on both; the medians are compared. Each stub is a
+// Each is measured ROUNDS times (default 3), QEMU, Trapdoor and the null stub
+// taking turns figure by figure, seconds apart (who goes first alternates, and the
+// dumps are written back to disk before each), so that machine noise falls on all
+// of them; the medians are compared. Each stub is a
 // process of its own, started as its users start it: QEMU, `trapdoor run --gdb`,
 // the null stub (one guest ELF, the random bytes in it, for all three). Prints the ratios
 // (Trapdoor / QEMU; > 1 means Trapdoor is faster) and ends with one JSON line.
@@ -95,65 +97,64 @@ const BP_ADDR = (elf: string) => {
   return /^([0-9a-f]+) \w bp_here$/m.exec(out)![1].replace(/^0+/, '');
 };
 
-async function measure(name: string, elf: string, start: () => Promise<{ port: number; stop: () => Promise<void> }>, data: Buffer): Promise<Figures> {
+type Start = () => Promise<{ port: number; stop: () => Promise<void> }>;
+type Kind = 'stepi' | 'memory' | 'breakpoints';
+
+/** One figure (with gdb) of one stub, on a target of its own started from the entry point. */
+async function measureWithGdb(which: Kind, name: string, elf: string, start: Start, data: Buffer): Promise<Partial<Figures>> {
   const dump = path.join(tmp, `${name}.dump`);
   const zeros = path.join(tmp, `${name}.zeros`);
-  const sc = scripts(dump, zeros);
-  const result = {} as Figures;
-  // One target per measurement: each starts from the entry point.
-  for (const which of ['stepi', 'memory', 'breakpoints'] as const) {
-    const t = await start();
-    try {
-      const v = await runGdb(elf, t.port, sc[which]);
-      if (which === 'stepi') result.stepsPerSec = STEPS / v.stepi;
-      if (which === 'memory') {
-        const got = readFileSync(dump);
-        if (!got.equals(data)) throw new Error(`${name}: the dumped memory does not match what was loaded`);
-        const z = readFileSync(zeros);
-        if (z.length !== BLOB_SIZE || !z.subarray(0, 4).equals(FIRST_INSN) || z.subarray(0x100).some((b) => b !== 0)) {
-          throw new Error(`${name}: the example's RAM did not dump as its code then zeros`);
-        }
-        result.mibPerSec = BLOB_SIZE / (1 << 20) / v.memory;
-        result.zeroMibPerSec = BLOB_SIZE / (1 << 20) / v.zeros;
-      }
-      if (which === 'breakpoints') result.cyclesPerSec = CYCLES / v.breakpoints;
-    } finally {
-      await t.stop();
+  const t = await start();
+  try {
+    const v = await runGdb(elf, t.port, scripts(dump, zeros)[which]);
+    if (which === 'stepi') return { stepsPerSec: STEPS / v.stepi };
+    if (which === 'breakpoints') return { cyclesPerSec: CYCLES / v.breakpoints };
+    const got = readFileSync(dump);
+    if (!got.equals(data)) throw new Error(`${name}: the dumped memory does not match what was loaded`);
+    const z = readFileSync(zeros);
+    if (z.length !== BLOB_SIZE || !z.subarray(0, 4).equals(FIRST_INSN) || z.subarray(0x100).some((b) => b !== 0)) {
+      throw new Error(`${name}: the example's RAM did not dump as its code then zeros`);
     }
+    return { mibPerSec: BLOB_SIZE / (1 << 20) / v.memory, zeroMibPerSec: BLOB_SIZE / (1 << 20) / v.zeros };
+  } finally {
+    await t.stop();
   }
+}
+
+type RawKind = 'rawReadUs' | 'rawStepUs' | 'rawCycleUs';
+
+/** One figure of one stub without gdb (the raw RSP client): microseconds per round. */
+async function measureRaw(which: RawKind, name: string, elf: string, start: Start): Promise<number> {
   const bp = BP_ADDR(elf);
-  const raw = async (rounds: number, packets: string[]) => {
-    const t = await start();
-    try {
-      const out = await new Promise<string>((resolve, reject) => {
-        execFile(RSP_CLIENT, [String(t.port), String(rounds), ...packets], (e, stdout, stderr) => (e ? reject(new Error(`${name}: ${stderr || e.message}`)) : resolve(stdout)));
-      });
-      return JSON.parse(out).us as number;
-    } finally {
-      await t.stop();
-    }
-  };
-  result.rawReadUs = await raw(3000, [`m${TEXT.toString(16)},4`]);
-  result.rawStepUs = await raw(2000, ['vCont;s']);
-  result.rawCycleUs = await raw(1000, [`Z0,${bp},4`, 'vCont;c', '--', `z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c']);
-  return result;
+  const [rounds, packets] = which === 'rawReadUs' ? [3000, [`m${TEXT.toString(16)},4`]]
+    : which === 'rawStepUs' ? [2000, ['vCont;s']]
+    : [1000, [`Z0,${bp},4`, 'vCont;c', '--', `z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c']];
+  const t = await start();
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(RSP_CLIENT, [String(t.port), String(rounds), ...packets], (e, stdout, stderr) => (e ? reject(new Error(`${name}: ${stderr || e.message}`)) : resolve(stdout)));
+    });
+    return JSON.parse(out).us as number;
+  } finally {
+    await t.stop();
+  }
 }
 
 /**
- * gdb's own ceilings, against the null stub (bench/rsp.ts): MiB/s dumping the
- * random bytes, and breakpoint cycles/s on a model of the guest's loop.
+ * gdb's own ceiling for a figure, against the null stub (bench/rsp.ts): MiB/s
+ * dumping the random bytes, or breakpoint cycles/s on a model of the guest's loop.
  */
-async function gdbCeiling(elf: string, data: Buffer, blobFile: string): Promise<{ mibPerSec: number; cyclesPerSec: number }> {
+async function measureNull(which: 'memory' | 'breakpoints', elf: string, data: Buffer, blobFile: string): Promise<number> {
   const text = path.join(tmp, 'guest.text');
   execFileSync('aarch64-linux-gnu-objcopy', ['-O', 'binary', '-j', '.text', elf, text]);
   const loop = /^([0-9a-f]+) \w loop$/m.exec(execFileSync('aarch64-linux-gnu-nm', [elf]).toString())![1];
   const stub = await startNull([`0x${BLOB_ADDR.toString(16)}`, blobFile, text, `0x${TEXT.toString(16)}`, `0x${loop}`]);
   const file = path.join(tmp, 'null.dump');
   try {
+    if (which === 'breakpoints') return CYCLES / (await runGdb(elf, stub.port, scripts('', '').breakpoints)).breakpoints;
     const v = await runGdb(elf, stub.port, `${timed('memory', `dump binary memory ${file} 0x${BLOB_ADDR.toString(16)} 0x${(BLOB_ADDR + BigInt(BLOB_SIZE)).toString(16)}`)}\ndetach\n`);
     if (!readFileSync(file).equals(data)) throw new Error('the null stub dump does not match');
-    const c = await runGdb(elf, stub.port, scripts('', '').breakpoints);
-    return { mibPerSec: BLOB_SIZE / (1 << 20) / v.memory, cyclesPerSec: CYCLES / c.breakpoints };
+    return BLOB_SIZE / (1 << 20) / v.memory;
   } finally {
     await stub.stop();
   }
@@ -201,12 +202,27 @@ async function main() {
   const elf = build(blobFile);
   console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
   const rounds: { qemu: Figures; td: Figures; ceiling: { mibPerSec: number; cyclesPerSec: number } }[] = [];
+  // Each figure is taken from QEMU, Trapdoor and the null stub one right after the
+  // other (seconds apart), so that the machine's changes of speed fall on all of them.
+  // Who goes first alternates from round to round, and the dumps' files are written
+  // back to disk (sync) before each measurement, so that none runs beside the writeback.
   for (let i = 0; i < ROUNDS; i++) {
-    rounds.push({
-      qemu: await measure('qemu', elf, () => startQemu(elf), data),
-      td: await measure('trapdoor', elf, () => startTrapdoor(elf), data),
-      ceiling: await gdbCeiling(elf, data, blobFile),
-    });
+    const qemu = {} as Figures, td = {} as Figures, ceiling = { mibPerSec: 0, cyclesPerSec: 0 };
+    const stubs = [['qemu', qemu, () => startQemu(elf)], ['trapdoor', td, () => startTrapdoor(elf)]] as const;
+    const order = i % 2 ? [stubs[1], stubs[0]] : [stubs[0], stubs[1]];
+    for (const which of ['stepi', 'memory', 'breakpoints'] as const) {
+      for (const [name, figures, start] of order) {
+        execFileSync('sync');
+        Object.assign(figures, await measureWithGdb(which, name, elf, start, data));
+      }
+      execFileSync('sync');
+      if (which === 'memory') ceiling.mibPerSec = await measureNull(which, elf, data, blobFile);
+      if (which === 'breakpoints') ceiling.cyclesPerSec = await measureNull(which, elf, data, blobFile);
+    }
+    for (const which of ['rawReadUs', 'rawStepUs', 'rawCycleUs'] as const) {
+      for (const [name, figures, start] of order) figures[which] = await measureRaw(which, name, elf, start);
+    }
+    rounds.push({ qemu, td, ceiling });
   }
   const median = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1];
   const figures = (who: 'qemu' | 'td') =>
