@@ -299,10 +299,9 @@ export function host(hub: Hub, h: HostedGdb) {
   const rams = hub.engine().cpu.mem.regions.filter((r) => r.kind === 'ram');
   rams.forEach((r, i) => lib.td_watch_ram(watch, i, new Uint8Array(r.buf), r.base, r.size));
   const scratch = Buffer.allocUnsafe(64 * 1024);
-  const answered = new Uint32Array(1);
   const take = (fast: boolean): Buffer | true | undefined => {
     if (!watchers.has(h.host)) return undefined;
-    const n = Number(lib.td_take(watch, scratch, scratch.length, TAKE_US, fast ? 1 : 0, answered));
+    const n = Number(lib.td_take(watch, scratch, scratch.length, TAKE_US, fast ? 1 : 0));
     if (n === -2) return true;
     return n > 0 ? Buffer.from(scratch.subarray(0, n)) : undefined;
   };

@@ -895,8 +895,8 @@ static int answer_m(td_watch *w, const uint8_t *b, long n) {
 // queued, no acks, no trace; see answer_m): a reply then leaves as soon as the
 // packet comes, with no JS in between (a wake-up of gdb is cheaper the sooner it
 // comes). Returns the byte count for JS, -1 when nothing came, -2 when a packet
-// was answered here (*answered counts them).
-long td_take(td_watch *w, uint8_t *buf, long len, int us, int fast, uint32_t *answered) {
+// was answered here.
+long td_take(td_watch *w, uint8_t *buf, long len, int us, int fast) {
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (;;) {
@@ -904,9 +904,7 @@ long td_take(td_watch *w, uint8_t *buf, long len, int us, int fast, uint32_t *an
     if (n > 0) {
       int a = fast ? answer_m(w, buf, (long)n) : 0;
       if (a == 0) return (long)n;
-      if (a < 0) return -1;
-      *answered += 1;
-      return -2;
+      return a < 0 ? -1 : -2;
     }
     if (n == 0 || !would_block()) return -1;
     clock_gettime(CLOCK_MONOTONIC, &t);

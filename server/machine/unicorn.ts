@@ -134,7 +134,7 @@ function bind() {
     td_sock_closed: td.func('int td_sock_closed(int fd)'),
     td_close: td.func('int td_close(int fd)'),
     td_shutdown: td.func('int td_shutdown(int fd)'),
-    td_take: td.func('long td_take(void *w, _Out_ uint8_t *buf, long len, int us, int fast, void *answered)'),
+    td_take: td.func('long td_take(void *w, _Out_ uint8_t *buf, long len, int us, int fast)'),
     td_watch_ram: td.func('int td_watch_ram(void *w, int i, void *p, uint64_t base, uint64_t size)'),
   };
 }
