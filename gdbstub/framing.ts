@@ -91,13 +91,18 @@ export class FrameParser {
   private sum = 0;
   private cs = 0;
   private overflow = false;
+  /** The packet's data is buf[from, to) of the buffer being pushed (the usual case: no chunks kept). */
+  private whole: { from: number; to: number } | undefined;
 
   constructor(private readonly maxData: number) {}
 
   /** No packet is half read. */
   get idle(): boolean { return this.state === 'idle'; }
 
-  /** Feeds bytes; returns the complete events they finish. */
+  /**
+   * Feeds bytes; returns the complete events they finish. `buf` is not kept: the
+   * caller may reuse it (the bytes of a packet cut short are copied).
+   */
   push(buf: Buffer): FrameEvent[] {
     const events: FrameEvent[] = [];
     let start = this.state === 'data' ? 0 : -1; // start of the data run inside buf
@@ -115,7 +120,9 @@ export class FrameParser {
           break;
         case 'data':
           if (c === HASH) {
-            if (start >= 0) this.keep(buf, start, i);
+            // all of it in this buffer: read in place at the checksum
+            if (start >= 0 && !this.chunks.length && i - start <= this.maxData) this.whole = { from: start, to: i };
+            else if (start >= 0) this.keep(buf, start, i);
             start = -1;
             this.state = 'cs1';
           } else if (c === DOLLAR) {
@@ -135,19 +142,24 @@ export class FrameParser {
           const cs = d < 0 || this.cs < 0 ? -1 : (this.cs << 4) | d;
           this.state = 'idle';
           if (this.overflow) { events.push({ kind: 'oversized', size: this.size }); break; }
-          const data = Buffer.concat(this.chunks, this.size).toString('latin1');
+          const w = this.whole;
+          const data = w ? buf.toString('latin1', w.from, w.to) : Buffer.concat(this.chunks, this.size).toString('latin1');
           events.push(cs === this.sum ? { kind: 'packet', data } : { kind: 'bad-checksum', data });
           this.chunks = [];
+          this.whole = undefined;
           break;
         }
       }
     }
     if (this.state === 'data' && start >= 0) this.keep(buf, start, buf.length);
+    // the checksum comes in the next bytes: keep the data (buf is not ours to keep)
+    if (this.whole) { this.keep(buf, this.whole.from, this.whole.to); this.whole = undefined; }
     return events;
   }
 
   private begin() {
     this.state = 'data';
+    this.whole = undefined;
     this.chunks = [];
     this.size = 0;
     this.sum = 0;
@@ -159,7 +171,7 @@ export class FrameParser {
     this.size += n;
     if (this.overflow) return;
     if (this.size > this.maxData) { this.overflow = true; this.chunks = []; return; }
-    if (n > 0) this.chunks.push(buf.subarray(from, to));
+    if (n > 0) this.chunks.push(Buffer.from(buf.subarray(from, to)));
   }
 }
 

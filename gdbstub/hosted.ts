@@ -303,7 +303,7 @@ export function host(hub: Hub, h: HostedGdb) {
     if (!watchers.has(h.host)) return undefined;
     const n = Number(lib.td_take(watch, scratch, scratch.length, TAKE_US, fast ? 1 : 0));
     if (n === -2) return true;
-    return n > 0 ? Buffer.from(scratch.subarray(0, n)) : undefined;
+    return n > 0 ? scratch.subarray(0, n) : undefined; // the parser copies what it keeps
   };
   const conn = new GdbConnection(client as unknown as GdbSession, socket, { ...h.opts, log, onLeave: left, take });
   client.onInterrupt = () => conn.interrupt();
