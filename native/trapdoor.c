@@ -709,7 +709,9 @@ int td_log_close(int64_t fd, uint64_t size) {
 // too, and a watcher preempted while holding the lock stalled a run for
 // milliseconds (strace: futex waits of 3 ms on average).
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 int td_sock_closed(int fd);
 
@@ -834,15 +836,15 @@ static int hexval(uint8_t c) {
   return -1;
 }
 
-// Writes all of a reply (a few KiB at most: gdb has read every earlier reply
-// before asking, so the socket's buffer is empty and this is one send).
+// Writes all of a reply of a few KiB to a socket whose send queue was empty (so it
+// is one send); waits at most a second in all for the rest if it is not.
 static int send_all(int fd, const uint8_t *p, long n) {
-  while (n > 0) {
+  for (int waits = 0; n > 0;) {
     ssize_t k = send(fd, p, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (k > 0) { p += k; n -= k; continue; }
     if (k < 0 && !would_block()) return -1;
     struct pollfd q = { fd, POLLOUT, 0 };
-    if (poll(&q, 1, 1000) <= 0) return -1;
+    if (waits++ >= 10 || poll(&q, 1, 100) <= 0) return -1;
   }
   return 0;
 }
@@ -882,6 +884,10 @@ static int answer_m(td_watch *w, const uint8_t *b, long n) {
     if (addr >= base && addr - base < size && len <= size - (addr - base)) src = w->ram[r].p + (addr - base);
   }
   if (!src) return 0;
+  // Only to a client that has read what it was sent: one that sends without reading
+  // (its replies pile up in the socket) is answered by JS, whose stream queues them.
+  int queued = 0;
+  if (ioctl(w->fd, SIOCOUTQ, &queued) != 0 || queued > 0) return 0;
   static const char hx[] = "0123456789abcdef";
   uint8_t raw[2 * FAST_M_MAX], out[2 * FAST_M_MAX + 4];
   for (uint64_t k = 0; k < len; k++) { raw[2 * k] = (uint8_t)hx[src[k] >> 4]; raw[2 * k + 1] = (uint8_t)hx[src[k] & 0xf]; }

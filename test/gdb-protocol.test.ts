@@ -1,6 +1,7 @@
 // The gdb stub at the packet level: a raw socket client checks framing, acks,
 // every packet family, error replies and robustness (a bounded fuzz run).
 import { describe, it, expect, beforeAll } from 'vitest';
+import net from 'node:net';
 import { Session } from '../server/session/session.js';
 import { registerTable, type CpuArch } from '../server/machine/registers.js';
 import { FrameParser, frame, escapeBinary, unescapeBinary, runLengthEncode, regToHex } from '../gdbstub/framing.js';
@@ -354,6 +355,38 @@ describe('gdb stub: memory', () => {
     }
     expect(await c.req(`m${end.toString(16).toUpperCase()},4`)).toBe('E0e');
     expect(await c.req(`m${(end - 2n).toString(16).toUpperCase()},4`)).toBe('0000');
+  });
+
+  it('a client that sends memory reads without reading the replies gets every reply, in order, once it reads', async () => {
+    const s = await serve(a64);
+    const sock = net.connect(s.server.port, '127.0.0.1');
+    sock.setNoDelay(true);
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    let got = '';
+    sock.on('data', (b) => { got += b.toString('latin1'); });
+    const until = async (re: RegExp) => { for (let i = 0; i < 500 && !re.test(got); i++) await new Promise((r) => setTimeout(r, 10)); };
+    sock.write('+' + pkt('QStartNoAckMode'));
+    await until(/\$OK#9a/);
+    sock.write('+');
+    got = '';
+    // 20 000 replies of 2 KiB: far more than the socket holds while nobody reads
+    sock.pause();
+    const N = 20000;
+    const reads = Array.from({ length: N }, (_, i) => 0x4000_0000 + ((i * 0x400) % 0x10_0000));
+    // one packet per write, as gdb sends them (each is answered as it comes, until the replies back up)
+    for (const a of reads) { sock.write(pkt(`m${a.toString(16)},400`)); await new Promise((r) => setImmediate(r)); }
+    await new Promise((r) => setTimeout(r, 300));
+    sock.resume();
+    const frames = () => got.match(/\$[^#]*#[0-9a-f]{2}/g) ?? [];
+    for (let i = 0; i < 3000 && frames().length < N; i++) await new Promise((r) => setTimeout(r, 10));
+    const replies = frames().map((f) => unrle(f.slice(1, -3)));
+    expect(replies.length).toBe(N);
+    for (const [i, a] of reads.entries()) {
+      if (i % 97) continue;
+      const want = await s.session.readMemory(BigInt(a), 0x400);
+      expect(replies[i]).toBe(Buffer.from((want as { value: Uint8Array }).value).toString('hex'));
+    }
+    sock.destroy();
   });
 });
 
