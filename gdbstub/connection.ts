@@ -93,7 +93,7 @@ export class GdbConnection implements Stub {
         const b = opts.take?.(this.answersAnywhere());
         if (b === true) { this.keepHot(); this.readAhead = undefined; } else if (b && !this.gone) this.onData(b);
       },
-      over: () => this.gone,
+      over: () => this.gone || this.socket.destroyed,
     });
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.closed = new Promise((r) => { this.resolveClosed = r; });

@@ -300,7 +300,9 @@ export function host(hub: Hub, h: HostedGdb) {
   rams.forEach((r, i) => lib.td_watch_ram(watch, i, new Uint8Array(r.buf), r.base, r.size));
   const scratch = Buffer.allocUnsafe(64 * 1024);
   const take = (fast: boolean): Buffer | true | undefined => {
-    if (!watchers.has(h.host)) return undefined;
+    // Not once the socket is destroyed: its descriptor may be closed already, and its
+    // number given to the next client's socket, whose bytes this read would steal.
+    if (!watchers.has(h.host) || socket.destroyed) return undefined;
     const n = Number(lib.td_take(watch, scratch, scratch.length, TAKE_US, fast ? 1 : 0));
     if (n === -2) return true;
     return n > 0 ? scratch.subarray(0, n) : undefined; // the parser copies what it keeps
