@@ -92,9 +92,10 @@ interface Figures {
 
 /** The first instruction of the guest (mov x1, #0), as the example RAM dump must start. */
 const FIRST_INSN = Buffer.from([0x01, 0x00, 0x80, 0xd2]);
-const BP_ADDR = (elf: string) => {
+/** A symbol's address in the guest, in hex without leading zeros. */
+const symbol = (elf: string, name: string) => {
   const out = execFileSync('aarch64-linux-gnu-nm', [elf]).toString();
-  return /^([0-9a-f]+) \w bp_here$/m.exec(out)![1].replace(/^0+/, '');
+  return new RegExp(`^([0-9a-f]+) \\w ${name}$`, 'm').exec(out)![1].replace(/^0+/, '');
 };
 
 type Start = () => Promise<{ port: number; stop: () => Promise<void> }>;
@@ -124,8 +125,7 @@ async function measureWithGdb(which: Kind, name: string, elf: string, start: Sta
 type RawKind = 'rawReadUs' | 'rawStepUs' | 'rawCycleUs';
 
 /** One figure of one stub without gdb (the raw RSP client): microseconds per round. */
-async function measureRaw(which: RawKind, name: string, elf: string, start: Start): Promise<number> {
-  const bp = BP_ADDR(elf);
+async function measureRaw(which: RawKind, name: string, bp: string, start: Start): Promise<number> {
   const [rounds, packets] = which === 'rawReadUs' ? [3000, [`m${TEXT.toString(16)},4`]]
     : which === 'rawStepUs' ? [2000, ['vCont;s']]
     : [1000, [`Z0,${bp},4`, 'vCont;c', '--', `z0,${bp},4`, 'vCont;s', `Z0,${bp},4`, 'vCont;c']];
@@ -144,11 +144,8 @@ async function measureRaw(which: RawKind, name: string, elf: string, start: Star
  * gdb's own ceiling for a figure, against the null stub (bench/rsp.ts): MiB/s
  * dumping the random bytes, or breakpoint cycles/s on a model of the guest's loop.
  */
-async function measureNull(which: 'memory' | 'breakpoints', elf: string, data: Buffer, blobFile: string): Promise<number> {
-  const text = path.join(tmp, 'guest.text');
-  execFileSync('aarch64-linux-gnu-objcopy', ['-O', 'binary', '-j', '.text', elf, text]);
-  const loop = /^([0-9a-f]+) \w loop$/m.exec(execFileSync('aarch64-linux-gnu-nm', [elf]).toString())![1];
-  const stub = await startNull([`0x${BLOB_ADDR.toString(16)}`, blobFile, text, `0x${TEXT.toString(16)}`, `0x${loop}`]);
+async function measureNull(which: 'memory' | 'breakpoints', elf: string, data: Buffer, nullArgs: string[]): Promise<number> {
+  const stub = await startNull(nullArgs);
   const file = path.join(tmp, 'null.dump');
   try {
     if (which === 'breakpoints') return CYCLES / (await runGdb(elf, stub.port, scripts('', '').breakpoints)).breakpoints;
@@ -200,6 +197,11 @@ async function main() {
   const blobFile = path.join(tmp, 'blob.bin');
   writeFileSync(blobFile, data);
   const elf = build(blobFile);
+  const bp = symbol(elf, 'bp_here');
+  // the null stub models the loop from its code (and the random bytes from their file)
+  const text = path.join(tmp, 'guest.text');
+  execFileSync('aarch64-linux-gnu-objcopy', ['-O', 'binary', '-j', '.text', elf, text]);
+  const nullArgs = [`0x${BLOB_ADDR.toString(16)}`, blobFile, text, `0x${TEXT.toString(16)}`, `0x${symbol(elf, 'loop')}`];
   console.log(`gdb stub benchmark: ${GDB} driving both; ${STEPS} stepi, 16 MiB dumps, ${CYCLES} breakpoint cycles; median of ${ROUNDS} rounds`);
   const rounds: { qemu: Figures; td: Figures; ceiling: { mibPerSec: number; cyclesPerSec: number } }[] = [];
   // Each figure is taken from QEMU, Trapdoor and the null stub one right after the
@@ -216,11 +218,11 @@ async function main() {
         Object.assign(figures, await measureWithGdb(which, name, elf, start, data));
       }
       execFileSync('sync');
-      if (which === 'memory') ceiling.mibPerSec = await measureNull(which, elf, data, blobFile);
-      if (which === 'breakpoints') ceiling.cyclesPerSec = await measureNull(which, elf, data, blobFile);
+      if (which === 'memory') ceiling.mibPerSec = await measureNull(which, elf, data, nullArgs);
+      if (which === 'breakpoints') ceiling.cyclesPerSec = await measureNull(which, elf, data, nullArgs);
     }
     for (const which of ['rawReadUs', 'rawStepUs', 'rawCycleUs'] as const) {
-      for (const [name, figures, start] of order) figures[which] = await measureRaw(which, name, elf, start);
+      for (const [name, figures, start] of order) figures[which] = await measureRaw(which, name, bp, start);
     }
     rounds.push({ qemu, td, ceiling });
   }

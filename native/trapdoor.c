@@ -516,11 +516,18 @@ int td_read_regs(uc_engine *uc, const int32_t *ids, int n, uint64_t *out) {
 
 int td_del_hook(td_state *s, uint64_t h) { return (int)uc_hook_del(s->uc, (uc_hook)h); }
 
+static const char HEX_DIGITS[] = "0123456789abcdef";
+
+// A byte as two lowercase hex digits at out.
+static inline void put_hex_byte(uint8_t *out, uint8_t byte) {
+  out[0] = (uint8_t)HEX_DIGITS[byte >> 4];
+  out[1] = (uint8_t)HEX_DIGITS[byte & 0xf];
+}
+
 // `$data#cs` of raw[0..n) into out, run-length encoded exactly as frame() in
 // gdbstub/framing.ts does it (a run of 4 or more: the byte, '*', 29 + repeats, where
 // the count is never '#' or '$'). Returns the frame's length, or -1 if cap is short.
 static long frame_into(const uint8_t *raw, long n, uint8_t *out, long cap) {
-  static const char hx[] = "0123456789abcdef";
   if (cap < n + 4) return -1; // an encoded run is never longer than the run
   long w = 0;
   unsigned sum = 0;
@@ -541,9 +548,8 @@ static long frame_into(const uint8_t *raw, long n, uint8_t *out, long cap) {
     i = j;
   }
   out[w++] = '#';
-  out[w++] = hx[(sum >> 4) & 0xf];
-  out[w++] = hx[sum & 0xf];
-  return w;
+  put_hex_byte(out + w, (uint8_t)sum);
+  return w + 2;
 }
 
 // A gdb stop reply as one frame, ready for the socket: `head` (e.g. "T05thread:1;"),
@@ -553,7 +559,6 @@ static long frame_into(const uint8_t *raw, long n, uint8_t *out, long cap) {
 // cannot be read or the frame does not fit.
 long td_stop_frame(uc_engine *uc, const char *head, const int32_t *ids, const uint8_t *sizes, const int32_t *nums,
                    int n, uint8_t *out, long cap) {
-  static const char hx[] = "0123456789abcdef";
   uint8_t raw[4096];
   size_t hl = strlen(head);
   if (n < 0 || n > 100 || hl > 1024) return -1; // 100 registers of at most 26 characters, and the head, fit raw
@@ -565,14 +570,10 @@ long td_stop_frame(uc_engine *uc, const char *head, const int32_t *ids, const ui
     char num[12];
     int k = 0;
     uint32_t x = (uint32_t)nums[i];
-    do { num[k++] = hx[x & 0xf]; x >>= 4; } while (x);
+    do { num[k++] = HEX_DIGITS[x & 0xf]; x >>= 4; } while (x);
     while (k) raw[r++] = (uint8_t)num[--k];
     raw[r++] = ':';
-    for (int b = 0; b < sizes[i]; b++) {
-      uint8_t byte = (uint8_t)(v >> (8 * b));
-      raw[r++] = (uint8_t)hx[byte >> 4];
-      raw[r++] = (uint8_t)hx[byte & 0xf];
-    }
+    for (int b = 0; b < sizes[i]; b++, r += 2) put_hex_byte(raw + r, (uint8_t)(v >> (8 * b)));
     raw[r++] = ';';
   }
   return frame_into(raw, r, out, cap);
@@ -836,6 +837,21 @@ static int hexval(uint8_t c) {
   return -1;
 }
 
+// The hex number in b[i..end) up to `stop` (or end): 1 to `max` digits. Returns where
+// it stopped, or -1 (no digits, too many, or another character).
+static long read_hex(const uint8_t *b, long i, long end, uint8_t stop, int max, uint64_t *out) {
+  uint64_t v = 0;
+  int digits = 0;
+  for (; i < end && b[i] != stop; i++) {
+    int d = hexval(b[i]);
+    if (d < 0 || ++digits > max) return -1;
+    v = v * 16 + (uint64_t)d;
+  }
+  if (!digits) return -1;
+  *out = v;
+  return i;
+}
+
 // Writes all of a reply of a few KiB to a socket whose send queue was empty (so it
 // is one send); waits at most a second in all for the rest if it is not.
 static int send_all(int fd, const uint8_t *p, long n) {
@@ -862,22 +878,9 @@ static int answer_m(td_watch *w, const uint8_t *b, long n) {
   for (long i = 1; i < n - 3; i++) sum += b[i];
   int c1 = hexval(b[n - 2]), c2 = hexval(b[n - 1]);
   if (c1 < 0 || c2 < 0 || (sum & 0xff) != (unsigned)(c1 * 16 + c2)) return 0;
-  uint64_t addr = 0, len = 0;
-  long i = 2;
-  int digits = 0;
-  for (; i < n - 3 && b[i] != ','; i++) {
-    int v = hexval(b[i]);
-    if (v < 0 || ++digits > 16) return 0;
-    addr = addr * 16 + (uint64_t)v;
-  }
-  if (i >= n - 3 || !digits) return 0;
-  digits = 0;
-  for (i++; i < n - 3; i++) {
-    int v = hexval(b[i]);
-    if (v < 0 || ++digits > 8) return 0;
-    len = len * 16 + (uint64_t)v;
-  }
-  if (!digits || len == 0 || len > FAST_M_MAX) return 0;
+  uint64_t addr, len;
+  long i = read_hex(b, 2, n - 3, ',', 16, &addr);
+  if (i < 0 || read_hex(b, i + 1, n - 3, '#', 8, &len) != n - 3 || len == 0 || len > FAST_M_MAX) return 0;
   const uint8_t *src = NULL;
   for (int r = 0; r < w->nram && !src; r++) {
     uint64_t base = w->ram[r].base, size = w->ram[r].size;
@@ -888,9 +891,8 @@ static int answer_m(td_watch *w, const uint8_t *b, long n) {
   // (its replies pile up in the socket) is answered by JS, whose stream queues them.
   int queued = 0;
   if (ioctl(w->fd, SIOCOUTQ, &queued) != 0 || queued > 0) return 0;
-  static const char hx[] = "0123456789abcdef";
   uint8_t raw[2 * FAST_M_MAX], out[2 * FAST_M_MAX + 4];
-  for (uint64_t k = 0; k < len; k++) { raw[2 * k] = (uint8_t)hx[src[k] >> 4]; raw[2 * k + 1] = (uint8_t)hx[src[k] & 0xf]; }
+  for (uint64_t k = 0; k < len; k++) put_hex_byte(raw + 2 * k, src[k]);
   long m = frame_into(raw, (long)(2 * len), out, sizeof out);
   return m > 0 && send_all(w->fd, out, m) == 0 ? 1 : -1;
 }

@@ -48,6 +48,9 @@ const STEP_HOOKS_KEPT = 64;
  */
 const STEP_HOOKS_KEPT_INSNS = 100_000n;
 
+/** A register one batch read gives as it is (td_read_regs, td_stop_frame): a plain Unicorn id of at most 64 bits. */
+const readInBatch = (d: RegDef | undefined): d is RegDef => d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL');
+
 export const INTNO = { UDEF: 1, SWI: 2, PREFETCH_ABORT: 3, DATA_ABORT: 4, IRQ: 5, FIQ: 6, BKPT: 7, HVC: 11, HYP_TRAP: 12, SMC: 13 } as const;
 
 export class Cpu {
@@ -217,7 +220,7 @@ export class Cpu {
     let plan = this.hexPlans.get(key);
     if (!plan) {
       const defs = names.map((n) => findRegister(this.arch, n));
-      const batch = defs.flatMap((d, i) => (d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL') ? [i] : []));
+      const batch = defs.flatMap((d, i) => (readInBatch(d) ? [i] : []));
       plan = { defs, batch, ids: Int32Array.from(batch, (i) => defs[i]!.uc!), out: new Uint32Array(batch.length * 2) };
       if (this.hexPlans.size > 64) this.hexPlans.clear();
       this.hexPlans.set(key, plan);
@@ -278,7 +281,7 @@ export class Cpu {
     let plan = this.framePlans.get(names);
     if (plan === undefined) {
       const defs = names.map((n) => findRegister(this.arch, n));
-      const plain = defs.every((d) => d?.uc !== undefined && d.bits <= 64 && !d.derive && !d.name.startsWith('SP_EL'));
+      const plain = defs.every(readInBatch);
       plan = plain ? { ids: Int32Array.from(defs, (d) => d!.uc!), sizes: Uint8Array.from(defs, (d) => d!.bits >> 3), nums: Int32Array.from(regnums) } : null;
       this.framePlans.set(names, plan);
     }
