@@ -10,7 +10,7 @@
 // of this session): memory.ts, breakpoints.ts (every kind of breakpoint in one
 // book), frames.ts (the stack and stepping), source.ts (the line table),
 // disassemble.ts and policy.ts.
-import { HotWindow } from '../server/session/hot.js';
+import { HotWindow, cpuYield } from '../server/session/hot.js';
 import {
   DebugSession, Event, InitializedEvent, InvalidatedEvent, MemoryEvent, StoppedEvent, OutputEvent, ExitedEvent, TerminatedEvent, Thread, Scope, CapabilitiesEvent,
   ContinuedEvent,
@@ -36,7 +36,7 @@ import { hex } from '../server/machine/memory.js';
 import { SourceSupport } from './source.js';
 import { disassemble } from './disassemble.js';
 import { TrapFeed } from './trap-feed.js';
-import { tierUpSooner } from '../server/session/jit.js';
+import { lowerBackgroundThreads, tierUpSooner } from '../server/session/jit.js';
 
 const REF = { trap: 1, registers: 2, system: 3, trapArgs: 4, trapRaw: 5, fp: 6 } as const;
 /** The ids of the ask rules this adapter adds for exception filters. */
@@ -73,7 +73,9 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
    * answer and stop (server/session/hot.ts) so that the next request is read
    * without a wake-up. The adapter runs in its own process (`trapdoor debug-adapter`).
    */
-  private readonly hotWindow = new HotWindow(HOT_MS, { over: () => this.ended });
+  private readonly hotWindow = new HotWindow(HOT_MS, { over: () => this.ended, turn: () => this.yieldCpu?.() });
+  /** Bound at launch or attach (cpuYield): each turn of the window gives the CPU to a client waiting for it. */
+  private yieldCpu: (() => number) | undefined;
 
   override sendResponse(response: DebugProtocol.Response): void {
     super.sendResponse(response);
@@ -198,6 +200,8 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     tierUpSooner(); // steps from VS Code: see server/session/jit.ts
     const opened = await Session.open(opts);
     if (!opened.ok) return { message: opened.error, id: 2 };
+    lowerBackgroundThreads(); // the emulation thread is named now: it keeps its priority
+    this.yieldCpu = cpuYield();
     this.launchArgs = args;
     this.session = opened.value;
     this.stopOnEntry = opts.stopOnEntry;
@@ -257,6 +261,7 @@ export class TrapdoorDebugSession extends DebugSession implements Host {
     this.remote = c;
     this.client = c;
     this.attached = true;
+    this.yieldCpu = cpuYield();
     this.filterPrefix = `${FILTER_PREFIX}${randomBytes(3).toString('hex')}-`;
     // the line table of a local copy of the program, or of the served image when it is on this machine
     this.src = new SourceSupport({ path: opts.program ?? c.image, raw: false, arch: c.arch }, this.lines);

@@ -13,7 +13,7 @@ import { Points } from './points.js';
 import { EXITED, consoleLines, stopHead, stopRegisters, stopReply } from './stop-reply.js';
 import { registerLayout } from './target-xml.js';
 import type { GdbSession, Reply, Stub } from './stub.js';
-import { tierUpSooner } from '../server/session/jit.js';
+import { lowerBackgroundThreads, tierUpSooner } from '../server/session/jit.js';
 import { HotWindow } from '../server/session/hot.js';
 
 export interface ConnectionOptions {
@@ -82,6 +82,7 @@ export class GdbConnection implements Stub {
   /** session: this connection's own client of the session (its breakpoints, its decisions). */
   constructor(readonly session: GdbSession, private readonly socket: Socket, private readonly opts: ConnectionOptions) {
     tierUpSooner(); // gdb steps: see server/session/jit.ts
+    lowerBackgroundThreads();
     this.layout = registerLayout(session.registers);
     this.byRegnum = new Map(this.layout.map((r) => [r.regnum, r]));
     this.packetSize = opts.packetSize;

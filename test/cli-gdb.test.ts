@@ -3,6 +3,7 @@ import { describe, it, expect } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { assemble, ROOT } from './helpers/asm.js';
+import { expectHelpersLowered } from './helpers/threads.js';
 
 const BIN = path.join(ROOT, 'bin/trapdoor.js');
 
@@ -20,7 +21,7 @@ async function startRun(elf: string, args: string[]) {
     td.on('exit', () => reject(new Error(`trapdoor exited early: ${seen.out}${seen.err}`)));
   });
   const closed = new Promise<number | null>((resolve) => td.on('close', resolve));
-  return { port, seen, closed };
+  return { port, seen, closed, pid: td.pid! };
 }
 
 function gdb(port: number, elf: string, commands: string[]): string {
@@ -58,6 +59,17 @@ describe('trapdoor run --gdb', () => {
     expect(second).toMatch(/exited normally/);
     expect(await run.closed).toBe(0);
     expect(run.seen.out).toMatch(/^1 .*PSCI VERSION\(\)\s+emulate \(default \(ask:on1\)\)/m);
+  });
+
+  it('while gdb drives the guest, node\'s helper threads (compiler, GC, I/O pool) run behind the emulation thread and the watcher', async () => {
+    const elf = assemble('aarch64', `.global _start\n_start:\n  mov x1, #1\n  mov x2, #2\n  ldr x0, =0x84000008\n  smc #0\n`, 'gdb-cli-nice');
+    const run = await startRun(elf, ['--wait']);
+    // each thread of the stub as "name nice", read while gdb is attached
+    const list = `for t in /proc/${run.pid}/task/*; do echo "THREAD $(cat $t/comm) $(cut -d' ' -f19 $t/stat)"; done`;
+    const said = gdb(run.port, elf, ['stepi', `shell ${list}`, 'continue']);
+    expect(await run.closed).toBe(0);
+    const threads = [...said.matchAll(/^THREAD (\S+) (-?\d+)$/gm)].map((m) => ({ name: m[1], nice: Number(m[2]) }));
+    expectHelpersLowered(threads, ['trapdoor-emu', 'trapdoor-watch']);
   });
 
   it('refuses a non-loopback address with a clear message', () => {

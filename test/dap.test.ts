@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { assemble, ROOT, scratchDir } from './helpers/asm.js';
+import { expectHelpersLowered, threadsOf } from './helpers/threads.js';
 import { BIN, WAIT, startedAdapters, launchAndStop, variables, nonReadingClient } from './helpers/dap-client.js';
 
 const TOUR = path.join(ROOT, 'examples/aarch64/smccc-tour.elf');
@@ -143,6 +144,13 @@ describe('trapdoor debug-adapter', () => {
     const stop = (await stopped) as DebugProtocol.StoppedEvent;
     expect(stop.body.reason).toBe('exception');
     expect(stop.body.text).toBe('PSCI_VERSION');
+  });
+
+  it('once launched, node\'s helper threads (compiler, GC, I/O pool) run behind the adapter\'s thread and the emulation thread', async () => {
+    const elf = assemble('aarch64', '.global _start\n_start:\n  add x1, x19, #1\n  ldr x0, =0x84000008\n  smc #0\n', 'dap-nice');
+    const { dc, proc } = stdio();
+    await launchAndStop(dc, { program: elf, stopOnEntry: true });
+    expectHelpersLowered(threadsOf(proc.pid!), ['trapdoor-emu']);
   });
 
   it('stops on entry; registers can be set, the system registers read, and stepIn runs one instruction', async () => {

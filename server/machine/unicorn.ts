@@ -126,6 +126,7 @@ function bind() {
     td_log_take: td.func('void *td_log_take(void *a, _Out_ int *err)'),
     td_log_unmap: td.func('int td_log_unmap(void *p, uint64_t len)'),
     td_log_close: td.func('int td_log_close(int64_t fd, uint64_t size)'),
+    td_thread_name: td.func('void td_thread_name(const char *name)'),
     td_watch_new: td.func('void *td_watch_new(int fd, void *ctl)'),
     td_watch_arm: td.func('void td_watch_arm(void *w)'),
     td_watch_disarm: td.func('int td_watch_disarm(void *w)'),

@@ -6,6 +6,25 @@
 // idle client costs nothing. Used by the gdb connection (on the emulation thread)
 // and the debug adapter (whose client asks four things at every stop).
 
+import { ffi } from '../machine/unicorn.js';
+
+let yieldFn: (() => number) | null | undefined;
+/**
+ * sched_yield(2) (libc, through koffi; undefined where it cannot be bound): for a
+ * window's turns on a thread that has no native read to make (the debug adapter).
+ * A client woken by our answer is often queued on the spinning thread's own CPU
+ * (a pipe's or socket's wake-up expects the writer to sleep next); yielding lets
+ * it run at once. The bench's DAP client waited 141-220 us per step for a CPU
+ * without it, 81-141 us with it. Loads koffi (tens of ms) the first time: call
+ * it before the first window opens.
+ */
+export function cpuYield(): (() => number) | undefined {
+  if (yieldFn === undefined) {
+    try { yieldFn = ffi().load('libc.so.6').func('int sched_yield()') as () => number; } catch { yieldFn = null; }
+  }
+  return yieldFn ?? undefined;
+}
+
 export interface HotWindowHooks {
   /** The window opens (true) or closes (false). */
   changed?: (hot: boolean) => void;

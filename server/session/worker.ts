@@ -5,6 +5,7 @@
 import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { Engine } from './engine.js';
 import { findRegister } from '../machine/registers.js';
+import { unicorn } from '../machine/unicorn.js';
 import { CoreError, failureOf, type Result } from '../result.js';
 import type { WorkerHandlers, WorkerMessage, WorkerReply, WorkerRequest } from './contract.js';
 import { MailboxWorker } from './mailbox.js';
@@ -80,6 +81,7 @@ const handlers: WorkerHandlers = {
       output: (text) => { post({ event: 'output', text }); for (const f of hub.outputs) f(text); },
       log: (line) => post({ event: 'log', line }),
     });
+    unicorn().td_thread_name('trapdoor-emu'); // keeps its priority (jit.ts lowerBackgroundThreads)
     if (lane) {
       mailbox = new MailboxWorker(lane, answer, post, () => events,
         () => receiveMessageOnPort(port)?.message as WorkerRequest | undefined);
