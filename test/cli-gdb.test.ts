@@ -65,11 +65,11 @@ describe('trapdoor run --gdb', () => {
     const elf = assemble('aarch64', `.global _start\n_start:\n  mov x1, #1\n  mov x2, #2\n  ldr x0, =0x84000008\n  smc #0\n`, 'gdb-cli-nice');
     const run = await startRun(elf, ['--wait']);
     // each thread of the stub as "name nice", read while gdb is attached
-    const list = `for t in /proc/${run.pid}/task/*; do echo "THREAD $(cat $t/comm) $(cut -d' ' -f19 $t/stat)"; done`;
+    const list = `for t in /proc/${run.pid}/task/*; do echo "THREAD $(basename $t) $(cat $t/comm) $(cut -d' ' -f19 $t/stat)"; done`;
     const said = gdb(run.port, elf, ['stepi', `shell ${list}`, 'continue']);
     expect(await run.closed).toBe(0);
-    const threads = [...said.matchAll(/^THREAD (\S+) (-?\d+)$/gm)].map((m) => ({ name: m[1], nice: Number(m[2]) }));
-    expectHelpersLowered(threads, ['trapdoor-emu', 'trapdoor-watch']);
+    const threads = [...said.matchAll(/^THREAD (\d+) (\S+) (-?\d+)$/gm)].map((m) => ({ tid: Number(m[1]), name: m[2], nice: Number(m[3]) }));
+    expectHelpersLowered(threads, run.pid, ['trapdoor-emu', 'trapdoor-watch']);
   });
 
   it('refuses a non-loopback address with a clear message', () => {

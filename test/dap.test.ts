@@ -150,7 +150,7 @@ describe('trapdoor debug-adapter', () => {
     const elf = assemble('aarch64', '.global _start\n_start:\n  add x1, x19, #1\n  ldr x0, =0x84000008\n  smc #0\n', 'dap-nice');
     const { dc, proc } = stdio();
     await launchAndStop(dc, { program: elf, stopOnEntry: true });
-    expectHelpersLowered(threadsOf(proc.pid!), ['trapdoor-emu']);
+    expectHelpersLowered(threadsOf(proc.pid!), proc.pid!, ['trapdoor-emu']);
   });
 
   it('stops on entry; registers can be set, the system registers read, and stepIn runs one instruction', async () => {
