@@ -33,8 +33,9 @@ let lowered = false;
  * session already keeps both cores busy (the emulation thread spins for gdb's
  * next packet, gdb thinks on the other), and V8 tiering up the step path (~100
  * functions, ~0.5 s of compiling in the first few hundred steps) took its CPU
- * from them: the first 2000 raw steps took 141-168 us each, 92-153 us with the
- * helpers lowered (fresh processes, taking turns; bench/gdb.ts measures it).
+ * from them: the first 2000 raw steps took 154 us each (median of six runs),
+ * 102 us with the helpers lowered (fresh processes, taking turns; bench/gdb.ts
+ * measures it).
  * Linux only (a thread's nice value is its own there); elsewhere nothing happens.
  * Once per process, when a front-end starts to drive a session step by step.
  */
