@@ -655,12 +655,11 @@ int td_log_unmap(void *p, uint64_t len) { return munmap(p, len); }
 // (onto the other core). td_log_ahead starts it; td_log_take waits for it and
 // returns the mapping (NULL: failed, errno in *err; the caller maps synchronously).
 #include <pthread.h>
-#include <sys/prctl.h>
 
 // Names the calling thread (top -H, /proc/PID/task/TID/comm; at most 15 bytes).
 // Threads named trapdoor-* keep their priority when the rest of the process's
 // helpers are put behind them (server/session/jit.ts lowerBackgroundThreads).
-void td_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+void td_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 typedef struct td_ahead {
   pthread_t th;
